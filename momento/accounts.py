@@ -1,0 +1,107 @@
+"""Accounts: registration, passwords (argon2id), sign-in checks and API tokens."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Optional
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from .errors import BadRequest, Unauthorized
+from .models import User
+
+_hasher = PasswordHasher()
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 8
+# Verifying against a real hash when the email is unknown keeps sign-in time the same either way.
+_DUMMY_HASH = _hasher.hash("momento-timing-guard")
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 with a Z."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def normalize_email(email: str) -> str:
+    """Trimmed, lower-cased email; BadRequest when it does not look like one."""
+    email = (email or "").strip().lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise BadRequest("Enter a valid email address.", code="invalid_email", fields=[("email", "invalid")])
+    return email
+
+
+def check_password_strength(password: str) -> None:
+    """BadRequest unless the password is long enough to be worth hashing."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise BadRequest(f"Use a password of at least {MIN_PASSWORD} characters.", code="weak_password",
+                         fields=[("password", "too_short")])
+    if len(password) > 1024:
+        raise BadRequest("That password is too long.", code="weak_password", fields=[("password", "too_long")])
+
+
+def new_user(email: str, password: str, *, is_admin: bool = False, quota: Optional[int] = None) -> User:
+    """A User value with an opaque id and a hashed password (not yet stored)."""
+    email = normalize_email(email)
+    check_password_strength(password)
+    return User(id=secrets.token_hex(10), email=email, password_hash=_hasher.hash(password),
+                created_at=now_iso(), is_admin=is_admin, quota=quota)
+
+
+def register(catalog, email: str, password: str, **kw) -> User:
+    """Create and store an account; EmailTaken when it exists."""
+    return catalog.create_user(new_user(email, password, **kw))
+
+
+def authenticate(catalog, email: str, password: str) -> User:
+    """The enabled account matching these credentials; Unauthorized otherwise."""
+    user = catalog.get_user_by_email((email or "").strip().lower()) if isinstance(email, str) else None
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password if isinstance(password, str) else "")
+    except (VerificationError, InvalidHashError):
+        raise Unauthorized("Wrong email or password.", code="bad_credentials") from None
+    if user is None:
+        raise Unauthorized("Wrong email or password.", code="bad_credentials")
+    if user.disabled:
+        raise Unauthorized("This account is disabled.", code="account_disabled")
+    if _hasher.check_needs_rehash(user.password_hash):
+        user = catalog.update_user(_with_hash(user, password))
+    return user
+
+
+def set_password(catalog, user: User, password: str) -> User:
+    """Store a new password for the account."""
+    check_password_strength(password)
+    return catalog.update_user(_with_hash(user, password))
+
+
+def _with_hash(user: User, password: str) -> User:
+    return replace(user, password_hash=_hasher.hash(password))
+
+
+def token_hash(token: str) -> str:
+    """What the catalog keeps of a token: its sha256 (tokens are random, so no KDF is needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(catalog, user: User) -> str:
+    """A new API token for the user; only its hash is stored."""
+    token = "mo_" + secrets.token_urlsafe(32)
+    catalog.add_token(token_hash(token), user.id, now_iso())
+    return token
+
+
+def user_for_token(catalog, token: str) -> Optional[User]:
+    """The enabled account owning this token, or None."""
+    if not token or len(token) > 200:
+        return None
+    user = catalog.user_for_token(token_hash(token))
+    return user if user and not user.disabled else None
+
+
+def revoke_token(catalog, token: str) -> None:
+    """Make the token stop working."""
+    catalog.revoke_token(token_hash(token))

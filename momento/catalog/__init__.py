@@ -1,0 +1,93 @@
+"""The catalog interface (users, tokens, uploads) and the factory that picks a backend."""
+from __future__ import annotations
+
+from typing import Iterator, Optional, Protocol
+
+from ..models import Page, Upload, User
+
+
+class Catalog(Protocol):
+    """Metadata, read by key: users, API tokens and uploads (keyed user id / upload id)."""
+
+    # schema
+    def create_schema(self) -> None:
+        """Create tables and indexes; safe to call again."""
+
+    def check(self) -> None:
+        """Raise BackendError unless the catalog answers."""
+
+    def applied_migrations(self) -> dict[str, str]:
+        """Ids of the applied migrations and when each was applied."""
+
+    def record_migration(self, migration_id: str, applied_at: str) -> None:
+        """Remember that a migration ran."""
+
+    # users
+    def create_user(self, user: User) -> User:
+        """Add an account; EmailTaken when the email is in use."""
+
+    def get_user(self, user_id: str) -> Optional[User]:
+        """The account with this id, or None."""
+
+    def get_user_by_email(self, email: str) -> Optional[User]:
+        """The account with this (lower-cased) email, or None."""
+
+    def update_user(self, user: User) -> User:
+        """Store changed account fields (not the email)."""
+
+    def iter_users(self) -> Iterator[User]:
+        """Every account (admin commands only)."""
+
+    # tokens
+    def add_token(self, token_hash: str, user_id: str, created_at: str) -> None:
+        """Remember an API token by its hash."""
+
+    def user_for_token(self, token_hash: str) -> Optional[User]:
+        """The account that owns this token hash, or None."""
+
+    def revoke_token(self, token_hash: str) -> None:
+        """Forget a token; forgetting an unknown one is not an error."""
+
+    # uploads
+    def put_upload(self, upload: Upload) -> Upload:
+        """Record a new upload; DuplicateUpload when the user has its sha256 already."""
+
+    def get_upload(self, user_id: str, upload_id: str) -> Optional[Upload]:
+        """The user's upload with this id (trashed or not), or None."""
+
+    def find_by_sha256(self, user_id: str, sha256: str) -> Optional[Upload]:
+        """The user's upload with these bytes, or None."""
+
+    def list_uploads(
+        self,
+        user_id: str,
+        *,
+        kind: Optional[str] = None,
+        trashed: bool = False,
+        limit: int = 50,
+        cursor: Optional[str] = None,
+    ) -> Page:
+        """The user's uploads, newest first, live or trashed, a page at a time."""
+
+    def set_tags(self, user_id: str, upload_id: str, tags: tuple[str, ...]) -> Upload:
+        """Replace an upload's user tags; NotFound when absent."""
+
+    def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str]) -> Upload:
+        """Move an upload to the trash (a time) or back (None); NotFound when absent."""
+
+    def delete_upload(self, user_id: str, upload_id: str) -> None:
+        """Remove the record for good (purge only); a missing record is not an error."""
+
+    def usage(self, user_id: str) -> dict[str, int]:
+        """Counts and bytes of a user's uploads: photos, videos, bytes, trash_count, trash_bytes."""
+
+
+def make_catalog(app) -> Catalog:
+    """The catalog backend chosen by MOMENTO_BACKEND."""
+    if app.config["BACKEND"] == "aws":
+        from .dynamodb import DynamoCatalog
+
+        return DynamoCatalog.from_app(app)
+    from .sqlite import SqliteCatalog
+
+    return SqliteCatalog.from_app(app)

@@ -1,0 +1,423 @@
+"""The DynamoDB catalog: users, tokens and uploads in four tables, always read by key, never in bulk."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from decimal import Decimal
+from typing import Any, Iterator, Optional
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.exceptions import Boto3Error
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import BackendError, BadRequest, Conflict, DuplicateUpload, EmailTaken, NotFound
+from ..models import Page, Upload, User
+from .cursor import decode_cursor, encode_cursor
+from .records import upload_from_dict, upload_to_dict, user_from_dict, user_to_dict
+
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32)
+FAILED = "ConditionalCheckFailedException"
+CANCELLED = "TransactionCanceledException"
+# table -> key attributes, hash first; every key attribute is a string
+TABLES = {
+    "users": ("pk",),
+    "uploads": ("userId", "uploadId"),
+    "index": ("pk", "sk"),
+    "meta": ("pk",),
+}
+USERS_PARTITION = "users"  # index partition listing every account by email, for iter_users
+MIGRATIONS = "migrations"  # meta item whose `applied` map holds migration id -> applied_at
+
+_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
+
+
+def _to_dynamo(value: Any) -> Any:
+    """Floats become Decimals (DynamoDB numbers), recursively; repr keeps every digit."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise BadRequest("Numbers must be finite.", code="bad_number")
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    """Decimals back to ints or floats (an integral float comes back as an equal int)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def _attr(value: Any) -> dict[str, Any]:
+    """One DynamoDB attribute value; BadRequest for what DynamoDB cannot hold."""
+    try:
+        return _serializer.serialize(_to_dynamo(value))
+    except (TypeError, ArithmeticError) as exc:  # unknown types; numbers out of DynamoDB's range
+        raise BadRequest(f"A value cannot be stored: {exc}", code="bad_value") from exc
+
+
+def _item(doc: dict[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item from a plain dict; None attributes are left out."""
+    return {k: _attr(v) for k, v in doc.items() if v is not None}
+
+
+def _doc(item: dict[str, Any]) -> dict[str, Any]:
+    """A plain dict from a DynamoDB item."""
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _updates(changes: dict[str, Any]) -> dict[str, Any]:
+    """UpdateExpression and its placeholders: SET each value, REMOVE each None."""
+    names = {f"#a{i}": name for i, name in enumerate(changes)}
+    values = {f":v{i}": _attr(v) for i, v in enumerate(changes.values()) if v is not None}
+    sets = ", ".join(f"#a{i} = :v{i}" for i, v in enumerate(changes.values()) if v is not None)
+    removes = ", ".join(f"#a{i}" for i, v in enumerate(changes.values()) if v is None)
+    expression = " ".join(part for part in (sets and f"SET {sets}", removes and f"REMOVE {removes}") if part)
+    return {"UpdateExpression": expression, "ExpressionAttributeNames": names} | (
+        {"ExpressionAttributeValues": values} if values else {})
+
+
+def _user(item: dict[str, Any]) -> User:
+    return user_from_dict(_doc(item))
+
+
+def _upload(item: dict[str, Any]) -> Upload:
+    doc = _doc(item)
+    doc["user_id"], doc["id"] = doc.pop("userId"), doc.pop("uploadId")
+    return upload_from_dict(doc)
+
+
+class DynamoCatalog:
+    """Users, tokens and uploads in DynamoDB; one lazily created client per instance."""
+
+    def __init__(self, prefix: str = "momento-", *, session: Any = None):
+        self.prefix = prefix
+        self.tables = {name: f"{prefix}{name}" for name in TABLES}
+        self._session = session
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_app(cls, app) -> "DynamoCatalog":
+        """A catalog on the app's tables."""
+        return cls(app.config.get("TABLE_PREFIX", "momento-"))
+
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client, created on first use; the endpoint comes from boto3's own settings."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    try:
+                        session = self._session or boto3.session.Session()
+                        self._client = session.client("dynamodb", config=CLIENT_CONFIG)
+                    except (BotoCoreError, Boto3Error) as exc:
+                        raise BackendError(f"The catalog could not start ({type(exc).__name__}).") from exc
+        return self._client
+
+    def _call(self, operation: str, *, expect: tuple[str, ...] = (), **kwargs: Any) -> dict[str, Any]:
+        """One client call; errors become BackendError, except the codes in expect (re-raised)."""
+        try:
+            return getattr(self.client, operation)(**kwargs)
+        except ClientError as exc:
+            if _code(exc) in expect:
+                raise
+            raise BackendError(f"The catalog failed ({operation}: {_code(exc)}).") from exc
+        except BotoCoreError as exc:
+            raise BackendError(f"The catalog failed ({operation}: {type(exc).__name__}).") from exc
+
+    def _transact(self, items: list[dict[str, Any]]) -> Optional[list[str]]:
+        """Run a transaction; None when it committed, else each item's cancellation code."""
+        try:
+            self._call("transact_write_items", expect=(CANCELLED,), TransactItems=items)
+        except ClientError as exc:
+            codes = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" not in codes:
+                raise BackendError(f"The catalog failed (transaction: {', '.join(codes)}).") from exc
+            return codes
+        return None
+
+    def _get(self, table: str, key: dict[str, Any], **kwargs: Any) -> Optional[dict[str, Any]]:
+        return self._call("get_item", TableName=self.tables[table], Key=key, ConsistentRead=True, **kwargs).get("Item")
+
+    def _query(self, table: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every item a Query matches, page after page."""
+        while True:
+            answer = self._call("query", TableName=self.tables[table], **kwargs)
+            yield from answer.get("Items", ())
+            if "LastEvaluatedKey" not in answer:
+                return
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    # schema and migrations
+    def create_schema(self) -> None:
+        """Create the four tables (on-demand billing) and wait until they are active; safe to call again."""
+        for name, keys in TABLES.items():
+            try:
+                self._call(
+                    "create_table", expect=("ResourceInUseException",), TableName=self.tables[name],
+                    BillingMode="PAY_PER_REQUEST",
+                    KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in zip(keys, ("HASH", "RANGE"))],
+                    AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+                )
+            except ClientError:
+                pass  # it exists already
+        try:
+            waiter = self.client.get_waiter("table_exists")
+            for table in self.tables.values():
+                waiter.wait(TableName=table, WaiterConfig={"Delay": 2, "MaxAttempts": 60})
+        except (BotoCoreError, ClientError) as exc:
+            raise BackendError(f"The catalog tables did not become active ({exc}).") from exc
+
+    def check(self) -> None:
+        """Raise BackendError unless the uploads table answers."""
+        self._call("describe_table", TableName=self.tables["uploads"])
+
+    def applied_migrations(self) -> dict[str, str]:
+        """Ids of the applied migrations and when each was applied (one item, one read)."""
+        item = self._get("meta", {"pk": _s(MIGRATIONS)})
+        return {k: str(v) for k, v in _doc(item).get("applied", {}).items()} if item else {}
+
+    def record_migration(self, migration_id: str, applied_at: str) -> None:
+        """Add the migration to the map, creating the item the first time."""
+        key, names = {"pk": _s(MIGRATIONS)}, {"#applied": "applied", "#id": migration_id}
+        for _ in range(3):  # another process may create the item between our two attempts
+            try:
+                self._call("update_item", expect=(FAILED,), TableName=self.tables["meta"], Key=key,
+                           UpdateExpression="SET #applied.#id = :at", ConditionExpression="attribute_exists(#applied)",
+                           ExpressionAttributeNames=names, ExpressionAttributeValues={":at": _s(applied_at)})
+                return
+            except ClientError:
+                pass
+            try:
+                self._call("put_item", expect=(FAILED,), TableName=self.tables["meta"],
+                           Item=key | _item({"applied": {migration_id: applied_at}}),
+                           ConditionExpression="attribute_not_exists(pk)")
+                return
+            except ClientError:
+                pass
+        raise BackendError("The catalog could not record the migration.")
+
+    # users
+    def create_user(self, user: User) -> User:
+        """Add the account, its email and its listing entry at once; EmailTaken when the email is in use."""
+        email = user.email.lower()
+        new = "attribute_not_exists(pk)"
+        codes = self._transact([
+            {"Put": {"TableName": self.tables["users"], "ConditionExpression": new,
+                     "Item": {"pk": _s(f"user#{user.id}")} | _item(user_to_dict(user))}},
+            {"Put": {"TableName": self.tables["users"], "ConditionExpression": new,
+                     "Item": {"pk": _s(f"email#{email}"), "userId": _s(user.id)}}},
+            {"Put": {"TableName": self.tables["index"], "ConditionExpression": new,
+                     "Item": {"pk": _s(USERS_PARTITION), "sk": _s(email), "userId": _s(user.id)}}},
+        ])
+        if codes and codes[1:] == ["None", "None"]:
+            raise Conflict("An account with this id exists.", code="user_exists")
+        if codes:
+            raise EmailTaken()
+        return user
+
+    def get_user(self, user_id: str) -> Optional[User]:
+        """The account with this id, or None."""
+        item = self._get("users", {"pk": _s(f"user#{user_id}")})
+        return _user(item) if item else None
+
+    def get_user_by_email(self, email: str) -> Optional[User]:
+        """The account with this email, or None."""
+        item = self._get("users", {"pk": _s(f"email#{email.lower()}")})
+        return self.get_user(item["userId"]["S"]) if item else None
+
+    def update_user(self, user: User) -> User:
+        """Store changed account fields (the email stays); NotFound when absent."""
+        changes = {k: v for k, v in user_to_dict(user).items() if k not in ("id", "email")}
+        try:
+            answer = self._call("update_item", expect=(FAILED,), TableName=self.tables["users"],
+                                Key={"pk": _s(f"user#{user.id}")}, ConditionExpression="attribute_exists(pk)",
+                                ReturnValues="ALL_NEW", **_updates(changes))
+        except ClientError as exc:
+            raise NotFound("No such account.") from exc
+        return _user(answer["Attributes"])
+
+    def iter_users(self) -> Iterator[User]:
+        """Every account, by email: the listing partition, then the accounts a hundred at a time."""
+        entries = self._query("index", KeyConditionExpression="pk = :p",
+                              ExpressionAttributeValues={":p": _s(USERS_PARTITION)}, ConsistentRead=True)
+        batch: list[str] = []
+        for entry in entries:
+            batch.append(entry["userId"]["S"])
+            if len(batch) == 100:
+                yield from self._users(batch)
+                batch = []
+        yield from self._users(batch)
+
+    def _users(self, user_ids: list[str]) -> Iterator[User]:
+        """These accounts, in this order (BatchGetItem answers in any order, maybe in parts)."""
+        table, found = self.tables["users"], {}
+        request = {table: {"Keys": [{"pk": _s(f"user#{i}")} for i in user_ids], "ConsistentRead": True}}
+        for attempt in range(10 if user_ids else 0):
+            if not request:
+                break
+            time.sleep(0.05 * attempt)  # unprocessed keys mean throttling: back off a little
+            answer = self._call("batch_get_item", RequestItems=request)
+            for item in answer.get("Responses", {}).get(table, ()):
+                user = _user(item)
+                found[user.id] = user
+            request = answer.get("UnprocessedKeys") or {}
+        if request:
+            raise BackendError("The catalog is busy; try again.")
+        return (found[i] for i in user_ids if i in found)
+
+    # tokens
+    def add_token(self, token_hash: str, user_id: str, created_at: str) -> None:
+        """Remember an API token by its hash."""
+        try:
+            self._call("put_item", expect=(FAILED,), TableName=self.tables["users"],
+                       Item={"pk": _s(f"token#{token_hash}"), "userId": _s(user_id), "created_at": _s(created_at)},
+                       ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            raise Conflict("This token exists already.", code="token_exists") from exc
+
+    def user_for_token(self, token_hash: str) -> Optional[User]:
+        """The account that owns this token hash, or None."""
+        item = self._get("users", {"pk": _s(f"token#{token_hash}")})
+        return self.get_user(item["userId"]["S"]) if item else None
+
+    def revoke_token(self, token_hash: str) -> None:
+        """Forget a token; an unknown one is fine."""
+        self._call("delete_item", TableName=self.tables["users"], Key={"pk": _s(f"token#{token_hash}")})
+
+    # uploads
+    def put_upload(self, upload: Upload) -> Upload:
+        """Write the upload and its sha256 entry at once; DuplicateUpload when the entry exists."""
+        doc = upload_to_dict(upload)
+        key = {"userId": _s(doc.pop("user_id")), "uploadId": _s(doc.pop("id"))}
+        codes = self._transact([
+            {"Put": {"TableName": self.tables["uploads"], "Item": key | _item(doc),
+                     "ConditionExpression": "attribute_not_exists(uploadId)"}},
+            {"Put": {"TableName": self.tables["index"], "Item": self._sha_key(upload.user_id, upload.sha256) | {
+                "uploadId": _s(upload.id)}, "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+        if codes and codes[1] == "ConditionalCheckFailed":
+            entry = self._get("index", self._sha_key(upload.user_id, upload.sha256))
+            if entry is None:  # deleted since: the caller may simply try again
+                raise BackendError("The catalog changed during the upload; try again.")
+            raise DuplicateUpload(entry["uploadId"]["S"])
+        if codes:
+            raise BackendError("The catalog refused the upload: its id is taken.")
+        return upload
+
+    @staticmethod
+    def _sha_key(user_id: str, sha256: str) -> dict[str, Any]:
+        return {"pk": _s(f"{user_id}#sha"), "sk": _s(sha256)}
+
+    @staticmethod
+    def _upload_key(user_id: str, upload_id: str) -> dict[str, Any]:
+        return {"userId": _s(user_id), "uploadId": _s(upload_id)}
+
+    def get_upload(self, user_id: str, upload_id: str) -> Optional[Upload]:
+        """The user's upload with this id, or None."""
+        item = self._get("uploads", self._upload_key(user_id, upload_id))
+        return _upload(item) if item else None
+
+    def find_by_sha256(self, user_id: str, sha256: str) -> Optional[Upload]:
+        """The user's upload with these bytes, or None."""
+        entry = self._get("index", self._sha_key(user_id, sha256))
+        return self.get_upload(user_id, entry["uploadId"]["S"]) if entry else None
+
+    def list_uploads(self, user_id: str, *, kind: Optional[str] = None, trashed: bool = False,
+                     limit: int = 50, cursor: Optional[str] = None) -> Page:
+        """The user's uploads, newest first; reads on until limit+1 items pass the filter."""
+        after = decode_cursor(cursor)
+        names = {"#trashed": "trashed_at"}
+        values = {":u": _s(user_id)}
+        condition = "userId = :u"
+        if after:
+            condition += " AND uploadId < :after"
+            values[":after"] = _s(after)
+        filters = ["attribute_exists(#trashed)" if trashed else "attribute_not_exists(#trashed)"]
+        if kind:
+            filters.append("#kind = :kind")
+            names["#kind"], values[":kind"] = "kind", _s(kind)
+        args = {"TableName": self.tables["uploads"], "KeyConditionExpression": condition,
+                "FilterExpression": " AND ".join(filters), "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values, "ScanIndexForward": False, "ConsistentRead": True}
+        items: list[dict[str, Any]] = []
+        page_limit = limit + 1  # Limit counts items read before the filter: widen it while items are sparse
+        while len(items) <= limit:
+            answer = self._call("query", Limit=page_limit, **args)
+            items.extend(answer.get("Items", ()))
+            if "LastEvaluatedKey" not in answer:
+                break
+            args["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            page_limit = min(page_limit * 2, 1000)
+        uploads = [_upload(item) for item in items[: limit + 1]]
+        more, uploads = len(uploads) > limit, uploads[:limit]
+        return Page(tuple(uploads), encode_cursor(uploads[-1].id) if more and uploads else None)
+
+    def _update_upload(self, user_id: str, upload_id: str, changes: dict[str, Any]) -> Upload:
+        try:
+            answer = self._call("update_item", expect=(FAILED,), TableName=self.tables["uploads"],
+                                Key=self._upload_key(user_id, upload_id), ReturnValues="ALL_NEW",
+                                ConditionExpression="attribute_exists(uploadId)", **_updates(changes))
+        except ClientError as exc:
+            raise NotFound("No such upload.") from exc
+        return _upload(answer["Attributes"])
+
+    def set_tags(self, user_id: str, upload_id: str, tags: tuple[str, ...]) -> Upload:
+        """Replace an upload's user tags; NotFound when absent."""
+        return self._update_upload(user_id, upload_id, {"tags": list(tags)})
+
+    def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str]) -> Upload:
+        """Move an upload to the trash (a time) or back (None); NotFound when absent."""
+        return self._update_upload(user_id, upload_id, {"trashed_at": trashed_at})
+
+    def delete_upload(self, user_id: str, upload_id: str) -> None:
+        """Remove the upload and its sha256 entry at once; a missing upload is fine."""
+        upload = self.get_upload(user_id, upload_id)
+        if upload is None:
+            return
+        key = self._upload_key(user_id, upload_id)
+        codes = self._transact([
+            {"Delete": {"TableName": self.tables["uploads"], "Key": key}},
+            {"Delete": {"TableName": self.tables["index"], "Key": self._sha_key(user_id, upload.sha256),
+                        # never free an entry that names another upload
+                        "ConditionExpression": "attribute_not_exists(pk) OR uploadId = :id",
+                        "ExpressionAttributeValues": {":id": _s(upload_id)}}},
+        ])
+        if codes:
+            self._call("delete_item", TableName=self.tables["uploads"], Key=key)
+
+    def usage(self, user_id: str) -> dict[str, int]:
+        """Counts and bytes of a user's uploads, from a projection of kind, size and trashed_at."""
+        out = {"photos": 0, "videos": 0, "bytes": 0, "trash_count": 0, "trash_bytes": 0}
+        items = self._query("uploads", KeyConditionExpression="userId = :u", ConsistentRead=True,
+                            ProjectionExpression="#kind, #size, #trashed",
+                            ExpressionAttributeNames={"#kind": "kind", "#size": "size", "#trashed": "trashed_at"},
+                            ExpressionAttributeValues={":u": _s(user_id)})
+        for item in items:
+            size = int(item["size"]["N"])
+            if "trashed_at" in item:
+                out["trash_count"] += 1
+                out["trash_bytes"] += size
+            else:
+                out["photos" if item["kind"]["S"] == "photo" else "videos"] += 1
+                out["bytes"] += size
+        return out

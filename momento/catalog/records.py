@@ -1,0 +1,49 @@
+"""Upload and user records as plain dicts, shared by the catalog backends."""
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from typing import Any
+
+from ..models import Upload, User
+
+_UPLOAD_FIELDS = {f.name for f in fields(Upload)}
+_USER_FIELDS = {f.name for f in fields(User)}
+
+
+def upload_to_dict(upload: Upload) -> dict[str, Any]:
+    """Every field of an upload, tuples as lists."""
+    doc = asdict(upload)
+    doc["tags"] = list(upload.tags)
+    doc["auto_tags"] = list(upload.auto_tags)
+    return doc
+
+
+def upload_from_dict(doc: dict[str, Any]) -> Upload:
+    """An Upload from a stored dict, ignoring keys it does not know."""
+    values = {k: v for k, v in doc.items() if k in _UPLOAD_FIELDS}
+    values["tags"] = tuple(values.get("tags") or ())
+    values["auto_tags"] = tuple(values.get("auto_tags") or ())
+    for name in ("width", "height", "size"):
+        if values.get(name) is not None:
+            values[name] = int(values[name])
+    if values.get("duration") is not None:
+        values["duration"] = float(values["duration"])
+    if values.get("gps"):
+        values["gps"] = {k: float(v) for k, v in values["gps"].items()}
+    values["extra"] = dict(values.get("extra") or {})
+    return Upload(**values)
+
+
+def user_to_dict(user: User) -> dict[str, Any]:
+    """Every field of a user."""
+    return asdict(user)
+
+
+def user_from_dict(doc: dict[str, Any]) -> User:
+    """A User from a stored dict."""
+    values = {k: v for k, v in doc.items() if k in _USER_FIELDS}
+    values["is_admin"] = bool(values.get("is_admin"))
+    values["disabled"] = bool(values.get("disabled"))
+    if values.get("quota") is not None:
+        values["quota"] = int(values["quota"])
+    return User(**values)

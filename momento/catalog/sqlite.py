@@ -1,0 +1,271 @@
+"""The embedded catalog: SQLite in WAL mode, one connection per thread."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Iterator, Optional
+
+from ..errors import BackendError, Conflict, DuplicateUpload, EmailTaken, NotFound
+from ..models import Page, Upload, User
+from .cursor import decode_cursor, encode_cursor
+from .records import upload_from_dict, upload_to_dict, user_from_dict, user_to_dict
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tokens_user ON tokens (user_id);
+CREATE TABLE IF NOT EXISTS uploads (
+    user_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    trashed_at TEXT,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (user_id, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS uploads_sha ON uploads (user_id, sha256);
+CREATE TABLE IF NOT EXISTS migrations (
+    id TEXT PRIMARY KEY,
+    applied_at TEXT NOT NULL
+);
+"""
+
+
+class SqliteCatalog:
+    """Users, tokens and uploads in one SQLite file."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+
+    @classmethod
+    def from_app(cls, app) -> "SqliteCatalog":
+        """A catalog in the app's data folder."""
+        return cls(os.path.join(app.config["DATA_DIR"], "momento.sqlite3"))
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; SQLite errors become BackendError."""
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise BackendError(f"The catalog failed: {exc}") from exc
+
+    def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise BackendError(f"The catalog failed: {exc}") from exc
+
+    # schema and migrations
+    def create_schema(self) -> None:
+        """Create tables and indexes; safe to call again."""
+        try:
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise BackendError(f"The catalog failed: {exc}") from exc
+
+    def applied_migrations(self) -> dict[str, str]:
+        """Ids of the applied migrations and when each was applied."""
+        self.db.execute("CREATE TABLE IF NOT EXISTS migrations (id TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        return {r["id"]: r["applied_at"] for r in self._read("SELECT id, applied_at FROM migrations")}
+
+    def record_migration(self, migration_id: str, applied_at: str) -> None:
+        """Remember that a migration ran."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO migrations (id, applied_at) VALUES (?, ?)", (migration_id, applied_at))
+
+    def check(self) -> None:
+        """Raise BackendError unless the database answers."""
+        self._read("SELECT 1 FROM uploads LIMIT 1")
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # users
+    def create_user(self, user: User) -> User:
+        """Add an account; EmailTaken when the email is in use."""
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO users (id, email, doc) VALUES (?, ?, ?)",
+                    (user.id, user.email, json.dumps(user_to_dict(user))),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise EmailTaken() from exc
+        return user
+
+    def get_user(self, user_id: str) -> Optional[User]:
+        """The account with this id, or None."""
+        rows = self._read("SELECT doc FROM users WHERE id = ?", (user_id,))
+        return user_from_dict(json.loads(rows[0]["doc"])) if rows else None
+
+    def get_user_by_email(self, email: str) -> Optional[User]:
+        """The account with this email, or None."""
+        rows = self._read("SELECT doc FROM users WHERE email = ?", (email.lower(),))
+        return user_from_dict(json.loads(rows[0]["doc"])) if rows else None
+
+    def update_user(self, user: User) -> User:
+        """Store changed account fields."""
+        with self._tx() as db:
+            row = db.execute("SELECT email FROM users WHERE id = ?", (user.id,)).fetchone()
+            if row is None:
+                raise NotFound("No such account.")
+            user = replace(user, email=row["email"])  # the email is not changed here
+            db.execute("UPDATE users SET doc = ? WHERE id = ?", (json.dumps(user_to_dict(user)), user.id))
+        return user
+
+    def iter_users(self) -> Iterator[User]:
+        """Every account, by email."""
+        for row in self._read("SELECT doc FROM users ORDER BY email"):
+            yield user_from_dict(json.loads(row["doc"]))
+
+    # tokens
+    def add_token(self, token_hash: str, user_id: str, created_at: str) -> None:
+        """Remember an API token by its hash."""
+        try:
+            with self._tx() as db:
+                db.execute("INSERT INTO tokens (hash, user_id, created_at) VALUES (?, ?, ?)",
+                           (token_hash, user_id, created_at))
+        except sqlite3.IntegrityError as exc:
+            raise Conflict("This token exists already.", code="token_exists") from exc
+
+    def user_for_token(self, token_hash: str) -> Optional[User]:
+        """The account that owns this token hash, or None."""
+        rows = self._read(
+            "SELECT users.doc FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.hash = ?", (token_hash,)
+        )
+        return user_from_dict(json.loads(rows[0]["doc"])) if rows else None
+
+    def revoke_token(self, token_hash: str) -> None:
+        """Forget a token."""
+        with self._tx() as db:
+            db.execute("DELETE FROM tokens WHERE hash = ?", (token_hash,))
+
+    # uploads
+    def put_upload(self, upload: Upload) -> Upload:
+        """Record a new upload; DuplicateUpload when the user has its bytes already."""
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO uploads (user_id, id, kind, sha256, size, trashed_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (upload.user_id, upload.id, upload.kind, upload.sha256, upload.size, upload.trashed_at,
+                     json.dumps(upload_to_dict(upload))),
+                )
+        except sqlite3.IntegrityError as exc:
+            existing = self.find_by_sha256(upload.user_id, upload.sha256)
+            if existing is None:
+                raise BackendError(f"The catalog refused the upload: {exc}") from exc
+            raise DuplicateUpload(existing.id) from exc
+        return upload
+
+    def get_upload(self, user_id: str, upload_id: str) -> Optional[Upload]:
+        """The user's upload with this id, or None."""
+        rows = self._read("SELECT doc FROM uploads WHERE user_id = ? AND id = ?", (user_id, upload_id))
+        return upload_from_dict(json.loads(rows[0]["doc"])) if rows else None
+
+    def find_by_sha256(self, user_id: str, sha256: str) -> Optional[Upload]:
+        """The user's upload with these bytes, or None."""
+        rows = self._read("SELECT doc FROM uploads WHERE user_id = ? AND sha256 = ?", (user_id, sha256))
+        return upload_from_dict(json.loads(rows[0]["doc"])) if rows else None
+
+    def list_uploads(self, user_id: str, *, kind: Optional[str] = None, trashed: bool = False,
+                     limit: int = 50, cursor: Optional[str] = None) -> Page:
+        """The user's uploads, newest first, a page at a time."""
+        after = decode_cursor(cursor)
+        sql = "SELECT doc FROM uploads WHERE user_id = ? AND trashed_at IS " + ("NOT NULL" if trashed else "NULL")
+        args: list = [user_id]
+        if kind:
+            sql += " AND kind = ?"
+            args.append(kind)
+        if after:
+            sql += " AND id < ?"
+            args.append(after)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit + 1)
+        items = [upload_from_dict(json.loads(r["doc"])) for r in self._read(sql, tuple(args))]
+        more = len(items) > limit
+        items = items[:limit]
+        return Page(tuple(items), encode_cursor(items[-1].id) if more and items else None)
+
+    def _update(self, user_id: str, upload_id: str, **changes) -> Upload:
+        with self._tx() as db:
+            row = db.execute("SELECT doc FROM uploads WHERE user_id = ? AND id = ?", (user_id, upload_id)).fetchone()
+            if row is None:
+                raise NotFound("No such upload.")
+            upload = upload_from_dict(json.loads(row["doc"])).evolve(**changes)
+            db.execute(
+                "UPDATE uploads SET trashed_at = ?, doc = ? WHERE user_id = ? AND id = ?",
+                (upload.trashed_at, json.dumps(upload_to_dict(upload)), user_id, upload_id),
+            )
+        return upload
+
+    def set_tags(self, user_id: str, upload_id: str, tags: tuple[str, ...]) -> Upload:
+        """Replace an upload's user tags."""
+        return self._update(user_id, upload_id, tags=tuple(tags))
+
+    def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str]) -> Upload:
+        """Move an upload to the trash or back."""
+        return self._update(user_id, upload_id, trashed_at=trashed_at)
+
+    def delete_upload(self, user_id: str, upload_id: str) -> None:
+        """Remove the record for good."""
+        with self._tx() as db:
+            db.execute("DELETE FROM uploads WHERE user_id = ? AND id = ?", (user_id, upload_id))
+
+    def usage(self, user_id: str) -> dict[str, int]:
+        """Counts and bytes of a user's uploads."""
+        rows = self._read(
+            "SELECT kind, trashed_at IS NOT NULL AS trashed, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes "
+            "FROM uploads WHERE user_id = ? GROUP BY kind, trashed",
+            (user_id,),
+        )
+        out = {"photos": 0, "videos": 0, "bytes": 0, "trash_count": 0, "trash_bytes": 0}
+        for r in rows:
+            if r["trashed"]:
+                out["trash_count"] += r["n"]
+                out["trash_bytes"] += r["bytes"]
+            else:
+                out["photos" if r["kind"] == "photo" else "videos"] += r["n"]
+                out["bytes"] += r["bytes"]
+        return out

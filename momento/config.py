@@ -1,0 +1,86 @@
+"""Configuration: defaults, then MOMENTO_* environment variables, then test overrides."""
+from __future__ import annotations
+
+import os
+
+from .errors import MomentoError
+
+MiB = 1024 * 1024
+
+DEFAULTS = {
+    "BACKEND": "local",
+    "DATA_DIR": None,  # the instance folder
+    "BUCKET": "momento-uploads",
+    "TABLE_PREFIX": "momento-",
+    "KMS_KEY_ID": None,
+    "MAX_PHOTO_BYTES": 50 * MiB,
+    "MAX_VIDEO_BYTES": 2048 * MiB,
+    "MAX_PIXELS": None,  # Pillow's own limit
+    "OPEN_REGISTRATION": True,
+    "DEFAULT_QUOTA": "none",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "PAGE_SIZE": 50,
+    # Flask and Werkzeug request limits
+    "MAX_FORM_MEMORY_SIZE": 500 * 1024,
+    "MAX_FORM_PARTS": 100,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_CHECK_DEFAULT": False,  # checked in one before_request hook, skipped for Bearer tokens
+    "WTF_CSRF_TIME_LIMIT": None,
+}
+
+
+class ConfigError(MomentoError):
+    """The configuration cannot work; raised at start-up."""
+
+
+def load_config(app, test_config: dict | None) -> None:
+    """Fill app.config from defaults, the environment and test overrides; fail fast."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("MOMENTO")
+    if test_config:
+        app.config.from_mapping(test_config)
+    cfg = app.config
+    cfg["BACKEND"] = str(cfg["BACKEND"]).lower()
+    if cfg["BACKEND"] not in ("local", "aws"):
+        raise ConfigError(f"MOMENTO_BACKEND must be 'local' or 'aws', not {cfg['BACKEND']!r}.")
+    if not cfg.get("DATA_DIR"):
+        cfg["DATA_DIR"] = app.instance_path
+    cfg["DATA_DIR"] = os.path.abspath(str(cfg["DATA_DIR"]))
+    for name in ("MAX_PHOTO_BYTES", "MAX_VIDEO_BYTES"):
+        cfg[name] = _positive_int(cfg, name)
+    if cfg.get("MAX_PIXELS") is not None:
+        cfg["MAX_PIXELS"] = _positive_int(cfg, "MAX_PIXELS")
+    cfg["OPEN_REGISTRATION"] = _flag(cfg["OPEN_REGISTRATION"])
+    # The whole request may carry one file of the largest kind plus its form fields.
+    cfg.setdefault("MAX_CONTENT_LENGTH", None)
+    if cfg["MAX_CONTENT_LENGTH"] is None:
+        cfg["MAX_CONTENT_LENGTH"] = max(cfg["MAX_PHOTO_BYTES"], cfg["MAX_VIDEO_BYTES"]) + MiB
+    if cfg.get("SECRET_KEY") is not None:
+        cfg["SECRET_KEY"] = str(cfg["SECRET_KEY"])
+    if not cfg.get("SECRET_KEY"):
+        if app.debug or cfg.get("TESTING"):
+            cfg["SECRET_KEY"] = "dev-only-not-secret"
+        else:
+            raise ConfigError(
+                "MOMENTO_SECRET_KEY is not set. Set it to a long random string, for example:\n"
+                "  export MOMENTO_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+
+
+def _positive_int(cfg, name: str) -> int:
+    try:
+        value = int(cfg[name])
+    except (TypeError, ValueError):
+        raise ConfigError(f"MOMENTO_{name} must be a whole number of bytes, not {cfg[name]!r}.") from None
+    if value <= 0:
+        raise ConfigError(f"MOMENTO_{name} must be positive.")
+    return value
+
+
+def _flag(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,277 @@
+"""Photos: decode and validate with Pillow, read EXIF, and make the WebP thumbnail."""
+from __future__ import annotations
+
+import functools
+import io
+import math
+import re
+import struct
+import unicodedata
+import warnings
+from datetime import datetime, timedelta, timezone
+from typing import Any, Optional
+
+import pillow_heif
+from PIL import Image, ImageDraw, ImageOps, ImageSequence, UnidentifiedImageError
+
+from ..errors import Unprocessable
+from ..models import PHOTO
+from .sniff import FORMAT_NAMES, MediaInfo, Sniffed
+
+THUMB_SIZE = 512
+THUMB_MIME = "image/webp"
+THUMB_EXT = "webp"
+# An animation may decode this many times the still-image pixel limit in total: enough for
+# long GIFs, but a thousand-frame 8K "animation" is refused before it eats the CPU.
+ANIMATION_BUDGET = 10
+
+_PILLOW_FORMATS = {
+    "image/jpeg": ("JPEG", "MPO"),  # Pillow's JPEG opener turns multi-picture JPEGs into MPO
+    "image/png": ("PNG",),
+    "image/webp": ("WEBP",),
+    "image/gif": ("GIF",),
+    "image/heic": ("HEIF",),
+    "image/heif": ("HEIF",),
+}
+# Everything Pillow and pillow-heif raise on hostile or broken bytes.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
+                  KeyError, struct.error, ZeroDivisionError, RuntimeError, MemoryError)
+_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
+_DATE_RE = re.compile(r"^\s*(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+_OFFSET_RE = re.compile(r"^\s*([+-])(\d{2}):?(\d{2})\s*$")
+
+
+@functools.cache
+def _register_heif() -> None:
+    """Teach Pillow to open HEIC/HEIF, once per process."""
+    pillow_heif.register_heif_opener()
+
+
+def inspect_photo(path: str, sniffed: Sniffed, *, max_pixels: Optional[int] = None) -> MediaInfo:
+    """Decode every frame of a photo and derive its metadata and thumbnail."""
+    _register_heif()
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    formats = _PILLOW_FORMATS.get(sniffed.mime)
+    if formats is None:
+        raise Unprocessable(f"Momento cannot read {sniffed.mime} as a photo.")
+    with warnings.catch_warnings():
+        # A caller may allow more pixels than Pillow's default; then our own exact check decides
+        # (Pillow's hard error at twice its default still applies: it reads a global).
+        lenient = limit is not None and Image.MAX_IMAGE_PIXELS is not None and limit > Image.MAX_IMAGE_PIXELS
+        warnings.simplefilter("ignore" if lenient else "error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path, formats=list(formats)) as img:
+                return _inspect_open(img, sniffed, formats, limit)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise _too_many_pixels() from None
+        except _DECODE_ERRORS as exc:
+            raise Unprocessable(f"This {FORMAT_NAMES[sniffed.ext]} file is damaged or incomplete "
+                                f"and cannot be decoded ({_reason(exc, path)}).") from exc
+
+
+def _inspect_open(img: Image.Image, sniffed: Sniffed, formats: tuple[str, ...],
+                  limit: Optional[int]) -> MediaInfo:
+    """The work of inspect_photo on an image Pillow has identified."""
+    if img.format not in formats:
+        raise Unprocessable(f"This file looks like {FORMAT_NAMES[sniffed.ext]} but decodes as {img.format}.")
+    width, height = img.size
+    if limit is not None and width * height > limit:
+        raise _too_many_pixels()
+    first, frames, exif = _decode_all(img, limit)
+    orientation = _orientation(exif)
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    fields = _exif_fields(exif)
+    return MediaInfo(
+        kind=PHOTO, mime=sniffed.mime, ext=sniffed.ext, width=width, height=height,
+        duration=None, thumbnail=_thumbnail(first), thumb_mime=THUMB_MIME, thumb_ext=THUMB_EXT,
+        extra={"format": img.format, "animated": frames > 1, "frames": frames}, **fields,
+    )
+
+
+def _decode_all(img: Image.Image, limit: Optional[int]) -> tuple[Image.Image, int, Image.Exif]:
+    """Decode every frame; return the first frame ready for the thumbnail, the count, the EXIF."""
+    if img.format == "JPEG":
+        # A draft (DCT-scaled) decode still Huffman-decodes every scan, so truncation and broken
+        # streams fail exactly as in a full decode, at about half the time and memory.
+        img.draft("RGB", _draft_size(img.size))
+        img.load()
+        return img, 1, img.getexif()
+    animated = getattr(img, "n_frames", 1) > 1
+    budget = None if limit is None else limit * ANIMATION_BUDGET
+    first, exif, frames, spent = img, Image.Exif(), 0, 0
+    for frame in ImageSequence.Iterator(img):
+        frame.load()
+        frames += 1
+        spent += frame.size[0] * frame.size[1]
+        if budget is not None and spent > budget:
+            raise _too_many_pixels()
+        if frames == 1:
+            exif = img.getexif()
+            # Seeking on reuses the same object, so keep a copy of frame one only when needed.
+            first = frame.copy() if animated else frame
+    return first, frames, exif
+
+
+def _draft_size(size: tuple[int, int]) -> tuple[int, int]:
+    """Smallest size at least the thumbnail's, with the photo's own aspect ratio."""
+    scale = min(1.0, THUMB_SIZE / max(size))
+    return max(1, math.ceil(size[0] * scale)), max(1, math.ceil(size[1] * scale))
+
+
+def _too_many_pixels() -> Unprocessable:
+    """The error for an image over the pixel limit."""
+    return Unprocessable("This image has too many pixels for Momento to process safely.",
+                         code="too_many_pixels")
+
+
+def _reason(exc: Exception, path: str) -> str:
+    """A short decoder message without server paths or object addresses."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "no image could be found in it"
+    text = str(exc).replace(repr(path), "").replace(path, "").split(" <", 1)[0].strip()
+    return (text or type(exc).__name__)[:120]
+
+
+def _thumbnail(img: Image.Image) -> bytes:
+    """Upright RGB WebP at most THUMB_SIZE px on the long side."""
+    rgb = _to_rgb(img)
+    rgb.info = dict(img.info)  # exif_transpose reads the orientation from here
+    scale = min(1.0, THUMB_SIZE / max(img.size))
+    target = (max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))
+    if target != rgb.size:
+        rgb = rgb.resize(target, Image.Resampling.BICUBIC, reducing_gap=2.0)
+        rgb.info = dict(img.info)
+    try:
+        upright = ImageOps.exif_transpose(rgb)
+    except _DECODE_ERRORS:
+        upright = rgb  # unreadable EXIF: an unrotated thumbnail beats no upload
+    return encode_webp(upright)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB pixels; transparency is laid over white, 16-bit grey scaled down to 8 bits."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return img.convert("I").point(lambda v: v * (1 / 256)).convert("L").convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def encode_webp(img: Image.Image) -> bytes:
+    """Encode a thumbnail as WebP, tuned for speed over the last byte."""
+    out = io.BytesIO()
+    img.save(out, "WEBP", quality=80, method=4)
+    return out.getvalue()
+
+
+@functools.cache
+def placeholder_thumbnail(kind: str) -> bytes:
+    """A neutral WebP used when no picture can be made (a play sign for videos)."""
+    img = Image.new("RGB", (512, 288), (96, 99, 104))
+    draw = ImageDraw.Draw(img)
+    if kind == PHOTO:
+        draw.ellipse((300, 70, 350, 120), fill=(200, 200, 200))
+        draw.polygon([(150, 220), (250, 110), (350, 220)], fill=(170, 170, 170))
+    else:
+        draw.ellipse((206, 94, 306, 194), outline=(230, 230, 230), width=6)
+        draw.polygon([(242, 116), (242, 172), (288, 144)], fill=(230, 230, 230))
+    return encode_webp(img)
+
+
+def _orientation(exif: Image.Exif) -> int:
+    """EXIF orientation 1-8, or 1 when missing or nonsense."""
+    try:
+        value = int(exif.get(0x0112, 1))
+    except (TypeError, ValueError):
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _ifd(exif: Image.Exif, tag: int) -> dict:
+    """A sub-IFD, or {} when it cannot be read."""
+    try:
+        return dict(exif.get_ifd(tag))
+    except _DECODE_ERRORS:
+        return {}
+
+
+def _exif_fields(exif: Image.Exif) -> dict[str, Any]:
+    """taken_at, camera and GPS from EXIF; unreadable values become None."""
+    sub = _ifd(exif, _EXIF_IFD)
+    taken = _taken_at(sub.get(0x9003), sub.get(0x9011))
+    if taken is None:
+        taken = _taken_at(exif.get(0x0132), sub.get(0x9010))
+    return {
+        "taken_at": taken,
+        "camera_make": _text(exif.get(0x010F)),
+        "camera_model": _text(exif.get(0x0110)),
+        "gps": _gps(_ifd(exif, _GPS_IFD)),
+    }
+
+
+def _text(value: Any) -> Optional[str]:
+    """A printable EXIF string without NULs, control characters or edge whitespace."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    value = "".join(ch for ch in value if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
+    return value.strip()[:100] or None
+
+
+def _taken_at(value: Any, offset: Any) -> Optional[str]:
+    """EXIF 'YYYY:MM:DD HH:MM:SS' (+ optional offset) as ISO 8601 UTC, else None."""
+    text = _text(value)
+    match = _DATE_RE.match(text or "")
+    if not match:
+        return None
+    try:
+        moment = datetime(*(int(part) for part in match.groups()))
+        off = _OFFSET_RE.match(_text(offset) or "")
+        if off:
+            delta = timedelta(hours=int(off[2]), minutes=int(off[3]))
+            if delta <= timedelta(hours=14):
+                moment -= delta if off[1] == "+" else -delta
+    except (ValueError, OverflowError):
+        return None
+    return moment.replace(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _number(value: Any) -> Optional[float]:
+    """A finite float from an EXIF rational, or None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _degrees(value: Any) -> Optional[float]:
+    """Degrees from EXIF (deg, min, sec) rationals or a single number."""
+    parts = value if isinstance(value, tuple) else (value,)
+    numbers = [_number(part) for part in parts[:3]]
+    if not numbers or any(n is None for n in numbers):
+        return None
+    return sum(n / 60 ** i for i, n in enumerate(numbers))
+
+
+def _gps(gps: dict) -> Optional[dict[str, float]]:
+    """{"lat", "lon"[, "alt"]} in signed decimal degrees from a GPS IFD, or None."""
+    lat, lon = _degrees(gps.get(2)), _degrees(gps.get(4))
+    if lat is None or lon is None:
+        return None
+    if (_text(gps.get(1)) or "N").upper().startswith("S"):
+        lat = -lat
+    if (_text(gps.get(3)) or "E").upper().startswith("W"):
+        lon = -lon
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    place = {"lat": round(lat, 7), "lon": round(lon, 7)}
+    alt = _number(gps.get(6))
+    if alt is not None:
+        below = gps.get(5) in (1, b"\x01", "\x01")
+        place["alt"] = round(-alt if below else alt, 2)
+    return place

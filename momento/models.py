@@ -1,0 +1,106 @@
+"""Momento's values: frozen dataclasses that carry no I/O."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
+
+PHOTO = "photo"
+VIDEO = "video"
+KINDS = (PHOTO, VIDEO)
+
+
+@dataclass(frozen=True)
+class User:
+    """An account; `id` is opaque and never the email."""
+
+    id: str
+    email: str
+    password_hash: str
+    created_at: str
+    is_admin: bool = False
+    disabled: bool = False
+    quota: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One stored photo or video and what Momento derived from it."""
+
+    user_id: str
+    id: str
+    kind: str
+    filename: str
+    mime: str
+    ext: str
+    size: int
+    sha256: str
+    uploaded_at: str
+    width: Optional[int] = None
+    height: Optional[int] = None
+    duration: Optional[float] = None
+    taken_at: Optional[str] = None
+    camera_make: Optional[str] = None
+    camera_model: Optional[str] = None
+    gps: Optional[dict[str, float]] = None
+    tags: tuple[str, ...] = ()
+    auto_tags: tuple[str, ...] = ()
+    thumb_mime: str = "image/webp"
+    thumb_ext: str = "webp"
+    trashed_at: Optional[str] = None
+    rendition: str = "none"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def original_key(self) -> str:
+        """Object key of the user's bytes."""
+        folder = "photos" if self.kind == PHOTO else "videos"
+        return f"user-{self.user_id}/{folder}/{self.id}.{self.ext}"
+
+    @property
+    def thumb_key(self) -> str:
+        """Object key of the thumbnail or poster."""
+        return f"user-{self.user_id}/thumbs/{self.id}.{self.thumb_ext}"
+
+    @property
+    def playback_key(self) -> str:
+        """Object key of the browser-friendly video rendition."""
+        return f"user-{self.user_id}/videos/{self.id}.playback.mp4"
+
+    @property
+    def object_keys(self) -> tuple[str, ...]:
+        """Every key this upload may own in the object store."""
+        keys = (self.original_key, self.thumb_key)
+        return keys + ((self.playback_key,) if self.kind == VIDEO else ())
+
+    @property
+    def trashed(self) -> bool:
+        """Whether the upload is in the trash."""
+        return self.trashed_at is not None
+
+    @property
+    def sort_date(self) -> str:
+        """The date searches use: capture time, else upload time."""
+        return self.taken_at or self.uploaded_at
+
+    def evolve(self, **changes: Any) -> "Upload":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A slice of a newest-first listing and the cursor to the next one."""
+
+    items: tuple[Any, ...]
+    next_cursor: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What the object store knows of one object."""
+
+    key: str
+    size: int
+    content_type: str
+    etag: str
+    modified: Optional[float] = None

@@ -1,0 +1,214 @@
+"""Tag and date search, written once over the catalogs' key-lookup primitives so both backends agree.
+
+A live upload is indexed under terms: `t:<tag>` for each user and automatic tag, `f:<word>` for each word of
+its filename. Each index entry carries the upload's id, date (capture, else upload) and kind. A search picks
+the smallest group of terms as its driver, walks that group's entries newest first, and checks the other
+conditions by key lookups, so its cost follows the size of the answer, not of the library.
+"""
+from __future__ import annotations
+
+import heapq
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Iterable, Iterator, Optional, Protocol
+
+from .catalog.cursor import decode_cursor, encode_cursor
+from .errors import BadRequest
+from .media.tags import normalize_tag
+from .models import KINDS, Page, Upload
+
+BATCH = 100
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One (term, upload) pair as stored in the index."""
+
+    upload_id: str
+    date: str
+    kind: str
+
+
+class SearchIndex(Protocol):
+    """What a catalog offers the search: reads by key only."""
+
+    def term_counts(self, user_id: str) -> dict[str, int]:
+        """Every term the user's live uploads carry, with how many carry it."""
+
+    def term_entries(self, user_id: str, term: str, before: Optional[str], limit: int) -> list[IndexEntry]:
+        """Up to limit entries of a term, newest first, with ids below `before`."""
+
+    def term_members(self, user_id: str, term: str, upload_ids: list[str]) -> set[str]:
+        """Which of these uploads carry the term."""
+
+    def date_entries(self, user_id: str, start: str, end: str) -> list[IndexEntry]:
+        """Live uploads whose date is within [start, end]."""
+
+    def get_uploads(self, user_id: str, upload_ids: list[str]) -> list[Upload]:
+        """These uploads (missing ones left out), in any order."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """A search: tag groups, kind, date range and free text."""
+
+    all_tags: tuple[str, ...] = ()
+    any_tags: tuple[str, ...] = ()
+    not_tags: tuple[str, ...] = ()
+    kind: Optional[str] = None
+    start: Optional[str] = None  # inclusive, ISO 'YYYY-MM-DDTHH:MM:SSZ'
+    end: Optional[str] = None  # inclusive
+    q: str = ""
+
+    @property
+    def is_plain(self) -> bool:
+        """True when nothing narrows the listing (the gallery's case)."""
+        return not (self.all_tags or self.any_tags or self.not_tags or self.start or self.end or self.q)
+
+
+def filename_words(filename: str) -> set[str]:
+    """Lower-case words of a filename, for `q` to match: 'IMG_0001 Beach.jpg' -> {img, 0001, beach, jpg}."""
+    text = unicodedata.normalize("NFKC", filename or "").lower()
+    return {w[:64] for w in _WORD.findall(text)}
+
+
+def upload_terms(upload: Upload) -> set[str]:
+    """The index terms of an upload."""
+    return {f"t:{t}" for t in (*upload.tags, *upload.auto_tags)} | {f"f:{w}" for w in filename_words(upload.filename)}
+
+
+def parse_date(value: Optional[str], *, end: bool) -> Optional[str]:
+    """'2024-07-01' or a full ISO time -> an inclusive bound in the stored form."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return f"{day.isoformat()}T23:59:59Z" if end else f"{day.isoformat()}T00:00:00Z"
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"'{value[:40]}' is not a date; use YYYY-MM-DD.", code="invalid_date") from None
+    if moment.tzinfo is not None:
+        moment = (moment - moment.utcoffset()).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_query(*, tags=(), any_tags=(), not_tags=(), kind=None, start=None, end=None, q=None) -> Query:
+    """A Query from raw request values; BadRequest for anything malformed."""
+    if kind not in (None, "", *KINDS):
+        raise BadRequest("kind must be 'photo' or 'video'.", code="invalid_kind")
+    norm = lambda values: tuple(dict.fromkeys(normalize_tag(v) for v in values if v and v.strip()))  # noqa: E731
+    query = Query(norm(tags), norm(any_tags), norm(not_tags), kind or None, parse_date(start, end=False),
+                  parse_date(end, end=True), (q or "").strip().lower()[:200])
+    if query.start and query.end and query.start > query.end:
+        raise BadRequest("The start date is after the end date.", code="invalid_date")
+    return query
+
+
+def search(index: SearchIndex, user_id: str, query: Query, *, limit: int, cursor: Optional[str]) -> Page:
+    """Uploads matching the query, newest first (by id), a page at a time."""
+    before = decode_cursor(cursor)
+    counts = index.term_counts(user_id)
+    groups = [{f"t:{t}"} for t in query.all_tags]
+    if query.any_tags:
+        groups.append({f"t:{t}" for t in query.any_tags})
+    for word in query.q.split():
+        matches = {term for term in counts if term.startswith((f"t:{word}", f"f:{word}"))}
+        groups.append(matches)
+    excluded = {f"t:{t}" for t in query.not_tags}
+    if any(not g for g in groups):
+        return Page(())
+    if query.kind:
+        groups.append({f"t:kind:{query.kind}"})
+
+    sizes = [sum(counts.get(t, 0) for t in g) for g in groups]
+    dated = bool(query.start or query.end)
+    if dated and (not groups or _date_size(counts, query) < min(sizes)):
+        entries, checks = _date_driver(index, user_id, query, before), groups
+    elif not groups:
+        # Nothing narrows the listing: every live upload is the union of the two kinds.
+        entries, checks = _merged(index, user_id, [f"t:kind:{k}" for k in KINDS], before), []
+    else:
+        driver = groups[sizes.index(min(sizes))]
+        entries, checks = _merged(index, user_id, sorted(driver), before), [g for g in groups if g is not driver]
+
+    found: list[str] = []
+    for batch in _batches(entries, BATCH):
+        batch = [e for e in batch if _in_range(e, query)]
+        ids = [e.upload_id for e in batch]
+        for group in checks:
+            keep: set[str] = set()
+            for term in group:
+                keep |= index.term_members(user_id, term, [i for i in ids if i not in keep])
+            ids = [i for i in ids if i in keep]
+        for term in excluded:
+            if ids:
+                gone = index.term_members(user_id, term, ids)
+                ids = [i for i in ids if i not in gone]
+        found.extend(ids)
+        if len(found) > limit:
+            break
+    page_ids = found[:limit]
+    by_id = {u.id: u for u in index.get_uploads(user_id, page_ids)}
+    items = tuple(by_id[i] for i in page_ids if i in by_id and not by_id[i].trashed)
+    more = len(found) > limit
+    return Page(items, encode_cursor(page_ids[-1]) if more and page_ids else None)
+
+
+def _date_size(counts: dict[str, int], query: Query) -> int:
+    """How many uploads a date range holds, estimated from the automatic month tags."""
+    first = (query.start or "0000-00")[:7]
+    last = (query.end or "9999-99")[:7]
+    return sum(n for term, n in counts.items() if term.startswith("t:month:") and first <= term[8:] <= last)
+
+
+def _in_range(entry: IndexEntry, query: Query) -> bool:
+    if query.start and entry.date < query.start:
+        return False
+    return not (query.end and entry.date > query.end)
+
+
+def _date_driver(index, user_id: str, query: Query, before: Optional[str]) -> Iterator[IndexEntry]:
+    entries = index.date_entries(user_id, query.start or "0000", query.end or "9999")
+    entries.sort(key=lambda e: e.upload_id, reverse=True)
+    yield from (e for e in entries if before is None or e.upload_id < before)
+
+
+def _merged(index, user_id: str, terms: Iterable[str], before: Optional[str]) -> Iterator[IndexEntry]:
+    """Entries of several terms, merged newest first without repeats."""
+    streams = [_term_stream(index, user_id, t, before) for t in terms]
+    last = None
+    for entry in heapq.merge(*streams, key=lambda e: e.upload_id, reverse=True):
+        if entry.upload_id != last:
+            last = entry.upload_id
+            yield entry
+
+
+def _term_stream(index, user_id: str, term: str, before: Optional[str]) -> Iterator[IndexEntry]:
+    size = 50
+    while True:
+        entries = index.term_entries(user_id, term, before, size)
+        yield from entries
+        if len(entries) < size:
+            return
+        before = entries[-1].upload_id
+        size = min(size * 2, 1000)
+
+
+def _batches(entries: Iterator[IndexEntry], size: int) -> Iterator[list[IndexEntry]]:
+    batch: list[IndexEntry] = []
+    for entry in entries:
+        batch.append(entry)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+__all__ = ["IndexEntry", "Query", "SearchIndex", "build_query", "search", "upload_terms", "filename_words",
+           "parse_date", "timedelta"]

@@ -1,0 +1,239 @@
+/* Momento upload page: sends each chosen or dropped file to POST /api/v1/uploads, three at a time,
+   with a progress bar, a speed and a final state per file. Never throws: every path ends in a state. */
+(function () {
+  "use strict";
+
+  var PARALLEL = 3;
+  var form = document.getElementById("upload-form");
+  var input = document.getElementById("upload-files");
+  var dropzone = document.getElementById("dropzone");
+  var tagsInput = document.getElementById("upload-tags");
+  var list = document.getElementById("upload-list");
+  var announcer = document.getElementById("upload-announcer");
+  if (!form || !input || !dropzone || !list) return;
+
+  var endpoint = form.getAttribute("action") || "/api/v1/uploads";
+  var detailUrl = form.getAttribute("data-detail-url") || "/uploads/UPLOAD_ID";
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") || "" : "";
+  var queue = [];
+  var running = 0;
+
+  // Same units as the server's |size filter (powers of 1000).
+  function humanSize(n) {
+    var units = ["bytes", "KB", "MB", "GB", "TB"];
+    var size = Number(n) || 0;
+    for (var i = 0; i < units.length; i++) {
+      if (size < 1000 || i === units.length - 1) {
+        return i === 0 ? Math.floor(size) + " bytes" : size.toFixed(1) + " " + units[i];
+      }
+      size /= 1000;
+    }
+    return String(n);
+  }
+
+  function announce(text) {
+    if (!announcer) return;
+    // Clearing first makes screen readers repeat an identical message.
+    announcer.textContent = "";
+    window.setTimeout(function () { announcer.textContent = text; }, 50);
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function makeRow(file) {
+    var name = file.name || "unnamed file";
+    var row = el("li", "upload-row");
+    row.setAttribute("data-state", "queued");
+    var head = el("div", "upload-head");
+    head.appendChild(el("span", "upload-name", name));
+    head.appendChild(el("span", "upload-size", humanSize(file.size)));
+    var bar = el("progress", "upload-bar");
+    bar.max = 100;
+    bar.value = 0;
+    bar.setAttribute("aria-label", "Upload progress of " + name);
+    var foot = el("div", "upload-foot");
+    var state = el("span", "upload-state", "Waiting");
+    var speed = el("span", "upload-speed", "");
+    var cancel = el("button", "button small upload-cancel", "Cancel");
+    cancel.type = "button";
+    cancel.setAttribute("aria-label", "Cancel " + name);
+    foot.appendChild(state);
+    foot.appendChild(speed);
+    foot.appendChild(cancel);
+    row.appendChild(head);
+    row.appendChild(bar);
+    row.appendChild(foot);
+    return { row: row, bar: bar, state: state, speed: speed, cancel: cancel, name: name };
+  }
+
+  function addFiles(files) {
+    if (!files || !files.length) return;
+    var tags = tagsInput ? tagsInput.value : "";
+    for (var i = 0; i < files.length; i++) {
+      var job = { file: files[i], tags: tags, ui: makeRow(files[i]), xhr: null, done: false };
+      job.ui.cancel.addEventListener("click", cancelJob.bind(null, job));
+      list.appendChild(job.ui.row);
+      queue.push(job);
+    }
+    announce(files.length === 1 ? "1 file added." : files.length + " files added.");
+    pump();
+  }
+
+  function pump() {
+    while (running < PARALLEL && queue.length) {
+      start(queue.shift());
+    }
+  }
+
+  function cancelJob(job) {
+    if (job.done) return;
+    var waiting = queue.indexOf(job);
+    if (waiting !== -1) queue.splice(waiting, 1);
+    if (job.xhr) {
+      try { job.xhr.abort(); } catch (e) { /* settled below either way */ }
+    }
+    finish(job, "cancelled", "Cancelled");
+  }
+
+  // The one way a job ends: sets its words, maybe a link, frees its slot and starts the next.
+  function finish(job, kind, words, link) {
+    if (job.done) return;
+    job.done = true;
+    if (job.xhr) {
+      job.xhr = null;
+      running = Math.max(0, running - 1);
+    }
+    var ui = job.ui;
+    ui.row.setAttribute("data-state", kind);
+    ui.state.textContent = words;
+    if (link) {
+      ui.state.appendChild(document.createTextNode(" "));
+      var a = el("a", "", link.text);
+      a.href = link.href;
+      ui.state.appendChild(a);
+    }
+    ui.speed.textContent = "";
+    if (kind === "stored" || kind === "duplicate" || kind === "refused") ui.bar.value = 100;
+    if (ui.cancel.parentNode) ui.cancel.parentNode.removeChild(ui.cancel);
+    announce(ui.name + ": " + words + (/[.!?]$/.test(words) ? "" : "."));
+    pump();
+  }
+
+  function start(job) {
+    var ui = job.ui;
+    var xhr;
+    try {
+      xhr = new XMLHttpRequest();
+      var data = new FormData();
+      data.append("file", job.file, job.file.name || "upload");
+      data.append("tags", job.tags);
+      xhr.open("POST", endpoint, true);
+      xhr.setRequestHeader("X-CSRFToken", csrfToken);
+      xhr.setRequestHeader("Accept", "application/json");
+      job.xhr = xhr;
+      running += 1;
+      ui.row.setAttribute("data-state", "sending");
+      ui.state.textContent = "Sending";
+      var startedAt = Date.now();
+      xhr.upload.addEventListener("progress", function (event) {
+        if (job.done || !event.lengthComputable || !event.total) return;
+        ui.bar.value = Math.min(99, Math.floor((event.loaded / event.total) * 100));
+        var seconds = (Date.now() - startedAt) / 1000;
+        if (seconds > 0.25) ui.speed.textContent = humanSize(event.loaded / seconds) + "/s";
+        if (event.loaded >= event.total) ui.state.textContent = "Processing";
+      });
+      xhr.addEventListener("load", function () { onAnswer(job, xhr); });
+      xhr.addEventListener("error", function () {
+        finish(job, "failed", "Failed: the connection was lost. Check your network and try again.");
+      });
+      xhr.addEventListener("timeout", function () { finish(job, "failed", "Failed: the server took too long."); });
+      xhr.addEventListener("abort", function () { finish(job, "cancelled", "Cancelled"); });
+      xhr.send(data);
+    } catch (e) {
+      finish(job, "failed", "Failed: the browser could not send this file.");
+    }
+  }
+
+  function parseJson(text) {
+    try { return JSON.parse(text); } catch (e) { return null; }
+  }
+
+  function fallbackMessage(status) {
+    if (status === 413) return "the file is larger than this server accepts.";
+    if (status === 401) return "you are signed out. Sign in again and retry.";
+    if (status >= 500) return "the server had a problem (" + status + "). Try again later.";
+    return "the server answered " + status + ".";
+  }
+
+  function onAnswer(job, xhr) {
+    var status = xhr.status;
+    var body = parseJson(xhr.responseText);
+    if ((status === 200 || status === 201) && body && typeof body.id === "string") {
+      var href = detailUrl.replace("UPLOAD_ID", encodeURIComponent(body.id));
+      if (body.duplicate) {
+        finish(job, "duplicate", "Already in your library", { href: href, text: "See it" });
+      } else {
+        finish(job, "stored", "Stored", { href: href, text: "Open" });
+      }
+      return;
+    }
+    var message = body && body.error && typeof body.error.message === "string" ? body.error.message : fallbackMessage(status);
+    finish(job, "refused", "Refused: " + message);
+  }
+
+  input.addEventListener("change", function () {
+    addFiles(input.files);
+    try { input.value = ""; } catch (e) { /* some old browsers refuse; choosing the same file again then needs a reload */ }
+  });
+
+  form.addEventListener("submit", function (event) {
+    // Enter in the tags field: nothing to send until files are chosen.
+    event.preventDefault();
+  });
+
+  function hasFiles(event) {
+    var types = event.dataTransfer && event.dataTransfer.types;
+    if (!types) return false;
+    for (var i = 0; i < types.length; i++) if (types[i] === "Files") return true;
+    return false;
+  }
+
+  var depth = 0;
+  dropzone.addEventListener("dragenter", function (event) {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    depth += 1;
+    dropzone.classList.add("is-dragover");
+  });
+  dropzone.addEventListener("dragover", function (event) {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    if (event.dataTransfer) event.dataTransfer.dropEffect = "copy";
+  });
+  dropzone.addEventListener("dragleave", function () {
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) dropzone.classList.remove("is-dragover");
+  });
+  dropzone.addEventListener("drop", function (event) {
+    event.preventDefault();
+    depth = 0;
+    dropzone.classList.remove("is-dragover");
+    if (event.dataTransfer) addFiles(event.dataTransfer.files);
+  });
+
+  // A file dropped next to the zone should not make the browser navigate away to it.
+  window.addEventListener("dragover", function (event) { if (hasFiles(event)) event.preventDefault(); });
+  window.addEventListener("drop", function (event) { if (hasFiles(event)) event.preventDefault(); });
+
+  window.addEventListener("beforeunload", function (event) {
+    if (running === 0 && queue.length === 0) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
+})();

@@ -1,0 +1,54 @@
+"""The object store interface and the factory that picks a backend."""
+from __future__ import annotations
+
+from typing import BinaryIO, Iterator, Optional, Protocol
+
+from ..models import ObjectInfo
+
+
+class ObjectStream(Protocol):
+    """An open object (or a byte range of it), read in chunks and then closed."""
+
+    info: ObjectInfo
+    start: int
+    end: int  # inclusive
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class Storage(Protocol):
+    """Keys to bytes. Keys look like `user-<id>/photos/<uploadId>.<ext>`."""
+
+    def put(self, key: str, stream: BinaryIO, content_type: str) -> ObjectInfo:
+        """Store the stream's bytes under key (read in parts; memory stays bounded)."""
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
+        """Store a small value under key."""
+
+    def open(self, key: str, start: Optional[int] = None, end: Optional[int] = None) -> ObjectStream:
+        """Open key for reading, optionally the inclusive byte range start..end."""
+
+    def stat(self, key: str) -> ObjectInfo:
+        """Size, type and ETag of key; ObjectMissing when absent."""
+
+    def delete(self, key: str) -> None:
+        """Remove key; removing a missing key is not an error."""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object under prefix, in key order."""
+
+    def check(self) -> None:
+        """Raise BackendError unless the store answers."""
+
+
+def make_storage(app) -> Storage:
+    """The storage backend chosen by MOMENTO_BACKEND."""
+    if app.config["BACKEND"] == "aws":
+        from .s3 import S3Storage
+
+        return S3Storage.from_app(app)
+    from .local import LocalStorage
+
+    return LocalStorage.from_app(app)

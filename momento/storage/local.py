@@ -1,0 +1,159 @@
+"""Objects as files in a folder, with the same key layout as the S3 bucket."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator, Optional
+
+from ..errors import BackendError, BadRequest, ObjectMissing
+from ..models import ObjectInfo
+
+CHUNK = 1024 * 1024
+
+
+class LocalStream:
+    """A byte range of a file, read in chunks."""
+
+    def __init__(self, path: Path, info: ObjectInfo, start: int, end: int):
+        self.info, self.start, self.end = info, start, end
+        self._file = open(path, "rb")
+        self._file.seek(start)
+
+    def __iter__(self) -> Iterator[bytes]:
+        left = self.end - self.start + 1
+        while left > 0:
+            chunk = self._file.read(min(CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class LocalStorage:
+    """Objects under `<root>/objects/<key>`; the content type sits beside each in a small sidecar."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root) / "objects"
+        self.tmp = Path(root) / "tmp"
+
+    @classmethod
+    def from_app(cls, app) -> "LocalStorage":
+        """A store in the app's data folder."""
+        return cls(app.config["DATA_DIR"])
+
+    def create(self) -> None:
+        """Make the folders; safe to call again."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        # Keys are built by Momento, but a key must never climb out of the folder.
+        if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key or "\x00" in key:
+            raise BadRequest("Invalid object key.", code="bad_key")
+        return self.root / key
+
+    @staticmethod
+    def _meta_path(path: Path) -> Path:
+        return path.with_name(path.name + ".meta")
+
+    def put(self, key: str, stream: BinaryIO, content_type: str) -> ObjectInfo:
+        """Copy the stream to a temporary file, then rename it into place."""
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            md5 = hashlib.md5(usedforsecurity=False)
+            with tempfile.NamedTemporaryFile(dir=self.tmp, delete=False) as out:
+                try:
+                    while chunk := stream.read(CHUNK):
+                        md5.update(chunk)
+                        out.write(chunk)
+                except BaseException:
+                    os.unlink(out.name)
+                    raise
+            etag = md5.hexdigest()
+            self._meta_path(path).write_text(json.dumps({"content_type": content_type, "etag": etag}))
+            os.replace(out.name, path)
+        except OSError as exc:
+            raise BackendError(f"Could not store the object: {exc.strerror or exc}") from exc
+        return self.stat(key)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
+        """Store a small value under key."""
+        import io
+
+        return self.put(key, io.BytesIO(data), content_type)
+
+    def stat(self, key: str) -> ObjectInfo:
+        """Size, type and ETag of key."""
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError as exc:
+            raise ObjectMissing(f"Object {key} is missing.") from exc
+        except OSError as exc:
+            raise BackendError(f"Could not read the object: {exc.strerror}") from exc
+        try:
+            meta = json.loads(self._meta_path(path).read_text())
+        except (OSError, ValueError):
+            meta = {"content_type": "application/octet-stream", "etag": f"{st.st_size:x}-{st.st_mtime_ns:x}"}
+        return ObjectInfo(key=key, size=st.st_size, content_type=meta["content_type"], etag=meta["etag"], modified=st.st_mtime)
+
+    def open(self, key: str, start: Optional[int] = None, end: Optional[int] = None) -> LocalStream:
+        """Open key, or the inclusive range start..end of it."""
+        info = self.stat(key)
+        first = 0 if start is None else start
+        last = info.size - 1 if end is None else min(end, info.size - 1)
+        try:
+            return LocalStream(self._path(key), info, first, last)
+        except FileNotFoundError as exc:
+            raise ObjectMissing(f"Object {key} is missing.") from exc
+
+    def delete(self, key: str) -> None:
+        """Remove key and its sidecar; a missing key is fine."""
+        path = self._path(key)
+        for p in (path, self._meta_path(path)):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise BackendError(f"Could not delete the object: {exc.strerror}") from exc
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object under prefix, in key order, walking only the folders the prefix allows."""
+        folder = prefix.rpartition("/")[0]
+        if folder and (".." in folder.split("/") or folder.startswith("/")):
+            raise BadRequest("Invalid object key.", code="bad_key")
+        yield from self._walk(self.root / folder if folder else self.root, f"{folder}/" if folder else "", prefix)
+
+    def _walk(self, path: Path, base: str, prefix: str) -> Iterator[ObjectInfo]:
+        # A folder sorts as "name/", so "a.txt" < "a/b" < "a0" as the keys themselves do (and as S3 lists).
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name + "/" if e.is_dir() else e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            key = base + entry.name
+            if entry.is_dir():
+                if (key + "/").startswith(prefix) or prefix.startswith(key + "/"):
+                    yield from self._walk(Path(entry.path), key + "/", prefix)
+            elif key.startswith(prefix) and not entry.name.endswith(".meta"):
+                yield self.stat(key)
+
+    def check(self) -> None:
+        """Raise BackendError unless the folder is writable."""
+        # os.access alone passes anything for root, a file in place of the folder included
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK):
+            raise BackendError("The object folder is not writable.")
+
+    def scratch_dir(self) -> str:
+        """A folder on the same disk for temporary files."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        return str(self.tmp)

@@ -1,0 +1,267 @@
+"""Objects in an S3 bucket through boto3, with the same keys and contract as LocalStorage."""
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from typing import Any, BinaryIO, Iterator, Optional
+
+import boto3
+from boto3.exceptions import Boto3Error
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import BackendError, BadRequest, ObjectMissing, RangeNotSatisfiable
+from ..models import ObjectInfo
+
+MiB = 1024 * 1024
+CHUNK = 256 * 1024
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32)
+MISSING_KEY = {"404", "NoSuchKey", "NotFound"}
+ABORT_RULE_ID = "momento-abort-incomplete-multipart"
+# What moto (and some S3-compatible stores) answer for a call they do not implement.
+NOT_IMPLEMENTED = {"NotImplemented", "NotImplementedError", "501"}
+
+
+def check_key(key: str) -> str:
+    """The key itself, or BadRequest when it could climb out of its folder (same rule as LocalStorage)."""
+    if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key or "\x00" in key:
+        raise BadRequest("Invalid object key.", code="bad_key")
+    return key
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _failed(what: str, exc: Exception) -> BackendError:
+    detail = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+    return BackendError(f"The object store failed to {what} ({detail}).")
+
+
+def _etag(value: Optional[str]) -> str:
+    # S3 quotes its ETags; LocalStorage does not, and the web layer adds the quotes.
+    return (value or "").strip('"')
+
+
+class S3Stream:
+    """A GET response body (or a byte range of it), read in chunks."""
+
+    def __init__(self, body: Any, info: ObjectInfo, start: int, end: int):
+        self.info, self.start, self.end = info, start, end
+        self._body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._body.iter_chunks(CHUNK)
+        except (BotoCoreError, ClientError) as exc:
+            raise _failed("read the object", exc) from exc
+
+    def close(self) -> None:
+        self._body.close()
+
+
+class S3Storage:
+    """Keys to bytes in one bucket; one lazily created boto3 client per instance."""
+
+    def __init__(self, bucket: str, *, kms_key_id: Optional[str] = None, session: Any = None,
+                 part_size: int = 8 * MiB, concurrency: int = 4):
+        self.bucket = bucket
+        self.kms_key_id = kms_key_id
+        self._session = session
+        self._client: Any = None
+        self._lock = threading.Lock()
+        # A non-seekable stream is buffered a part at a time, and s3transfer allows 10 parts in
+        # memory by default: capped at the parts in flight, a put holds (concurrency + 1) parts at most.
+        self.transfer = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size,
+                                       max_concurrency=concurrency)
+        self.transfer.max_in_memory_upload_chunks = concurrency
+
+    @classmethod
+    def from_app(cls, app) -> "S3Storage":
+        """A store on the app's bucket."""
+        return cls(app.config["BUCKET"], kms_key_id=app.config.get("KMS_KEY_ID"))
+
+    @property
+    def client(self) -> Any:
+        """The S3 client, created on first use; the endpoint comes from boto3's own settings."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    try:
+                        session = self._session or boto3.session.Session()
+                        self._client = session.client("s3", config=CLIENT_CONFIG)
+                    except (BotoCoreError, Boto3Error) as exc:
+                        raise _failed("start", exc) from exc
+        return self._client
+
+    def _encryption_args(self) -> dict[str, str]:
+        if self.kms_key_id:
+            return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
+        return {"ServerSideEncryption": "AES256"}
+
+    def put(self, key: str, stream: BinaryIO, content_type: str) -> ObjectInfo:
+        """Upload the stream in parts (multipart past part_size); errors of the stream itself propagate."""
+        extra = {"ContentType": content_type, **self._encryption_args()}
+        try:
+            self.client.upload_fileobj(stream, self.bucket, check_key(key), ExtraArgs=extra, Config=self.transfer)
+        except (BotoCoreError, ClientError, Boto3Error) as exc:
+            raise _failed("store the object", exc) from exc
+        return self.stat(key)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
+        """Store a small value in one request."""
+        try:
+            answer = self.client.put_object(Bucket=self.bucket, Key=check_key(key), Body=data,
+                                            ContentType=content_type, **self._encryption_args())
+        except (BotoCoreError, ClientError) as exc:
+            raise _failed("store the object", exc) from exc
+        return ObjectInfo(key=key, size=len(data), content_type=content_type, etag=_etag(answer.get("ETag")))
+
+    def stat(self, key: str) -> ObjectInfo:
+        """Size, type and ETag of key; ObjectMissing when absent."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=check_key(key))
+        except ClientError as exc:
+            if _code(exc) in MISSING_KEY:
+                raise ObjectMissing(f"Object {key} is missing.") from exc
+            raise _failed("read the object", exc) from exc
+        except BotoCoreError as exc:
+            raise _failed("read the object", exc) from exc
+        return ObjectInfo(key=key, size=head["ContentLength"], content_type=head.get("ContentType", ""),
+                          etag=_etag(head.get("ETag")), modified=head["LastModified"].timestamp())
+
+    def open(self, key: str, start: Optional[int] = None, end: Optional[int] = None) -> S3Stream:
+        """Open key, or the inclusive range start..end of it (end clamped to the last byte)."""
+        args = {"Bucket": self.bucket, "Key": check_key(key)}
+        first = start or 0
+        if start is not None or end is not None:
+            if end is not None and end < first:
+                raise RangeNotSatisfiable("The range is empty.", size=self.stat(key).size)
+            args["Range"] = f"bytes={first}-{'' if end is None else end}"
+        try:
+            answer = self.client.get_object(**args)
+        except ClientError as exc:
+            if _code(exc) in MISSING_KEY:
+                raise ObjectMissing(f"Object {key} is missing.") from exc
+            if _code(exc) == "InvalidRange":
+                raise RangeNotSatisfiable("The range starts past the end.", size=self.stat(key).size) from exc
+            raise _failed("read the object", exc) from exc
+        except BotoCoreError as exc:
+            raise _failed("read the object", exc) from exc
+        if answer.get("ContentRange"):  # "bytes 990-999/1000" on a 206
+            span, _, total = answer["ContentRange"].removeprefix("bytes ").partition("/")
+            begin, last, size = *(int(n) for n in span.split("-")), int(total)
+        else:  # the whole object
+            size = answer["ContentLength"]
+            begin, last = 0, size - 1
+        info = ObjectInfo(key=key, size=size, content_type=answer.get("ContentType", ""),
+                          etag=_etag(answer.get("ETag")), modified=answer["LastModified"].timestamp())
+        return S3Stream(answer["Body"], info, begin, last)
+
+    def delete(self, key: str) -> None:
+        """Remove key; S3 answers 204 for a missing key too."""
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=check_key(key))
+        except (BotoCoreError, ClientError) as exc:
+            raise _failed("delete the object", exc) from exc
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object under prefix, in key order; content_type is "" (listings do not carry it)."""
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", ()):
+                    yield ObjectInfo(key=obj["Key"], size=obj["Size"], content_type="",
+                                     etag=_etag(obj.get("ETag")), modified=obj["LastModified"].timestamp())
+        except (BotoCoreError, ClientError) as exc:
+            raise _failed("list objects", exc) from exc
+
+    def check(self) -> None:
+        """Raise BackendError unless the bucket answers."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise _failed("reach the bucket", exc) from exc
+
+    def scratch_dir(self) -> str:
+        """A folder for temporary files (the system's)."""
+        return tempfile.gettempdir()
+
+    # creation
+    def create(self) -> None:
+        """Create the bucket and (re)apply its protections; safe to call again."""
+        client = self.client
+        what = "create the bucket"
+        try:
+            self._create_bucket(client)
+            for what, call, kwargs in self._settings(client):
+                self._apply(call, kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            raise _failed(f"set up the bucket ({what})", exc) from exc
+
+    def _create_bucket(self, client: Any) -> None:
+        try:
+            client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            if _code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
+                raise  # 403: the name belongs to someone else
+        region = client.meta.region_name or "us-east-1"
+        args: dict[str, Any] = {"Bucket": self.bucket}
+        if region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            client.create_bucket(**args)
+        except ClientError as exc:
+            if _code(exc) != "BucketAlreadyOwnedByYou":
+                raise
+
+    def _apply(self, call: Any, kwargs: dict[str, Any]) -> None:
+        # moto 5.2.5 implements every call made here (the tests read each setting back). S3
+        # stand-ins that lack one answer 501 NotImplemented, and only that is tolerated; moto itself
+        # answers an unimplemented action with a plain 500, which stays an error so that it shows.
+        try:
+            call(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if _code(exc) not in NOT_IMPLEMENTED and status != 501:
+                raise
+
+    def _settings(self, client: Any) -> list[tuple[str, Any, dict[str, Any]]]:
+        """(what, client method, arguments) for each protection the bucket gets."""
+        arn = f"arn:{client.meta.partition}:s3:::{self.bucket}"
+        if self.kms_key_id:
+            default = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": self.kms_key_id}
+        else:
+            default = {"SSEAlgorithm": "AES256"}
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }],
+        }
+        settings = [
+            ("block public access", client.put_public_access_block, {"PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True, "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True, "RestrictPublicBuckets": True}}),
+            ("set ownership", client.put_bucket_ownership_controls, {"OwnershipControls": {
+                "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}}),
+            ("set encryption", client.put_bucket_encryption, {"ServerSideEncryptionConfiguration": {
+                "Rules": [{"ApplyServerSideEncryptionByDefault": default,
+                           "BucketKeyEnabled": bool(self.kms_key_id)}]}}),
+            # init owns the bucket's lifecycle: this replaces any rules added by hand.
+            ("set the lifecycle", client.put_bucket_lifecycle_configuration, {"LifecycleConfiguration": {
+                "Rules": [{"ID": ABORT_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""},
+                           "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]}}),
+        ]
+        # Over plain http (a moto server, a local S3 stand-in) the policy would deny Momento itself:
+        # moto evaluates aws:SecureTransport. Real S3 endpoints are https, where it always applies.
+        if not client.meta.endpoint_url.startswith("http://"):
+            settings.append(("set the policy", client.put_bucket_policy, {"Policy": json.dumps(policy)}))
+        return settings

@@ -1,0 +1,147 @@
+"""The JSON API under /api/v1: uploads, tags, and the health check."""
+from __future__ import annotations
+
+import os
+import re
+
+from flask import Blueprint, current_app, jsonify, request
+from flask_login import login_required
+
+from ..accounts import now_iso
+from ..backends import backends, catalog
+from ..errors import BadRequest, BackendError, NotFound
+from ..media.tags import normalize_tags, parse_tag_field
+from ..models import KINDS, Upload
+from ..pipeline import IngestResult, Limits, ingest, ingest_file
+from .auth import owner
+from .serialize import upload_json
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+def owned_upload(upload_id: str) -> Upload:
+    """The signed-in user's upload with this id; 404 for anything else, whoever owns it."""
+    upload = catalog().get_upload(owner().id, upload_id) if _ID.match(upload_id or "") else None
+    if upload is None:
+        raise NotFound("No upload with that id.")
+    return upload
+
+
+def receive_upload() -> IngestResult:
+    """Run the pipeline on the request's `file` part (shared by the API and the upload page)."""
+    files = request.files.getlist("file")
+    if len(files) != 1:
+        raise BadRequest("Send exactly one file in a form part named 'file'.", code="missing_file",
+                         fields=[("file", "missing" if not files else "too_many")])
+    part = files[0]
+    tags = parse_tag_field(request.form.get("tags"))
+    args = dict(filename=part.filename, tags=tags, limits=Limits.from_config(current_app.config))
+    b = backends()
+    path = getattr(part.stream, "name", None)
+    if isinstance(path, str) and os.path.isfile(path):
+        part.stream.flush()
+        return ingest_file(b.storage, b.catalog, owner(), path, **args)
+    return ingest(b.storage, b.catalog, owner(), part.stream, **args)
+
+
+@bp.post("/uploads")
+@login_required
+def create_upload():
+    """Upload one photo or video."""
+    result = receive_upload()
+    body = upload_json(result.upload)
+    if result.duplicate:
+        body["duplicate"] = True
+        return jsonify(body), 200
+    return jsonify(body), 201
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", str(current_app.config["PAGE_SIZE"]))
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise BadRequest("limit must be a whole number from 1 to 200.", code="invalid_limit") from None
+    if not 1 <= limit <= 200:
+        raise BadRequest("limit must be a whole number from 1 to 200.", code="invalid_limit")
+    return limit
+
+
+def _kind() -> str | None:
+    kind = request.args.get("kind") or None
+    if kind is not None and kind not in KINDS:
+        raise BadRequest("kind must be 'photo' or 'video'.", code="invalid_kind")
+    return kind
+
+
+@bp.get("/uploads")
+@login_required
+def list_uploads():
+    """The user's uploads, newest first."""
+    page = catalog().list_uploads(owner().id, kind=_kind(), limit=_limit(), cursor=request.args.get("cursor"))
+    return jsonify({"items": [upload_json(u) for u in page.items], "next_cursor": page.next_cursor})
+
+
+@bp.get("/uploads/<upload_id>")
+@login_required
+def get_upload(upload_id: str):
+    """One upload."""
+    return jsonify(upload_json(owned_upload(upload_id)))
+
+
+@bp.patch("/uploads/<upload_id>")
+@login_required
+def patch_upload(upload_id: str):
+    """Replace the user's tags of an upload."""
+    upload = owned_upload(upload_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "tags" not in body or not isinstance(body["tags"], list):
+        raise BadRequest('Send JSON {"tags": ["...", ...]}.', code="invalid_body")
+    updated = catalog().set_tags(upload.user_id, upload.id, normalize_tags(body["tags"]))
+    return jsonify(upload_json(updated))
+
+
+@bp.delete("/uploads/<upload_id>")
+@login_required
+def delete_upload(upload_id: str):
+    """Move an upload to the trash."""
+    upload = owned_upload(upload_id)
+    if not upload.trashed:
+        catalog().set_trashed(upload.user_id, upload.id, now_iso())
+    return "", 204
+
+
+@bp.post("/uploads/<upload_id>/restore")
+@login_required
+def restore_upload(upload_id: str):
+    """Bring an upload back from the trash."""
+    upload = owned_upload(upload_id)
+    if upload.trashed:
+        upload = catalog().set_trashed(upload.user_id, upload.id, None)
+    return jsonify(upload_json(upload))
+
+
+@bp.get("/tags")
+@login_required
+def list_tags():
+    """The user's tags with how many live uploads carry each."""
+    counts = catalog().tag_counts(owner().id)
+    items = sorted(({"tag": t, "count": n} for t, n in counts.items()), key=lambda i: (-i["count"], i["tag"]))
+    return jsonify({"items": items})
+
+
+health = Blueprint("health", __name__)
+
+
+@health.get("/healthz")
+def healthz():
+    """200 when storage and metadata answer, else 503."""
+    b = backends()
+    try:
+        b.storage.check()
+        b.catalog.check()
+    except BackendError as exc:
+        return jsonify({"status": "unavailable", "error": {"code": exc.code, "message": exc.message}}), 503
+    return jsonify({"status": "ok"})

@@ -1,0 +1,76 @@
+"""The one place that turns errors into HTTP answers: JSON for the API and media, pages for people."""
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from ..errors import MomentoError, RangeNotSatisfiable
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable",
+    422: "unprocessable", 429: "rate_limited", 431: "headers_too_large",
+}
+
+
+def wants_json() -> bool:
+    """Whether the caller is a script or the page's JavaScript rather than a person's browser tab."""
+    path = request.path
+    if path.startswith(("/api/", "/media/", "/healthz")):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def error_response(status: int, code: str, message: str, fields=None):
+    """A JSON error or an error page with this status."""
+    if wants_json():
+        body = {"error": {"code": code, "message": message}}
+        if fields:
+            body["error"]["fields"] = [{"field": f, "reason": r} for f, r in fields]
+        return jsonify(body), status
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def init_app(app) -> None:
+    """Register the handlers."""
+
+    @app.errorhandler(MomentoError)
+    def momento_error(exc: MomentoError):
+        if exc.status >= 500:
+            log.warning("backend error: %s", exc.message)
+        resp = error_response(exc.status, exc.code, exc.message, exc.fields)
+        if isinstance(exc, RangeNotSatisfiable):
+            resp[0].headers["Content-Range"] = f"bytes */{exc.size}"
+        return resp
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return error_response(400, "csrf_failed", "The form expired or came from elsewhere. Reload the page and try again.")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc):
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        return error_response(413, "request_too_large",
+                              f"The request is larger than the {limit // (1024 * 1024)} MiB this server accepts."
+                              if limit else "The request is too large.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = _HTTP_CODES.get(exc.code or 500, "error")
+        resp = error_response(exc.code or 500, code, exc.description or exc.name)
+        if exc.code == 429 and getattr(exc, "retry_after", None):
+            resp[0].headers["Retry-After"] = str(exc.retry_after)
+        if exc.code == 405 and exc.valid_methods:
+            resp[0].headers["Allow"] = ", ".join(exc.valid_methods)
+        return resp
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "Something went wrong on our side. Please try again.")

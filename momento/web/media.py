@@ -1,0 +1,85 @@
+"""Serving stored bytes: originals, thumbnails and renditions, with single byte ranges."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, Response, request
+from flask_login import login_required
+from werkzeug.http import parse_range_header
+
+from ..backends import storage
+from ..errors import NotFound, ObjectMissing, RangeNotSatisfiable
+from ..models import VIDEO, Upload
+from .api import owned_upload
+
+bp = Blueprint("media", __name__, url_prefix="/media")
+
+
+def _disposition(upload: Upload, suffix: str = "", attachment: bool = False) -> str:
+    name = upload.filename if not suffix else f"{upload.filename.rsplit('.', 1)[0]}{suffix}"
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    kind = "attachment" if attachment else "inline"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def serve_object(key: str, mime: str, disposition: str) -> Response:
+    """Answer GET/HEAD for one object: 200, 206 for a single satisfiable range, 304, or 416."""
+    st = storage()
+    info = st.stat(key)
+    etag = info.etag.strip('"')
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{etag}"',
+        "Cache-Control": "private, max-age=3600",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": disposition,
+    }
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers=headers)
+    start, end, status = 0, info.size - 1, 200
+    rng = parse_range_header(request.headers.get("Range"))
+    if_range = request.headers.get("If-Range")
+    # Several ranges at once would need a multipart answer; like most servers, send the whole object instead.
+    if rng is not None and rng.units == "bytes" and len(rng.ranges) == 1 and (not if_range or if_range.strip('"') == etag):
+        bounds = rng.range_for_length(info.size)
+        if bounds is None:
+            raise RangeNotSatisfiable("The requested range is outside the file.", size=info.size)
+        start, end, status = bounds[0], bounds[1] - 1, 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+    headers["Content-Length"] = str(end - start + 1 if info.size else 0)
+    if request.method == "HEAD" or info.size == 0:
+        return Response(status=status, headers=headers, mimetype=mime)
+    stream = st.open(key, start, end)
+    resp = Response(iter(stream), status=status, headers=headers, mimetype=mime, direct_passthrough=True)
+    resp.call_on_close(stream.close)
+    return resp
+
+
+@bp.route("/<upload_id>/original", methods=["GET", "HEAD"])
+@login_required
+def original(upload_id: str):
+    """The user's bytes, exactly as uploaded."""
+    upload = owned_upload(upload_id)
+    attachment = request.args.get("download") == "1"
+    return serve_object(upload.original_key, upload.mime, _disposition(upload, attachment=attachment))
+
+
+@bp.route("/<upload_id>/thumbnail", methods=["GET", "HEAD"])
+@login_required
+def thumbnail(upload_id: str):
+    """The small preview (a poster frame for videos)."""
+    upload = owned_upload(upload_id)
+    return serve_object(upload.thumb_key, upload.thumb_mime, _disposition(upload, f".thumb.{upload.thumb_ext}"))
+
+
+@bp.route("/<upload_id>/playback", methods=["GET", "HEAD"])
+@login_required
+def playback(upload_id: str):
+    """The browser-friendly rendition of a video, once made."""
+    upload = owned_upload(upload_id)
+    if upload.kind != VIDEO or upload.rendition != "ready":
+        raise NotFound("This upload has no playback rendition.", code="no_rendition")
+    try:
+        return serve_object(upload.playback_key, "video/mp4", _disposition(upload, ".mp4"))
+    except ObjectMissing:
+        raise NotFound("This upload has no playback rendition.", code="no_rendition") from None

@@ -1,0 +1,88 @@
+"""Half-failures: when any backend call of an upload fails, nothing half-done remains and a retry works."""
+from __future__ import annotations
+
+import pytest
+
+from momento.errors import BackendError
+from tests import corpus
+from tests.conftest import both_backends
+
+STEPS = [
+    ("storage", "put"),        # the original
+    ("storage", "put_bytes"),  # the thumbnail
+    ("catalog", "put_upload"),  # the record
+]
+
+
+def _all_keys(backends):
+    return sorted(o.key for o in backends.storage.list(""))
+
+
+@both_backends
+@pytest.mark.parametrize("target,method", STEPS)
+def test_failed_step_leaves_nothing_and_retry_succeeds(app, alice, backends, monkeypatch, target, method):
+    obj = getattr(backends, target)
+    real = getattr(obj, method)
+
+    def broken(*args, **kwargs):
+        raise BackendError("injected failure")
+
+    monkeypatch.setattr(obj, method, broken)
+    data = corpus.jpeg(120, 90)
+    resp = alice.upload(data)
+    assert resp.status_code == 503 and resp.json["error"]["code"] == "backend_unavailable"
+    assert _all_keys(backends) == []
+    assert alice.get("/api/v1/uploads").json["items"] == []
+
+    monkeypatch.setattr(obj, method, real)
+    again = alice.upload(data)
+    assert again.status_code == 201
+    assert len(_all_keys(backends)) == 2
+
+
+def test_unexpected_exception_after_store_also_compensates(app, alice, backends, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(backends.catalog, "put_upload", boom)
+    resp = alice.upload(corpus.jpeg(50, 50))
+    assert resp.status_code == 500 and resp.json["error"]["code"] == "internal_error"
+    assert _all_keys(backends) == []
+
+
+def test_failing_cleanup_is_reported_by_the_original_error(app, alice, backends, monkeypatch):
+    monkeypatch.setattr(backends.catalog, "put_upload", lambda *a, **k: (_ for _ in ()).throw(BackendError("db down")))
+    monkeypatch.setattr(backends.storage, "delete", lambda *a, **k: (_ for _ in ()).throw(BackendError("s3 down")))
+    resp = alice.upload(corpus.jpeg(50, 50))
+    assert resp.status_code == 503 and "db down" in resp.json["error"]["message"]
+
+
+@pytest.mark.aws
+@pytest.mark.parametrize("service,operation", [
+    ("s3", "PutObject"),
+    ("dynamodb", "TransactWriteItems"),
+])
+def test_real_client_errors_are_translated_and_compensated(request, tmp_path, service, operation):
+    """A botocore error from the real client (not a patched method) surfaces as 503 and leaves nothing."""
+    from botocore.exceptions import ClientError
+
+    from momento import create_app
+    from momento.migrate import apply_pending
+    from tests.conftest import Account, app_config
+
+    app = create_app(app_config(request, tmp_path, "aws"))
+    b = app.extensions["momento"]
+    with app.app_context():
+        apply_pending(b)
+    alice = Account(app, "alice@example.com")
+    client = (b.storage if service == "s3" else b.catalog).client
+
+    def fail(**kwargs):
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, operation)
+
+    client.meta.events.register(f"before-call.{service}.{operation}", fail)
+    resp = alice.upload(corpus.jpeg(80, 60))
+    assert resp.status_code == 503, resp.json
+    client.meta.events.unregister(f"before-call.{service}.{operation}", fail)
+    assert _all_keys(b) == []
+    assert alice.upload(corpus.jpeg(80, 60)).status_code == 201

@@ -8,8 +8,6 @@ conditions by key lookups, so its cost follows the size of the answer, not of th
 from __future__ import annotations
 
 import heapq
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable, Iterator, Optional, Protocol
@@ -20,7 +18,6 @@ from .media.tags import normalize_tag
 from .models import KINDS, Page, Upload
 
 BATCH = 100
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -36,7 +33,7 @@ class SearchIndex(Protocol):
     """What a catalog offers the search: reads by key only."""
 
     def term_counts(self, user_id: str) -> dict[str, int]:
-        """Every term the user's live uploads carry, with how many carry it."""
+        """Every term the user's live uploads carry, with how many carry it (and the `@` usage counters)."""
 
     def term_entries(self, user_id: str, term: str, before: Optional[str], limit: int) -> list[IndexEntry]:
         """Up to limit entries of a term, newest first, with ids below `before`."""
@@ -67,17 +64,6 @@ class Query:
     def is_plain(self) -> bool:
         """True when nothing narrows the listing (the gallery's case)."""
         return not (self.all_tags or self.any_tags or self.not_tags or self.start or self.end or self.q)
-
-
-def filename_words(filename: str) -> set[str]:
-    """Lower-case words of a filename, for `q` to match: 'IMG_0001 Beach.jpg' -> {img, 0001, beach, jpg}."""
-    text = unicodedata.normalize("NFKC", filename or "").lower()
-    return {w[:64] for w in _WORD.findall(text)}
-
-
-def upload_terms(upload: Upload) -> set[str]:
-    """The index terms of an upload."""
-    return {f"t:{t}" for t in (*upload.tags, *upload.auto_tags)} | {f"f:{w}" for w in filename_words(upload.filename)}
 
 
 def parse_date(value: Optional[str], *, end: bool) -> Optional[str]:
@@ -117,12 +103,11 @@ def search(index: SearchIndex, user_id: str, query: Query, *, limit: int, cursor
     if query.any_tags:
         groups.append({f"t:{t}" for t in query.any_tags})
     for word in query.q.split():
-        matches = {term for term in counts if term.startswith((f"t:{word}", f"f:{word}"))}
-        groups.append(matches)
+        groups.append({term for term in counts if _matches(term, word)})
     excluded = {f"t:{t}" for t in query.not_tags}
     if any(not g for g in groups):
         return Page(())
-    if query.kind:
+    if query.kind and not groups:
         groups.append({f"t:kind:{query.kind}"})
 
     sizes = [sum(counts.get(t, 0) for t in g) for g in groups]
@@ -159,6 +144,11 @@ def search(index: SearchIndex, user_id: str, query: Query, *, limit: int, cursor
     return Page(items, encode_cursor(page_ids[-1]) if more and page_ids else None)
 
 
+def tag_counts(index: SearchIndex, user_id: str) -> dict[str, int]:
+    """The user's tags (user and automatic) on live uploads, with counts."""
+    return {t[2:]: n for t, n in index.term_counts(user_id).items() if t.startswith("t:")}
+
+
 def _date_size(counts: dict[str, int], query: Query) -> int:
     """How many uploads a date range holds, estimated from the automatic month tags."""
     first = (query.start or "0000-00")[:7]
@@ -166,7 +156,17 @@ def _date_size(counts: dict[str, int], query: Query) -> int:
     return sum(n for term, n in counts.items() if term.startswith("t:month:") and first <= term[8:] <= last)
 
 
+def _matches(term: str, word: str) -> bool:
+    """Free text matches a tag or filename word by prefix, and `2024` matches `year:2024` too."""
+    if not term.startswith(("t:", "f:")):
+        return False
+    value = term[2:]
+    return value.startswith(word) or (term[0] == "t" and value.partition(":")[2].startswith(word))
+
+
 def _in_range(entry: IndexEntry, query: Query) -> bool:
+    if query.kind and entry.kind != query.kind:
+        return False
     if query.start and entry.date < query.start:
         return False
     return not (query.end and entry.date > query.end)
@@ -210,5 +210,3 @@ def _batches(entries: Iterator[IndexEntry], size: int) -> Iterator[list[IndexEnt
         yield batch
 
 
-__all__ = ["IndexEntry", "Query", "SearchIndex", "build_query", "search", "upload_terms", "filename_words",
-           "parse_date", "timedelta"]

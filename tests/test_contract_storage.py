@@ -109,6 +109,7 @@ def test_empty_object(storage):
     storage.put_bytes("k/empty", b"", "text/plain")
     assert storage.stat("k/empty").size == 0
     assert read_all(storage.open("k/empty")) == b""
+    assert read_all(storage.open("k/empty", 0)) == b""
 
 
 @backends

@@ -1,22 +1,21 @@
 """The DynamoDB catalog: users, tokens and uploads in four tables, always read by key, never in bulk."""
 from __future__ import annotations
 
-import math
 import threading
 import time
-from decimal import Decimal
 from typing import Any, Iterator, Optional
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from boto3.exceptions import Boto3Error
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import BackendError, BadRequest, Conflict, DuplicateUpload, EmailTaken, NotFound
+from ..errors import BackendError, Conflict, DuplicateUpload, EmailTaken, NotFound
 from ..models import Page, Upload, User
 from .cursor import decode_cursor, encode_cursor
-from .records import upload_from_dict, upload_to_dict, user_from_dict, user_to_dict
+from .dynamo_index import TRANSACTION_LIMIT, DynamoIndex
+from .dynamo_items import error_code, s, to_doc, to_item, to_upload, to_user, updates
+from .records import upload_to_dict, user_to_dict
 
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32)
 FAILED = "ConditionalCheckFailedException"
@@ -31,81 +30,7 @@ TABLES = {
 USERS_PARTITION = "users"  # index partition listing every account by email, for iter_users
 MIGRATIONS = "migrations"  # meta item whose `applied` map holds migration id -> applied_at
 
-_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
-
-
-def _to_dynamo(value: Any) -> Any:
-    """Floats become Decimals (DynamoDB numbers), recursively; repr keeps every digit."""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise BadRequest("Numbers must be finite.", code="bad_number")
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_dynamo(v) for v in value]
-    return value
-
-
-def _from_dynamo(value: Any) -> Any:
-    """Decimals back to ints or floats (an integral float comes back as an equal int)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    return value
-
-
-def _attr(value: Any) -> dict[str, Any]:
-    """One DynamoDB attribute value; BadRequest for what DynamoDB cannot hold."""
-    try:
-        return _serializer.serialize(_to_dynamo(value))
-    except (TypeError, ArithmeticError) as exc:  # unknown types; numbers out of DynamoDB's range
-        raise BadRequest(f"A value cannot be stored: {exc}", code="bad_value") from exc
-
-
-def _item(doc: dict[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item from a plain dict; None attributes are left out."""
-    return {k: _attr(v) for k, v in doc.items() if v is not None}
-
-
-def _doc(item: dict[str, Any]) -> dict[str, Any]:
-    """A plain dict from a DynamoDB item."""
-    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _updates(changes: dict[str, Any]) -> dict[str, Any]:
-    """UpdateExpression and its placeholders: SET each value, REMOVE each None."""
-    names = {f"#a{i}": name for i, name in enumerate(changes)}
-    values = {f":v{i}": _attr(v) for i, v in enumerate(changes.values()) if v is not None}
-    sets = ", ".join(f"#a{i} = :v{i}" for i, v in enumerate(changes.values()) if v is not None)
-    removes = ", ".join(f"#a{i}" for i, v in enumerate(changes.values()) if v is None)
-    expression = " ".join(part for part in (sets and f"SET {sets}", removes and f"REMOVE {removes}") if part)
-    return {"UpdateExpression": expression, "ExpressionAttributeNames": names} | (
-        {"ExpressionAttributeValues": values} if values else {})
-
-
-def _user(item: dict[str, Any]) -> User:
-    return user_from_dict(_doc(item))
-
-
-def _upload(item: dict[str, Any]) -> Upload:
-    doc = _doc(item)
-    doc["user_id"], doc["id"] = doc.pop("userId"), doc.pop("uploadId")
-    return upload_from_dict(doc)
-
-
-class DynamoCatalog:
+class DynamoCatalog(DynamoIndex):
     """Users, tokens and uploads in DynamoDB; one lazily created client per instance."""
 
     def __init__(self, prefix: str = "momento-", *, session: Any = None):
@@ -138,9 +63,9 @@ class DynamoCatalog:
         try:
             return getattr(self.client, operation)(**kwargs)
         except ClientError as exc:
-            if _code(exc) in expect:
+            if error_code(exc) in expect:
                 raise
-            raise BackendError(f"The catalog failed ({operation}: {_code(exc)}).") from exc
+            raise BackendError(f"The catalog failed ({operation}: {error_code(exc)}).") from exc
         except BotoCoreError as exc:
             raise BackendError(f"The catalog failed ({operation}: {type(exc).__name__}).") from exc
 
@@ -193,23 +118,23 @@ class DynamoCatalog:
 
     def applied_migrations(self) -> dict[str, str]:
         """Ids of the applied migrations and when each was applied (one item, one read)."""
-        item = self._get("meta", {"pk": _s(MIGRATIONS)})
-        return {k: str(v) for k, v in _doc(item).get("applied", {}).items()} if item else {}
+        item = self._get("meta", {"pk": s(MIGRATIONS)})
+        return {k: str(v) for k, v in to_doc(item).get("applied", {}).items()} if item else {}
 
     def record_migration(self, migration_id: str, applied_at: str) -> None:
         """Add the migration to the map, creating the item the first time."""
-        key, names = {"pk": _s(MIGRATIONS)}, {"#applied": "applied", "#id": migration_id}
+        key, names = {"pk": s(MIGRATIONS)}, {"#applied": "applied", "#id": migration_id}
         for _ in range(3):  # another process may create the item between our two attempts
             try:
                 self._call("update_item", expect=(FAILED,), TableName=self.tables["meta"], Key=key,
                            UpdateExpression="SET #applied.#id = :at", ConditionExpression="attribute_exists(#applied)",
-                           ExpressionAttributeNames=names, ExpressionAttributeValues={":at": _s(applied_at)})
+                           ExpressionAttributeNames=names, ExpressionAttributeValues={":at": s(applied_at)})
                 return
             except ClientError:
                 pass
             try:
                 self._call("put_item", expect=(FAILED,), TableName=self.tables["meta"],
-                           Item=key | _item({"applied": {migration_id: applied_at}}),
+                           Item=key | to_item({"applied": {migration_id: applied_at}}),
                            ConditionExpression="attribute_not_exists(pk)")
                 return
             except ClientError:
@@ -223,11 +148,11 @@ class DynamoCatalog:
         new = "attribute_not_exists(pk)"
         codes = self._transact([
             {"Put": {"TableName": self.tables["users"], "ConditionExpression": new,
-                     "Item": {"pk": _s(f"user#{user.id}")} | _item(user_to_dict(user))}},
+                     "Item": {"pk": s(f"user#{user.id}")} | to_item(user_to_dict(user))}},
             {"Put": {"TableName": self.tables["users"], "ConditionExpression": new,
-                     "Item": {"pk": _s(f"email#{email}"), "userId": _s(user.id)}}},
+                     "Item": {"pk": s(f"email#{email}"), "userId": s(user.id)}}},
             {"Put": {"TableName": self.tables["index"], "ConditionExpression": new,
-                     "Item": {"pk": _s(USERS_PARTITION), "sk": _s(email), "userId": _s(user.id)}}},
+                     "Item": {"pk": s(USERS_PARTITION), "sk": s(email), "userId": s(user.id)}}},
         ])
         if codes and codes[1:] == ["None", "None"]:
             raise Conflict("An account with this id exists.", code="user_exists")
@@ -237,12 +162,12 @@ class DynamoCatalog:
 
     def get_user(self, user_id: str) -> Optional[User]:
         """The account with this id, or None."""
-        item = self._get("users", {"pk": _s(f"user#{user_id}")})
-        return _user(item) if item else None
+        item = self._get("users", {"pk": s(f"user#{user_id}")})
+        return to_user(item) if item else None
 
     def get_user_by_email(self, email: str) -> Optional[User]:
         """The account with this email, or None."""
-        item = self._get("users", {"pk": _s(f"email#{email.lower()}")})
+        item = self._get("users", {"pk": s(f"email#{email.lower()}")})
         return self.get_user(item["userId"]["S"]) if item else None
 
     def update_user(self, user: User) -> User:
@@ -250,16 +175,16 @@ class DynamoCatalog:
         changes = {k: v for k, v in user_to_dict(user).items() if k not in ("id", "email")}
         try:
             answer = self._call("update_item", expect=(FAILED,), TableName=self.tables["users"],
-                                Key={"pk": _s(f"user#{user.id}")}, ConditionExpression="attribute_exists(pk)",
-                                ReturnValues="ALL_NEW", **_updates(changes))
+                                Key={"pk": s(f"user#{user.id}")}, ConditionExpression="attribute_exists(pk)",
+                                ReturnValues="ALL_NEW", **updates(changes))
         except ClientError as exc:
             raise NotFound("No such account.") from exc
-        return _user(answer["Attributes"])
+        return to_user(answer["Attributes"])
 
     def iter_users(self) -> Iterator[User]:
         """Every account, by email: the listing partition, then the accounts a hundred at a time."""
         entries = self._query("index", KeyConditionExpression="pk = :p",
-                              ExpressionAttributeValues={":p": _s(USERS_PARTITION)}, ConsistentRead=True)
+                              ExpressionAttributeValues={":p": s(USERS_PARTITION)}, ConsistentRead=True)
         batch: list[str] = []
         for entry in entries:
             batch.append(entry["userId"]["S"])
@@ -271,14 +196,14 @@ class DynamoCatalog:
     def _users(self, user_ids: list[str]) -> Iterator[User]:
         """These accounts, in this order (BatchGetItem answers in any order, maybe in parts)."""
         table, found = self.tables["users"], {}
-        request = {table: {"Keys": [{"pk": _s(f"user#{i}")} for i in user_ids], "ConsistentRead": True}}
+        request = {table: {"Keys": [{"pk": s(f"user#{i}")} for i in user_ids], "ConsistentRead": True}}
         for attempt in range(10 if user_ids else 0):
             if not request:
                 break
             time.sleep(0.05 * attempt)  # unprocessed keys mean throttling: back off a little
             answer = self._call("batch_get_item", RequestItems=request)
             for item in answer.get("Responses", {}).get(table, ()):
-                user = _user(item)
+                user = to_user(item)
                 found[user.id] = user
             request = answer.get("UnprocessedKeys") or {}
         if request:
@@ -290,30 +215,31 @@ class DynamoCatalog:
         """Remember an API token by its hash."""
         try:
             self._call("put_item", expect=(FAILED,), TableName=self.tables["users"],
-                       Item={"pk": _s(f"token#{token_hash}"), "userId": _s(user_id), "created_at": _s(created_at)},
+                       Item={"pk": s(f"token#{token_hash}"), "userId": s(user_id), "created_at": s(created_at)},
                        ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
             raise Conflict("This token exists already.", code="token_exists") from exc
 
     def user_for_token(self, token_hash: str) -> Optional[User]:
         """The account that owns this token hash, or None."""
-        item = self._get("users", {"pk": _s(f"token#{token_hash}")})
+        item = self._get("users", {"pk": s(f"token#{token_hash}")})
         return self.get_user(item["userId"]["S"]) if item else None
 
     def revoke_token(self, token_hash: str) -> None:
         """Forget a token; an unknown one is fine."""
-        self._call("delete_item", TableName=self.tables["users"], Key={"pk": _s(f"token#{token_hash}")})
+        self._call("delete_item", TableName=self.tables["users"], Key={"pk": s(f"token#{token_hash}")})
 
     # uploads
     def put_upload(self, upload: Upload) -> Upload:
-        """Write the upload and its sha256 entry at once; DuplicateUpload when the entry exists."""
+        """Write the upload, its sha256 entry and its index entries at once; DuplicateUpload when the sha exists."""
         doc = upload_to_dict(upload)
-        key = {"userId": _s(doc.pop("user_id")), "uploadId": _s(doc.pop("id"))}
+        key = {"userId": s(doc.pop("user_id")), "uploadId": s(doc.pop("id"))}
         codes = self._transact([
-            {"Put": {"TableName": self.tables["uploads"], "Item": key | _item(doc),
+            {"Put": {"TableName": self.tables["uploads"], "Item": key | to_item(doc) | {"rev": {"N": "0"}},
                      "ConditionExpression": "attribute_not_exists(uploadId)"}},
             {"Put": {"TableName": self.tables["index"], "Item": self._sha_key(upload.user_id, upload.sha256) | {
-                "uploadId": _s(upload.id)}, "ConditionExpression": "attribute_not_exists(pk)"}},
+                "uploadId": s(upload.id)}, "ConditionExpression": "attribute_not_exists(pk)"}},
+            *self._index_writes(None, upload),
         ])
         if codes and codes[1] == "ConditionalCheckFailed":
             entry = self._get("index", self._sha_key(upload.user_id, upload.sha256))
@@ -326,16 +252,16 @@ class DynamoCatalog:
 
     @staticmethod
     def _sha_key(user_id: str, sha256: str) -> dict[str, Any]:
-        return {"pk": _s(f"{user_id}#sha"), "sk": _s(sha256)}
+        return {"pk": s(f"{user_id}#sha"), "sk": s(sha256)}
 
     @staticmethod
     def _upload_key(user_id: str, upload_id: str) -> dict[str, Any]:
-        return {"userId": _s(user_id), "uploadId": _s(upload_id)}
+        return {"userId": s(user_id), "uploadId": s(upload_id)}
 
     def get_upload(self, user_id: str, upload_id: str) -> Optional[Upload]:
         """The user's upload with this id, or None."""
         item = self._get("uploads", self._upload_key(user_id, upload_id))
-        return _upload(item) if item else None
+        return to_upload(item) if item else None
 
     def find_by_sha256(self, user_id: str, sha256: str) -> Optional[Upload]:
         """The user's upload with these bytes, or None."""
@@ -347,15 +273,15 @@ class DynamoCatalog:
         """The user's uploads, newest first; reads on until limit+1 items pass the filter."""
         after = decode_cursor(cursor)
         names = {"#trashed": "trashed_at"}
-        values = {":u": _s(user_id)}
+        values = {":u": s(user_id)}
         condition = "userId = :u"
         if after:
             condition += " AND uploadId < :after"
-            values[":after"] = _s(after)
+            values[":after"] = s(after)
         filters = ["attribute_exists(#trashed)" if trashed else "attribute_not_exists(#trashed)"]
         if kind:
             filters.append("#kind = :kind")
-            names["#kind"], values[":kind"] = "kind", _s(kind)
+            names["#kind"], values[":kind"] = "kind", s(kind)
         args = {"TableName": self.tables["uploads"], "KeyConditionExpression": condition,
                 "FilterExpression": " AND ".join(filters), "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values, "ScanIndexForward": False, "ConsistentRead": True}
@@ -368,56 +294,105 @@ class DynamoCatalog:
                 break
             args["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
             page_limit = min(page_limit * 2, 1000)
-        uploads = [_upload(item) for item in items[: limit + 1]]
+        uploads = [to_upload(item) for item in items[: limit + 1]]
         more, uploads = len(uploads) > limit, uploads[:limit]
         return Page(tuple(uploads), encode_cursor(uploads[-1].id) if more and uploads else None)
 
+    def _get_with_rev(self, user_id: str, upload_id: str) -> tuple[Upload, int]:
+        item = self._get("uploads", self._upload_key(user_id, upload_id))
+        if item is None:
+            raise NotFound("No such upload.")
+        return to_upload(item), int(item.get("rev", {"N": "0"})["N"])
+
     def _update_upload(self, user_id: str, upload_id: str, changes: dict[str, Any]) -> Upload:
-        try:
-            answer = self._call("update_item", expect=(FAILED,), TableName=self.tables["uploads"],
-                                Key=self._upload_key(user_id, upload_id), ReturnValues="ALL_NEW",
-                                ConditionExpression="attribute_exists(uploadId)", **_updates(changes))
-        except ClientError as exc:
-            raise NotFound("No such upload.") from exc
-        return _upload(answer["Attributes"])
+        """Change fields and move the index in one transaction, guarded by the item's revision."""
+        for _ in range(5):
+            old, rev = self._get_with_rev(user_id, upload_id)
+            new = old.evolve(**changes)
+            if new == old:
+                return old
+            steps = [(old, new)]
+            if len(self._index_writes(old, new)) + 1 > TRANSACTION_LIMIT:
+                # Too many index items for one transaction: pass through the tags both sides share.
+                mid = old.evolve(tags=tuple(t for t in old.tags if t in new.tags))
+                steps = [(old, mid), (mid, new)]
+            try:
+                for a, b in steps:
+                    self._commit_change(a, b, rev)
+                    rev += 1
+                return new
+            except _Stale:
+                continue
+        raise BackendError("The upload kept changing while it was being updated; try again.")
+
+    def _commit_change(self, old: Upload, new: Upload, rev: int) -> None:
+        fields = {k: v for k, v in upload_to_dict(new).items()
+                  if k not in ("user_id", "id") and upload_to_dict(old).get(k) != v}
+        update = updates({**fields, "rev": rev + 1})
+        update["ExpressionAttributeNames"]["#rev"] = "rev"
+        update.setdefault("ExpressionAttributeValues", {})[":oldrev"] = {"N": str(rev)}
+        codes = self._transact([
+            {"Update": {"TableName": self.tables["uploads"], "Key": self._upload_key(new.user_id, new.id),
+                        "ConditionExpression": "attribute_exists(uploadId) AND (#rev = :oldrev OR "
+                                               "(attribute_not_exists(#rev) AND :oldrev = :zero))",
+                        **update | {"ExpressionAttributeValues": update["ExpressionAttributeValues"] | {
+                            ":zero": {"N": "0"}}}}},
+            *self._index_writes(old, new),
+        ])
+        if codes:
+            raise _Stale()
 
     def set_tags(self, user_id: str, upload_id: str, tags: tuple[str, ...]) -> Upload:
-        """Replace an upload's user tags; NotFound when absent."""
-        return self._update_upload(user_id, upload_id, {"tags": list(tags)})
+        """Replace an upload's user tags and their index entries; NotFound when absent."""
+        return self._update_upload(user_id, upload_id, {"tags": tuple(tags)})
+
+    def set_auto_tags(self, user_id: str, upload_id: str, auto_tags: tuple[str, ...]) -> Upload:
+        """Replace an upload's automatic tags (retag)."""
+        return self._update_upload(user_id, upload_id, {"auto_tags": tuple(auto_tags)})
 
     def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str]) -> Upload:
-        """Move an upload to the trash (a time) or back (None); NotFound when absent."""
+        """Move an upload to the trash (out of every index) or back; NotFound when absent."""
         return self._update_upload(user_id, upload_id, {"trashed_at": trashed_at})
 
     def delete_upload(self, user_id: str, upload_id: str) -> None:
-        """Remove the upload and its sha256 entry at once; a missing upload is fine."""
-        upload = self.get_upload(user_id, upload_id)
-        if upload is None:
-            return
-        key = self._upload_key(user_id, upload_id)
+        """Remove the upload, its sha256 entry and its index entries at once; a missing upload is fine."""
+        for _ in range(5):
+            try:
+                upload, rev = self._get_with_rev(user_id, upload_id)
+            except NotFound:
+                return
+            codes = self._transact([
+                {"Delete": {"TableName": self.tables["uploads"], "Key": self._upload_key(user_id, upload_id),
+                            "ConditionExpression": "#rev = :rev OR (attribute_not_exists(#rev) AND :rev = :zero)",
+                            "ExpressionAttributeNames": {"#rev": "rev"},
+                            "ExpressionAttributeValues": {":rev": {"N": str(rev)}, ":zero": {"N": "0"}}}},
+                {"Delete": {"TableName": self.tables["index"], "Key": self._sha_key(user_id, upload.sha256),
+                            # never free an entry that names another upload
+                            "ConditionExpression": "attribute_not_exists(pk) OR uploadId = :id",
+                            "ExpressionAttributeValues": {":id": s(upload_id)}}},
+                *self._index_writes(upload, None),
+            ])
+            if not codes:
+                return
+            if codes[0] == "None":  # the sha entry names another upload: remove only this one
+                self._commit_delete_without_sha(upload, rev)
+                return
+        raise BackendError("The upload kept changing while it was being deleted; try again.")
+
+    def _commit_delete_without_sha(self, upload: Upload, rev: int) -> None:
         codes = self._transact([
-            {"Delete": {"TableName": self.tables["uploads"], "Key": key}},
-            {"Delete": {"TableName": self.tables["index"], "Key": self._sha_key(user_id, upload.sha256),
-                        # never free an entry that names another upload
-                        "ConditionExpression": "attribute_not_exists(pk) OR uploadId = :id",
-                        "ExpressionAttributeValues": {":id": _s(upload_id)}}},
+            {"Delete": {"TableName": self.tables["uploads"], "Key": self._upload_key(upload.user_id, upload.id)}},
+            *self._index_writes(upload, None),
         ])
         if codes:
-            self._call("delete_item", TableName=self.tables["uploads"], Key=key)
+            raise BackendError("The upload could not be deleted; try again.")
 
-    def usage(self, user_id: str) -> dict[str, int]:
-        """Counts and bytes of a user's uploads, from a projection of kind, size and trashed_at."""
-        out = {"photos": 0, "videos": 0, "bytes": 0, "trash_count": 0, "trash_bytes": 0}
-        items = self._query("uploads", KeyConditionExpression="userId = :u", ConsistentRead=True,
-                            ProjectionExpression="#kind, #size, #trashed",
-                            ExpressionAttributeNames={"#kind": "kind", "#size": "size", "#trashed": "trashed_at"},
-                            ExpressionAttributeValues={":u": _s(user_id)})
-        for item in items:
-            size = int(item["size"]["N"])
-            if "trashed_at" in item:
-                out["trash_count"] += 1
-                out["trash_bytes"] += size
-            else:
-                out["photos" if item["kind"]["S"] == "photo" else "videos"] += 1
-                out["bytes"] += size
-        return out
+    def iter_all_uploads(self, user_id: str) -> Iterator[Upload]:
+        """Every upload of a user, live or trashed, newest first (batch commands only)."""
+        items = self._query("uploads", KeyConditionExpression="userId = :u", ScanIndexForward=False,
+                            ConsistentRead=True, ExpressionAttributeValues={":u": s(user_id)})
+        return (to_upload(item) for item in items)
+
+
+class _Stale(Exception):
+    """Another writer changed the upload between our read and our transaction."""

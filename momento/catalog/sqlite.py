@@ -13,6 +13,7 @@ from ..errors import BackendError, Conflict, DuplicateUpload, EmailTaken, NotFou
 from ..models import Page, Upload, User
 from .cursor import decode_cursor, encode_cursor
 from .records import upload_from_dict, upload_to_dict, user_from_dict, user_to_dict
+from .sqlite_index import INDEX_SCHEMA, SqliteIndex
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -44,7 +45,7 @@ CREATE TABLE IF NOT EXISTS migrations (
 """
 
 
-class SqliteCatalog:
+class SqliteCatalog(SqliteIndex):
     """Users, tokens and uploads in one SQLite file."""
 
     def __init__(self, path: str):
@@ -97,7 +98,7 @@ class SqliteCatalog:
     def create_schema(self) -> None:
         """Create tables and indexes; safe to call again."""
         try:
-            self.db.executescript(SCHEMA)
+            self.db.executescript(SCHEMA + INDEX_SCHEMA)
         except sqlite3.Error as exc:
             raise BackendError(f"The catalog failed: {exc}") from exc
 
@@ -192,6 +193,7 @@ class SqliteCatalog:
                     (upload.user_id, upload.id, upload.kind, upload.sha256, upload.size, upload.trashed_at,
                      json.dumps(upload_to_dict(upload))),
                 )
+                self._reindex(db, None, upload)
         except sqlite3.IntegrityError as exc:
             existing = self.find_by_sha256(upload.user_id, upload.sha256)
             if existing is None:
@@ -233,39 +235,53 @@ class SqliteCatalog:
             row = db.execute("SELECT doc FROM uploads WHERE user_id = ? AND id = ?", (user_id, upload_id)).fetchone()
             if row is None:
                 raise NotFound("No such upload.")
-            upload = upload_from_dict(json.loads(row["doc"])).evolve(**changes)
+            old = upload_from_dict(json.loads(row["doc"]))
+            upload = old.evolve(**changes)
             db.execute(
                 "UPDATE uploads SET trashed_at = ?, doc = ? WHERE user_id = ? AND id = ?",
                 (upload.trashed_at, json.dumps(upload_to_dict(upload)), user_id, upload_id),
             )
+            self._reindex(db, old, upload)
         return upload
 
     def set_tags(self, user_id: str, upload_id: str, tags: tuple[str, ...]) -> Upload:
-        """Replace an upload's user tags."""
+        """Replace an upload's user tags (and its index entries, in the same transaction)."""
         return self._update(user_id, upload_id, tags=tuple(tags))
 
+    def set_auto_tags(self, user_id: str, upload_id: str, auto_tags: tuple[str, ...]) -> Upload:
+        """Replace an upload's automatic tags (retag)."""
+        return self._update(user_id, upload_id, auto_tags=tuple(auto_tags))
+
     def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str]) -> Upload:
-        """Move an upload to the trash or back."""
+        """Move an upload to the trash (out of every index) or back."""
         return self._update(user_id, upload_id, trashed_at=trashed_at)
 
-    def delete_upload(self, user_id: str, upload_id: str) -> None:
-        """Remove the record for good."""
+    def rebuild_index(self, user_id: str) -> int:
+        """Rebuild a user's index rows and counters from the upload records (migrations, repair)."""
+        uploads = list(self.iter_all_uploads(user_id))
         with self._tx() as db:
+            for table in ("terms", "dates", "counters"):
+                db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+            for upload in uploads:
+                self._reindex(db, None, upload)
+        return len(uploads)
+
+    def delete_upload(self, user_id: str, upload_id: str) -> None:
+        """Remove the record and its index entries for good."""
+        with self._tx() as db:
+            row = db.execute("SELECT doc FROM uploads WHERE user_id = ? AND id = ?", (user_id, upload_id)).fetchone()
+            if row is not None:
+                self._reindex(db, upload_from_dict(json.loads(row["doc"])), None)
             db.execute("DELETE FROM uploads WHERE user_id = ? AND id = ?", (user_id, upload_id))
 
-    def usage(self, user_id: str) -> dict[str, int]:
-        """Counts and bytes of a user's uploads."""
-        rows = self._read(
-            "SELECT kind, trashed_at IS NOT NULL AS trashed, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes "
-            "FROM uploads WHERE user_id = ? GROUP BY kind, trashed",
-            (user_id,),
-        )
-        out = {"photos": 0, "videos": 0, "bytes": 0, "trash_count": 0, "trash_bytes": 0}
-        for r in rows:
-            if r["trashed"]:
-                out["trash_count"] += r["n"]
-                out["trash_bytes"] += r["bytes"]
-            else:
-                out["photos" if r["kind"] == "photo" else "videos"] += r["n"]
-                out["bytes"] += r["bytes"]
-        return out
+    def iter_all_uploads(self, user_id: str) -> Iterator[Upload]:
+        """Every upload of a user, live or trashed, newest first (batch commands only)."""
+        after = "~"
+        while True:
+            rows = self._read("SELECT doc FROM uploads WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT 500",
+                              (user_id, after))
+            for r in rows:
+                yield upload_from_dict(json.loads(r["doc"]))
+            if len(rows) < 500:
+                return
+            after = json.loads(rows[-1]["doc"])["id"]

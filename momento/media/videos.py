@@ -19,6 +19,8 @@ from .sniff import FORMAT_NAMES, SNIFF_BYTES, MediaInfo, Sniffed, webm_segment_e
 _FAMILIES = {"mp4": {"mp4", "mov"}, "mov": {"mp4", "mov"}, "webm": {"webm"}}
 # The poster is taken about this far in: past fades from black, still early enough to be cheap.
 POSTER_SECONDS = 1.0
+# Top-level boxes walked when checking an MP4/MOV is whole (fragmented files have a few thousand).
+MAX_BOXES = 100_000
 # Decoding stops here even if the poster time was not reached (odd timestamps, huge frame rates).
 MAX_POSTER_FRAMES = 240
 _CREATION_KEYS = ("com.apple.quicktime.creationdate", "creation_time")
@@ -61,10 +63,11 @@ def _inspect_open(container: Any, path: str, sniffed: Sniffed, max_pixels: Optio
     if stream.codec_context is None:
         raise Unprocessable("Momento cannot decode the video in this file.")
     width, height = stream.codec_context.width, stream.codec_context.height
-    if max_pixels is not None and width * height > max_pixels:
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels  # same default as photos
+    if limit is not None and width * height > limit:
         raise Unprocessable("This video's frames have too many pixels for Momento to process safely.",
                             code="too_many_pixels")
-    _check_complete(container, path, sniffed)
+    _check_complete(path, sniffed)
     duration = _duration(container, stream)
     first, poster = _opening_frames(container, stream, duration)
     rotation = (-first.rotation) % 360 if first.rotation else _rotate_tag(stream)
@@ -91,18 +94,16 @@ def _inspect_open(container: Any, path: str, sniffed: Sniffed, max_pixels: Optio
     )
 
 
-def _check_complete(container: Any, path: str, sniffed: Sniffed) -> None:
-    """Refuse a file cut short: its index or its WebM segment points past the end."""
+def _check_complete(path: str, sniffed: Sniffed) -> None:
+    """Refuse a file cut short: its last MP4/MOV box or its WebM segment runs past the end."""
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
         if sniffed.ext == "webm":
             end = webm_segment_end(fh.read(SNIFF_BYTES))
             cut = end is not None and end > size
         else:
-            # FFmpeg plays what it can of a cut moov or mdat, so check the boxes and the sample
-            # table (where every sample lives) against the real length.
-            cut = _boxes_end(fh) > size or any(entry.pos + entry.size > size for stream in container.streams
-                                               for entry in stream.index_entries)
+            # FFmpeg plays what it can of a cut moov or mdat; a cut file's last box overruns it.
+            cut = _boxes_end(fh) > size
     if cut:
         raise Unprocessable(f"This {FORMAT_NAMES[sniffed.ext]} video is incomplete: the file ends early.")
 
@@ -110,7 +111,7 @@ def _check_complete(container: Any, path: str, sniffed: Sniffed) -> None:
 def _boxes_end(fh: Any) -> int:
     """Where the last top-level ISO-BMFF box says the file ends."""
     pos = 0
-    while True:
+    for _ in range(MAX_BOXES):
         fh.seek(pos)
         header = fh.read(16)
         if len(header) < 8:
@@ -123,6 +124,7 @@ def _boxes_end(fh: Any) -> int:
         if box < 8:
             return pos + len(header)  # nonsense size: stop walking, let FFmpeg judge
         pos += box
+    return 0  # too many boxes to walk: let FFmpeg judge
 
 
 def _duration(container: Any, stream: Any) -> Optional[float]:

@@ -139,6 +139,8 @@ class LocalStorage:
             entries = sorted(os.scandir(path), key=lambda e: e.name + "/" if e.is_dir() else e.name)
         except (FileNotFoundError, NotADirectoryError):
             return
+        except OSError as exc:
+            raise BackendError(f"Could not list the objects: {exc.strerror}") from exc
         for entry in entries:
             key = base + entry.name
             if entry.is_dir():

@@ -136,7 +136,7 @@ class S3Storage:
         """Open key, or the inclusive range start..end of it (end clamped to the last byte)."""
         args = {"Bucket": self.bucket, "Key": check_key(key)}
         first = start or 0
-        if start is not None or end is not None:
+        if first or end is not None:  # "bytes=0-" would be a 416 on an empty object
             if end is not None and end < first:
                 raise RangeNotSatisfiable("The range is empty.", size=self.stat(key).size)
             args["Range"] = f"bytes={first}-{'' if end is None else end}"

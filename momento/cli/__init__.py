@@ -9,10 +9,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from . import accounts, migrate
-from .backends import backends, catalog
-from .errors import MomentoError
-from .web.templating import human_size
+from .. import accounts, migrate
+from ..backends import backends, catalog
+from ..errors import MomentoError
+from ..web.templating import human_size
 
 momento_cli = AppGroup("momento", help="Set up and look after Momento's storage.")
 users_cli = AppGroup("users", help="Manage accounts.")

@@ -1,0 +1,160 @@
+"""The DynamoDB catalog's search index, kept in the `index` table by the same transactions as the uploads.
+
+Items: `<userId>#t:<tag>` or `<userId>#f:<word>` / `<uploadId>` for each term of a live upload (with its
+date `d` and kind `k`), `<userId>#date` / `<date>#<uploadId>` for the date range, and one counters item
+`<userId>#counts` / `-` whose numeric attributes count each term and the usage bytes.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, Optional
+
+from ..errors import BackendError
+from ..models import Upload
+from ..search import IndexEntry
+from .indexing import index_delta, upload_terms, usage_from_counts
+from .dynamo_items import s, to_doc, to_upload
+
+TRANSACTION_LIMIT = 100
+
+
+class DynamoIndex:
+    """Index writes for transactions, and the key reads the search needs."""
+
+    @staticmethod
+    def _term_key(user_id: str, term: str, upload_id: str) -> dict[str, Any]:
+        return {"pk": s(f"{user_id}#{term}"), "sk": s(upload_id)}
+
+    @staticmethod
+    def _date_key(user_id: str, date: str, upload_id: str) -> dict[str, Any]:
+        return {"pk": s(f"{user_id}#date"), "sk": s(f"{date}#{upload_id}")}
+
+    @staticmethod
+    def _counts_key(user_id: str) -> dict[str, Any]:
+        return {"pk": s(f"{user_id}#counts"), "sk": s("-")}
+
+    def _index_writes(self, old: Optional[Upload], new: Optional[Upload]) -> list[dict[str, Any]]:
+        """TransactWriteItems entries that move the index and counters from `old` to `new`."""
+        delta = index_delta(old, new)
+        ref = new or old
+        table = self.tables["index"]
+        writes: list[dict[str, Any]] = [
+            {"Delete": {"TableName": table, "Key": self._term_key(ref.user_id, t, ref.id)}} for t in sorted(delta.remove)
+        ]
+        writes += [{"Put": {"TableName": table, "Item": self._term_key(ref.user_id, t, ref.id) | {
+            "d": s(new.sort_date), "k": s(new.kind)}}} for t in sorted(delta.add)]
+        if delta.date_remove:
+            writes.append({"Delete": {"TableName": table, "Key": self._date_key(ref.user_id, delta.date_remove, ref.id)}})
+        if delta.date_add:
+            writes.append({"Put": {"TableName": table, "Item": self._date_key(ref.user_id, delta.date_add, ref.id) | {
+                "k": s(new.kind)}}})
+        if delta.counts:
+            names = {f"#c{i}": name for i, name in enumerate(delta.counts)}
+            values = {f":n{i}": {"N": str(n)} for i, n in enumerate(delta.counts.values())}
+            writes.append({"Update": {"TableName": table, "Key": self._counts_key(ref.user_id),
+                                      "UpdateExpression": "ADD " + ", ".join(f"#c{i} :n{i}" for i in range(len(names))),
+                                      "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}})
+        return writes
+
+    # reads by key, for momento.search
+    def term_counts(self, user_id: str) -> dict[str, int]:
+        """Every term of the user's live uploads, and the usage counters (one GetItem)."""
+        item = self._get("index", self._counts_key(user_id))
+        if not item:
+            return {}
+        return {k: int(v) for k, v in to_doc(item).items() if k not in ("pk", "sk") and int(v) > 0}
+
+    def usage(self, user_id: str) -> dict[str, int]:
+        """Counts and bytes of a user's uploads, from the counters."""
+        return usage_from_counts(self.term_counts(user_id))
+
+    def term_entries(self, user_id: str, term: str, before: Optional[str], limit: int) -> list[IndexEntry]:
+        """Entries of one term, newest first (one Query)."""
+        answer = self._call("query", TableName=self.tables["index"], Limit=limit, ScanIndexForward=False,
+                            KeyConditionExpression="pk = :p AND sk < :b", ConsistentRead=True,
+                            ExpressionAttributeValues={":p": s(f"{user_id}#{term}"), ":b": s(before or "~")})
+        return [IndexEntry(i["sk"]["S"], i["d"]["S"], i["k"]["S"]) for i in answer.get("Items", ())]
+
+    def term_members(self, user_id: str, term: str, upload_ids: list[str]) -> set[str]:
+        """Which of these uploads carry the term (BatchGetItem, a hundred keys a call)."""
+        keys = [self._term_key(user_id, term, i) for i in upload_ids]
+        return {item["sk"]["S"] for item in self._batch_get("index", keys, projection="sk")}
+
+    def date_entries(self, user_id: str, start: str, end: str) -> list[IndexEntry]:
+        """Live uploads dated within [start, end] (a Query on the date partition)."""
+        items = self._query("index", KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b", ConsistentRead=True,
+                            ExpressionAttributeValues={":p": s(f"{user_id}#date"), ":a": s(start), ":b": s(end + "~")})
+        out = []
+        for item in items:
+            date, _, upload_id = item["sk"]["S"].rpartition("#")
+            out.append(IndexEntry(upload_id, date, item["k"]["S"]))
+        return out
+
+    def get_uploads(self, user_id: str, upload_ids: list[str]) -> list[Upload]:
+        """These uploads, in any order (BatchGetItem)."""
+        keys = [{"userId": s(user_id), "uploadId": s(i)} for i in upload_ids]
+        return [to_upload(item) for item in self._batch_get("uploads", keys)]
+
+    def _batch_get(self, table: str, keys: list[dict[str, Any]], projection: Optional[str] = None) -> list[dict]:
+        """BatchGetItem in calls of a hundred keys, retrying unprocessed keys with a short backoff."""
+        found: list[dict] = []
+        name = self.tables[table]
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {"Keys": keys[start:start + 100], "ConsistentRead": True}
+            if projection:
+                request |= {"ProjectionExpression": "#p", "ExpressionAttributeNames": {"#p": projection}}
+            pending = {name: request}
+            for attempt in range(8):
+                answer = self._call("batch_get_item", RequestItems=pending)
+                found.extend(answer.get("Responses", {}).get(name, ()))
+                pending = answer.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(0.05 * 2 ** attempt)
+            else:
+                raise BackendError("The catalog is busy; try again.")
+        return found
+
+    # admin: rebuild from the records
+    def rebuild_index(self, user_id: str) -> int:
+        """Rewrite a user's index items and counters from the upload records (migrations, repair)."""
+        uploads = list(self.iter_all_uploads(user_id))
+        counts_item = self._get("index", self._counts_key(user_id))
+        known = {k for k in to_doc(counts_item or {}) if k not in ("pk", "sk") and not k.startswith("@")}
+        wanted: dict[tuple[str, str], dict] = {}
+        counts: dict[str, int] = {}
+        for upload in uploads:
+            for change in self._index_writes(None, upload):
+                if "Put" in change:
+                    item = change["Put"]["Item"]
+                    wanted[(item["pk"]["S"], item["sk"]["S"])] = item
+                else:
+                    update = change["Update"]
+                    for ref, name in update["ExpressionAttributeNames"].items():
+                        n = int(update["ExpressionAttributeValues"][ref.replace("#c", ":n")]["N"])
+                        counts[name] = counts.get(name, 0) + n
+        stale = []
+        for term in known | {"date"} | {t for u in uploads for t in upload_terms(u)}:
+            for item in self._query("index", KeyConditionExpression="pk = :p", ConsistentRead=True,
+                                    ProjectionExpression="pk, sk",
+                                    ExpressionAttributeValues={":p": s(f"{user_id}#{term}")}):
+                if (item["pk"]["S"], item["sk"]["S"]) not in wanted:
+                    stale.append({"DeleteRequest": {"Key": item}})
+        puts = [{"PutRequest": {"Item": item}} for item in wanted.values()]
+        counters = self._counts_key(user_id) | {k: {"N": str(v)} for k, v in counts.items()}
+        self._batch_write("index", stale + puts + [{"PutRequest": {"Item": counters}}])
+        return len(uploads)
+
+    def _batch_write(self, table: str, requests: Iterable[dict[str, Any]]) -> None:
+        """BatchWriteItem in calls of 25, retrying unprocessed items."""
+        name, requests = self.tables[table], list(requests)
+        for start in range(0, len(requests), 25):
+            pending = {name: requests[start:start + 25]}
+            for attempt in range(8):
+                answer = self._call("batch_write_item", RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(0.05 * 2 ** attempt)
+            else:
+                raise BackendError("The catalog is busy; try again.")

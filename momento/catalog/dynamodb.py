@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any, Iterator, Optional
 
 import boto3
@@ -194,20 +193,8 @@ class DynamoCatalog(DynamoIndex):
         yield from self._users(batch)
 
     def _users(self, user_ids: list[str]) -> Iterator[User]:
-        """These accounts, in this order (BatchGetItem answers in any order, maybe in parts)."""
-        table, found = self.tables["users"], {}
-        request = {table: {"Keys": [{"pk": s(f"user#{i}")} for i in user_ids], "ConsistentRead": True}}
-        for attempt in range(10 if user_ids else 0):
-            if not request:
-                break
-            time.sleep(0.05 * attempt)  # unprocessed keys mean throttling: back off a little
-            answer = self._call("batch_get_item", RequestItems=request)
-            for item in answer.get("Responses", {}).get(table, ()):
-                user = to_user(item)
-                found[user.id] = user
-            request = answer.get("UnprocessedKeys") or {}
-        if request:
-            raise BackendError("The catalog is busy; try again.")
+        """These accounts, in this order (BatchGetItem answers in any order)."""
+        found = {u.id: u for u in map(to_user, self._batch_get("users", [{"pk": s(f"user#{i}")} for i in user_ids]))}
         return (found[i] for i in user_ids if i in found)
 
     # tokens

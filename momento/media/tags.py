@@ -20,6 +20,9 @@ def normalize_tag(raw: str) -> str:
     tag = "".join(ch for ch in tag if unicodedata.category(ch) not in ("Cc", "Cf"))
     if not tag:
         raise BadRequest("A tag cannot be empty.", code="invalid_tag", fields=[("tags", "empty")])
+    if "," in tag:
+        raise BadRequest("Tags cannot contain commas; commas separate tags.", code="invalid_tag",
+                         fields=[("tags", "comma")])
     if len(tag) > MAX_TAG_LENGTH:
         raise BadRequest(f"Tags are at most {MAX_TAG_LENGTH} characters: {tag[:20]}…", code="invalid_tag",
                          fields=[("tags", "too_long")])

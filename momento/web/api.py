@@ -11,8 +11,9 @@ from ..accounts import now_iso
 from ..backends import backends, catalog
 from ..errors import BadRequest, BackendError, NotFound
 from ..media.tags import normalize_tags, parse_tag_field
-from ..models import KINDS, Upload
+from ..models import Page, Upload
 from ..pipeline import IngestResult, Limits, ingest, ingest_file
+from ..search import Query, build_query, search, tag_counts
 from .auth import owner
 from .serialize import upload_json
 
@@ -69,18 +70,28 @@ def _limit() -> int:
     return limit
 
 
-def _kind() -> str | None:
-    kind = request.args.get("kind") or None
-    if kind is not None and kind not in KINDS:
-        raise BadRequest("kind must be 'photo' or 'video'.", code="invalid_kind")
-    return kind
+def query_from_args(args) -> Query:
+    """A search from query-string arguments (the API and the search page share it)."""
+    def listed(name: str) -> list[str]:
+        # Repeated parameters, or one comma-separated field from the search form.
+        return [part for value in args.getlist(name) for part in value.split(",") if part.strip()]
+
+    return build_query(tags=listed("tag"), any_tags=listed("any_tag"), not_tags=listed("not_tag"),
+                       kind=args.get("kind"), start=args.get("from"), end=args.get("to"), q=args.get("q"))
+
+
+def find_uploads(user_id: str, query: Query, *, limit: int, cursor: str | None) -> Page:
+    """The plain newest-first listing, or a search through the index."""
+    if query.is_plain and not query.kind:
+        return catalog().list_uploads(user_id, limit=limit, cursor=cursor)
+    return search(catalog(), user_id, query, limit=limit, cursor=cursor)
 
 
 @bp.get("/uploads")
 @login_required
 def list_uploads():
-    """The user's uploads, newest first."""
-    page = catalog().list_uploads(owner().id, kind=_kind(), limit=_limit(), cursor=request.args.get("cursor"))
+    """The user's uploads, newest first, optionally narrowed by tags, kind, dates and text."""
+    page = find_uploads(owner().id, query_from_args(request.args), limit=_limit(), cursor=request.args.get("cursor"))
     return jsonify({"items": [upload_json(u) for u in page.items], "next_cursor": page.next_cursor})
 
 
@@ -127,7 +138,7 @@ def restore_upload(upload_id: str):
 @login_required
 def list_tags():
     """The user's tags with how many live uploads carry each."""
-    counts = catalog().tag_counts(owner().id)
+    counts = tag_counts(catalog(), owner().id)
     items = sorted(({"tag": t, "count": n} for t, n in counts.items()), key=lambda i: (-i["count"], i["tag"]))
     return jsonify({"items": items})
 

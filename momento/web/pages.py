@@ -8,7 +8,8 @@ from ..accounts import now_iso
 from ..backends import catalog
 from ..errors import BadRequest
 from ..media.tags import parse_tag_field
-from .api import _kind, owned_upload
+from ..search import tag_counts
+from .api import find_uploads, owned_upload, query_from_args
 from .auth import owner
 
 bp = Blueprint("pages", __name__)
@@ -20,10 +21,23 @@ PAGE = 60
 @login_required
 def gallery():
     """Thumbnails, newest first, a page at a time."""
-    page = catalog().list_uploads(owner().id, kind=_kind(), limit=PAGE, cursor=request.args.get("cursor"))
+    query = query_from_args(request.args)
+    page = find_uploads(owner().id, query, limit=PAGE, cursor=request.args.get("cursor"))
     usage = catalog().usage(owner().id)
     return render_template("gallery.html", uploads=page.items, next_cursor=page.next_cursor, usage=usage,
                            kind=request.args.get("kind") or "")
+
+
+@bp.get("/search")
+@login_required
+def search_page():
+    """Tag chips, AND/OR/NOT, kind and dates; the query lives in the URL."""
+    query = query_from_args(request.args)
+    page = find_uploads(owner().id, query, limit=PAGE, cursor=request.args.get("cursor")) \
+        if not query.is_plain or query.kind else None
+    more_args = request.args.to_dict(flat=False) | {"cursor": page.next_cursor} if page and page.next_cursor else None
+    return render_template("search.html", query=query, uploads=page.items if page else (), more_args=more_args,
+                           searched=page is not None, known_tags=sorted(tag_counts(catalog(), owner().id)))
 
 
 @bp.get("/upload")

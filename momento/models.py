@@ -104,3 +104,18 @@ class ObjectInfo:
     content_type: str
     etag: str
     modified: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A unit of background work in a durable queue (video renditions, purges)."""
+
+    queue: str
+    id: str
+    user_id: str
+    upload_id: str
+    created_at: str
+    not_before: str
+    attempts: int = 0
+    lease_until: Optional[str] = None
+    error: Optional[str] = None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterator, Optional, Protocol
 
-from ..models import Page, Upload, User
+from ..models import Job, Page, Upload, User
 
 
 class Catalog(Protocol):
@@ -77,6 +77,19 @@ class Catalog(Protocol):
 
     def delete_upload(self, user_id: str, upload_id: str) -> None:
         """Remove the record for good (purge only); a missing record is not an error."""
+
+    # durable job queues (renditions, purges)
+    def put_job(self, job: Job) -> Job:
+        """Add a job, or replace the one with the same queue and id."""
+
+    def due_jobs(self, queue: str, now: str, limit: int = 50) -> list[Job]:
+        """Jobs whose time has come and whose lease (if any) has run out, oldest first."""
+
+    def claim_job(self, job: Job, lease_until: str) -> Optional[Job]:
+        """Take the job until lease_until unless another worker changed it first; None when lost."""
+
+    def finish_job(self, job: Job) -> None:
+        """Remove a done job; removing a missing one is fine."""
 
     def usage(self, user_id: str) -> dict[str, int]:
         """Counts and bytes of a user's uploads: photos, videos, bytes, trash_count, trash_bytes."""

@@ -14,6 +14,7 @@ from ..models import Page, Upload, User
 from .cursor import decode_cursor, encode_cursor
 from .records import upload_from_dict, upload_to_dict, user_from_dict, user_to_dict
 from .sqlite_index import INDEX_SCHEMA, SqliteIndex
+from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -45,7 +46,7 @@ CREATE TABLE IF NOT EXISTS migrations (
 """
 
 
-class SqliteCatalog(SqliteIndex):
+class SqliteCatalog(SqliteIndex, SqliteJobs):
     """Users, tokens and uploads in one SQLite file."""
 
     def __init__(self, path: str):
@@ -98,7 +99,7 @@ class SqliteCatalog(SqliteIndex):
     def create_schema(self) -> None:
         """Create tables and indexes; safe to call again."""
         try:
-            self.db.executescript(SCHEMA + INDEX_SCHEMA)
+            self.db.executescript(SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA)
         except sqlite3.Error as exc:
             raise BackendError(f"The catalog failed: {exc}") from exc
 

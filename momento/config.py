@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from .errors import MomentoError
+from .media.taggers import available_taggers
 
 MiB = 1024 * 1024
 
@@ -20,6 +21,7 @@ DEFAULTS = {
     "DEFAULT_QUOTA": "none",
     "RATELIMIT_STORAGE_URI": "memory://",
     "PAGE_SIZE": 50,
+    "TAGGERS": "color,faces",  # content taggers run on each thumbnail (momento/media/taggers.py)
     # Flask and Werkzeug request limits
     "MAX_FORM_MEMORY_SIZE": 500 * 1024,
     "MAX_FORM_PARTS": 100,
@@ -54,6 +56,10 @@ def load_config(app, test_config: dict | None) -> None:
     if cfg.get("MAX_PIXELS") is not None:
         cfg["MAX_PIXELS"] = _positive_int(cfg, "MAX_PIXELS")
     cfg["OPEN_REGISTRATION"] = _flag(cfg["OPEN_REGISTRATION"])
+    try:
+        cfg["CONTENT_TAGGERS"] = tuple(available_taggers(cfg.get("TAGGERS") or ()))
+    except ValueError as exc:
+        raise ConfigError(f"MOMENTO_TAGGERS: {exc}") from None
     # The whole request may carry one file of the largest kind plus its form fields.
     cfg.setdefault("MAX_CONTENT_LENGTH", None)
     if cfg["MAX_CONTENT_LENGTH"] is None:

@@ -12,10 +12,11 @@ from ulid import ULID
 
 from .accounts import now_iso
 from .errors import BadRequest, DuplicateUpload, TooLarge
-from .media import MediaInfo, inspect
+from .media import MediaInfo, inspect, placeholder_thumbnail
 from .media.filenames import clean_filename
 from .media.sniff import SNIFF_BYTES, Sniffed, sniff
 from .media.tags import auto_tags
+from .media.taggers import content_tags, image_from_thumbnail
 from .models import PHOTO, Upload, User
 
 log = logging.getLogger(__name__)
@@ -24,16 +25,18 @@ CHUNK = 1024 * 1024
 
 @dataclass(frozen=True)
 class Limits:
-    """Size and pixel limits that apply to one upload."""
+    """Size and pixel limits that apply to one upload, and the content taggers that look at it."""
 
     max_photo_bytes: int
     max_video_bytes: int
     max_pixels: Optional[int] = None
+    taggers: tuple = ()
 
     @classmethod
     def from_config(cls, config) -> "Limits":
-        """The limits set in the app's configuration."""
-        return cls(config["MAX_PHOTO_BYTES"], config["MAX_VIDEO_BYTES"], config.get("MAX_PIXELS"))
+        """The limits and taggers set in the app's configuration."""
+        return cls(config["MAX_PHOTO_BYTES"], config["MAX_VIDEO_BYTES"], config.get("MAX_PIXELS"),
+                   tuple(config.get("CONTENT_TAGGERS") or ()))
 
     def for_kind(self, kind: str) -> int:
         """The byte limit of a kind."""
@@ -112,7 +115,7 @@ def _ingest_spooled(storage, catalog, user, path, sniffed, sha256, size, *, file
     if existing is not None:
         return IngestResult(_revive(catalog, existing), duplicate=True)
     info = inspect(path, sniffed, max_pixels=limits.max_pixels)
-    upload = build_upload(user, info, sha256=sha256, size=size, filename=filename, tags=tags)
+    upload = build_upload(user, info, sha256=sha256, size=size, filename=filename, tags=tags, taggers=limits.taggers)
     return store(storage, catalog, upload, path, info)
 
 
@@ -124,22 +127,27 @@ def _revive(catalog, existing: Upload) -> Upload:
 
 
 def build_upload(user: User, info: MediaInfo, *, sha256: str, size: int, filename: Optional[str],
-                 tags: tuple[str, ...]) -> Upload:
-    """The catalog record of a new upload (not yet stored)."""
-    uploaded_at = now_iso()
-    fields = dict(kind=info.kind, ext=info.ext, width=info.width, height=info.height, duration=info.duration,
-                  taken_at=info.taken_at, uploaded_at=uploaded_at, camera_make=info.camera_make,
-                  camera_model=info.camera_model, gps=info.gps, extra=dict(info.extra))
-    return Upload(
+                 tags: tuple[str, ...], taggers=()) -> Upload:
+    """The catalog record of a new upload (not yet stored), with its automatic tags."""
+    upload = Upload(
         user_id=user.id, id=str(ULID()), filename=clean_filename(filename, fallback=f"upload.{info.ext}"),
-        mime=info.mime, size=size, sha256=sha256, tags=tuple(tags), thumb_mime=info.thumb_mime,
-        thumb_ext=info.thumb_ext, auto_tags=auto_tags(**{k: fields[k] for k in _AUTO_TAG_FIELDS}),
-        **fields,
+        kind=info.kind, ext=info.ext, mime=info.mime, size=size, sha256=sha256, tags=tuple(tags),
+        width=info.width, height=info.height, duration=info.duration, taken_at=info.taken_at,
+        uploaded_at=now_iso(), camera_make=info.camera_make, camera_model=info.camera_model, gps=info.gps,
+        extra=dict(info.extra), thumb_mime=info.thumb_mime, thumb_ext=info.thumb_ext,
     )
+    return upload.evolve(auto_tags=derive_auto_tags(upload, info.thumbnail, taggers))
 
 
-_AUTO_TAG_FIELDS = ("kind", "ext", "width", "height", "duration", "taken_at", "uploaded_at", "camera_make",
-                    "camera_model", "gps", "extra")
+def derive_auto_tags(upload: Upload, thumbnail: Optional[bytes], taggers=()) -> tuple[str, ...]:
+    """Metadata tags from the record, then what the content taggers see in the thumbnail."""
+    found = auto_tags(kind=upload.kind, ext=upload.ext, width=upload.width, height=upload.height,
+                      duration=upload.duration, taken_at=upload.taken_at, uploaded_at=upload.uploaded_at,
+                      camera_make=upload.camera_make, camera_model=upload.camera_model, gps=upload.gps,
+                      extra=upload.extra)
+    if thumbnail and taggers and thumbnail != placeholder_thumbnail(upload.kind):
+        found += content_tags(image_from_thumbnail(thumbnail), taggers)
+    return tuple(dict.fromkeys(found))
 
 
 def store(storage, catalog, upload: Upload, path: str, info: MediaInfo) -> IngestResult:

@@ -30,7 +30,6 @@ class ContentTagger(Protocol):
 
     def tags(self, image: Image.Image) -> Iterable[str]:
         """Tags for this image, most telling first."""
-        ...
 
 
 class ColorTagger:
@@ -58,7 +57,7 @@ class ColorTagger:
         return [f"color:{name}" for name in names]
 
 
-def classify_colors(hsv: "np.ndarray") -> "np.ndarray":
+def classify_colors(hsv: np.ndarray) -> np.ndarray:
     """Index into PALETTE for each pixel of a Pillow HSV array (all channels 0-255)."""
     import numpy as np
 
@@ -68,28 +67,26 @@ def classify_colors(hsv: "np.ndarray") -> "np.ndarray":
     chroma = s * v
     # Below these, hue is mostly sensor noise and compression, so the pixel is judged by lightness alone.
     plain = (s < 0.15) | (chroma < 0.08)
-    red, orange, yellow = (h < 15) | (h >= 345), (h >= 15) & (h < 40), (h >= 40) & (h < 70)
+    red, orange, yellow = (h < 11) | (h >= 345), (h >= 11) & (h < 40), (h >= 40) & (h < 70)
     magenta = (h >= 300) & (h < 345)
-    conditions = [
-        v < 0.18,
-        plain & (v >= 0.85),
-        plain & (v < 0.25),
-        plain,
+    rules = [  # first match wins
+        ("black", v < 0.18),
+        ("white", plain & (v >= 0.85)),
+        ("black", plain & (v < 0.25)),
+        ("gray", plain),
         # Brown is what people call dark or dull orange, and very dark reds and yellows.
-        (orange & ((v < 0.6) | ((s < 0.55) & (v < 0.75))))
-        | (red & (v < 0.4)) | (yellow & (v < 0.45)),
+        ("brown", (orange & ((v < 0.6) | ((s < 0.55) & (v < 0.75)))) | (red & (v < 0.4)) | (yellow & (v < 0.45))),
         # Beige is pale, washed-out orange and yellow: sand, walls, skin in soft light.
-        (orange | yellow) & (s < 0.4) & (v >= 0.6),
+        ("beige", (orange | yellow) & (s < 0.4) & (v >= 0.6)),
         # Pink is light red and light magenta; darker magenta reads as purple.
-        (red & (s < 0.5) & (v >= 0.7)) | (magenta & (v >= 0.6)),
-        magenta | ((h >= 260) & (h < 300)),
-        red, orange, yellow,
-        (h >= 70) & (h < 165),
+        ("pink", (red & (s < 0.5) & (v >= 0.7)) | (magenta & (v >= 0.6))),
+        ("purple", magenta | ((h >= 260) & (h < 300))),
+        ("red", red), ("orange", orange), ("yellow", yellow),
+        ("green", (h >= 70) & (h < 165)),
     ]
-    labels = ["black", "white", "black", "gray", "brown", "beige", "pink", "purple", "red", "orange", "yellow", "green"]
-    index = {name: i for i, name in enumerate(PALETTE)}
     # Whatever is left (hues 165-260, cyan through ultramarine) is blue.
-    return np.select(conditions, [index[name] for name in labels], default=index["blue"]).astype(np.intp)
+    return np.select([rule for _, rule in rules], [PALETTE.index(name) for name, _ in rules],
+                     default=PALETTE.index("blue"))
 
 
 class FaceTagger:
@@ -98,8 +95,9 @@ class FaceTagger:
     name = "faces"
     CASCADE = "haarcascade_frontalface_default.xml"
     GROUP = 3
-    WORK_SIZE = 320  # faces under ~8% of the long side are too small to matter, and 320 px is ~2.5x faster than 512
-    # Tuned on photos, noise, gradients, stripes and textures: 8 neighbours keeps coins, moons and cells out.
+    WORK_SIZE = 320  # faces under ~8% of the long side hardly make a photo "of people"; 320 px costs ~half of 512
+    # Tuned on portraits, noise, gradients, stripes and textures (coins, the moon, cells, gravel): with fewer
+    # than 8 neighbours some of those textures grew faces.
     SCALE_FACTOR, MIN_NEIGHBORS, MIN_SIZE = 1.1, 8, (24, 24)
 
     def __init__(self) -> None:
@@ -135,7 +133,7 @@ class _CascadePool:
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
 
     @contextlib.contextmanager
-    def borrow(self) -> Iterator["cv2.CascadeClassifier"]:
+    def borrow(self) -> Iterator[cv2.CascadeClassifier]:
         """A classifier this thread has to itself until the block ends."""
         try:
             cascade = self._idle.get_nowait()
@@ -146,7 +144,7 @@ class _CascadePool:
         finally:
             self._idle.put(cascade)
 
-    def _load(self) -> "cv2.CascadeClassifier":
+    def _load(self) -> cv2.CascadeClassifier:
         """Read the XML file bundled with opencv-python."""
         import cv2
 

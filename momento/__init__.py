@@ -3,28 +3,15 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 
-from flask import Flask, Request
+from flask import Flask
 
 from .config import load_config
-
-
-class MomentoRequest(Request):
-    """Spools file parts to named files on disk, so the pipeline can hand a path to decoders."""
-
-    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
-        from flask import current_app
-
-        scratch = os.path.join(current_app.config["DATA_DIR"], "tmp")
-        os.makedirs(scratch, exist_ok=True)
-        return tempfile.NamedTemporaryFile("w+b", dir=scratch, prefix="part-")
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: config, extensions, backends, blueprints, CLI."""
     app = Flask(__name__, instance_relative_config=True)
-    app.request_class = MomentoRequest
     load_config(app, test_config)
     app.json.sort_keys = False
     os.makedirs(app.config["DATA_DIR"], exist_ok=True)
@@ -33,6 +20,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_cli(app)
+    register_worker(app)
     return app
 
 
@@ -64,6 +52,13 @@ def register_blueprints(app: Flask) -> None:
 
     for bp in (auth.bp, pages.bp, api.bp, api.health, media.bp):
         app.register_blueprint(bp)
+
+
+def register_worker(app: Flask) -> None:
+    """Background job threads in the server, when WORKER_THREADS asks for them."""
+    from . import worker
+
+    worker.init_app(app)
 
 
 def register_cli(app: Flask) -> None:

@@ -21,6 +21,7 @@ DEFAULTS = {
     "DEFAULT_QUOTA": "none",
     "RATELIMIT_STORAGE_URI": "memory://",
     "PAGE_SIZE": 50,
+    "WORKER_THREADS": None,  # background job threads per server process: 1 on local, 0 on aws and in tests
     "TAGGERS": "color,faces",  # content taggers run on each thumbnail (momento/media/taggers.py)
     # Flask and Werkzeug request limits
     "MAX_FORM_MEMORY_SIZE": 500 * 1024,
@@ -31,7 +32,26 @@ DEFAULTS = {
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_CHECK_DEFAULT": False,  # checked in one before_request hook, skipped for Bearer tokens
     "WTF_CSRF_TIME_LIMIT": None,
+    # Credentials of the admin role (aws) for init, migrate, verify, purge and the other commands; the web
+    # server never sets them. A profile name, or an access key pair (and session token).
+    "ADMIN_PROFILE": None,
+    "ADMIN_ACCESS_KEY_ID": None,
+    "ADMIN_SECRET_ACCESS_KEY": None,
+    "ADMIN_SESSION_TOKEN": None,
 }
+
+# What `flask momento stats` estimates a month with: us-east-1 list prices in USD, each overridable
+# (MOMENTO_PRICE_S3_GB_MONTH=0.0245 ...), and how often a stored upload is looked at in a month.
+PRICES = {
+    "PRICE_S3_GB_MONTH": 0.023,  # S3 Standard storage, first 50 TB
+    "PRICE_S3_PUT_PER_1000": 0.005,  # PUT, COPY, POST, LIST requests
+    "PRICE_S3_GET_PER_1000": 0.0004,  # GET, HEAD and other requests
+    "PRICE_DYNAMODB_WRITE_PER_MILLION": 0.625,  # on-demand write request units
+    "PRICE_DYNAMODB_READ_PER_MILLION": 0.125,  # on-demand read request units
+    "PRICE_DYNAMODB_GB_MONTH": 0.25,  # table storage
+    "COST_VIEWS_PER_UPLOAD": 4,  # thumbnail or original views per stored upload and month (an assumption)
+}
+DEFAULTS.update(PRICES)
 
 
 class ConfigError(MomentoError):
@@ -56,6 +76,9 @@ def load_config(app, test_config: dict | None) -> None:
     if cfg.get("MAX_PIXELS") is not None:
         cfg["MAX_PIXELS"] = _positive_int(cfg, "MAX_PIXELS")
     cfg["OPEN_REGISTRATION"] = _flag(cfg["OPEN_REGISTRATION"])
+    for name in PRICES:
+        cfg[name] = _non_negative(cfg, name)
+    cfg["WORKER_THREADS"] = _worker_threads(cfg)
     try:
         cfg["CONTENT_TAGGERS"] = tuple(available_taggers(cfg.get("TAGGERS") or ()))
     except ValueError as exc:
@@ -83,6 +106,29 @@ def _positive_int(cfg, name: str) -> int:
         raise ConfigError(f"MOMENTO_{name} must be a whole number of bytes, not {cfg[name]!r}.") from None
     if value <= 0:
         raise ConfigError(f"MOMENTO_{name} must be positive.")
+    return value
+
+
+def _worker_threads(cfg) -> int:
+    # A single machine should just work; on aws, `flask momento work --follow` runs apart from the web tier.
+    if cfg["WORKER_THREADS"] is None:
+        return 0 if cfg.get("TESTING") or cfg["BACKEND"] == "aws" else 1
+    try:
+        value = int(cfg["WORKER_THREADS"])
+    except (TypeError, ValueError):
+        raise ConfigError(f"MOMENTO_WORKER_THREADS must be a whole number, not {cfg['WORKER_THREADS']!r}.") from None
+    if value < 0:
+        raise ConfigError("MOMENTO_WORKER_THREADS must be 0 or more.")
+    return value
+
+
+def _non_negative(cfg, name: str) -> float:
+    try:
+        value = float(cfg[name])
+    except (TypeError, ValueError):
+        raise ConfigError(f"MOMENTO_{name} must be a number, not {cfg[name]!r}.") from None
+    if not value >= 0:  # also refuses NaN
+        raise ConfigError(f"MOMENTO_{name} must be zero or more.")
     return value
 
 

@@ -69,6 +69,17 @@ class Unprocessable(MomentoError):
     code = "corrupt_media"
 
 
+class RateLimited(MomentoError):
+    """Too many requests or bytes in a window; `retry_after` seconds until the window reopens."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(retry_after))
+
+
 class RangeNotSatisfiable(MomentoError):
     """The requested byte range is outside the object."""
 

@@ -5,9 +5,10 @@ import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from .accounts import now_iso
+from .errors import BackendError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.py$")
@@ -22,10 +23,10 @@ class Migration:
     upgrade: Callable
 
 
-def discover(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Every migration in the folder, in order."""
+def discover(folder: Optional[Path] = None) -> list[Migration]:
+    """Every migration in the folder (migrations/ unless told), in order."""
     found = []
-    for path in sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.py")):
+    for path in sorted(Path(folder or MIGRATIONS_DIR).glob("[0-9][0-9][0-9][0-9]_*.py")):
         if not _NAME.match(path.name):
             continue
         spec = importlib.util.spec_from_file_location(f"momento_migration_{path.stem}", path)
@@ -35,21 +36,27 @@ def discover(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
-def status(backends) -> list[tuple[Migration, str | None]]:
+def status(backends, folder: Optional[Path] = None) -> list[tuple[Migration, str | None]]:
     """Each migration with the time it was applied, or None when pending."""
-    applied = backends.catalog.applied_migrations()
-    return [(m, applied.get(m.id)) for m in discover()]
+    applied = _applied(backends)
+    return [(m, applied.get(m.id)) for m in discover(folder)]
 
 
-def apply_pending(backends, progress: Callable[[Migration], None] | None = None) -> list[Migration]:
-    """Apply pending migrations in order; each records itself only after it finished, so a re-run resumes."""
+def _applied(backends) -> dict[str, str]:
     # The first migration creates the tables that record migrations.
     try:
-        applied = backends.catalog.applied_migrations()
-    except Exception:  # noqa: BLE001 - no schema yet on a new backend
-        applied = {}
+        return backends.catalog.applied_migrations()
+    except BackendError:  # no schema yet on a new backend
+        return {}
+
+
+def apply_pending(backends, progress: Callable[[Migration], None] | None = None,
+                  folder: Optional[Path] = None) -> list[Migration]:
+    """Apply pending migrations in order; each is recorded only after it finished, so a re-run after an
+    interruption starts again at the step that did not finish (which is why every step is idempotent)."""
+    applied = _applied(backends)
     done = []
-    for migration in discover():
+    for migration in discover(folder):
         if migration.id in applied:
             continue
         if progress:

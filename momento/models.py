@@ -20,6 +20,7 @@ class User:
     is_admin: bool = False
     disabled: bool = False
     quota: Optional[int] = None
+    deleted_at: Optional[str] = None  # set by `flask users delete`: the account is closed for good
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Upload:
     trashed_at: Optional[str] = None
     rendition: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
+    # set when purge starts deleting the objects: from then on the upload cannot change or come back
+    purge_started_at: Optional[str] = None
 
     @property
     def original_key(self) -> str:
@@ -119,3 +122,14 @@ class Job:
     attempts: int = 0
     lease_until: Optional[str] = None
     error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class PostureCheck:
+    """One setting of a bucket, folder or table as `init` would make it, and what is there now."""
+
+    setting: str
+    expected: str
+    actual: str
+    ok: bool
+    note: str = ""

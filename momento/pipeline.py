@@ -1,12 +1,11 @@
-"""The upload pipeline: validate -> derive -> store -> record, undoing stored objects on failure."""
+"""The upload pipeline: sniff -> stream to the store while hashing -> decode -> derive -> commit -> record."""
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import tempfile
 from dataclasses import dataclass
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Iterable, Optional
 
 from ulid import ULID
 
@@ -14,10 +13,12 @@ from .accounts import now_iso
 from .errors import BadRequest, DuplicateUpload, TooLarge
 from .media import MediaInfo, inspect, placeholder_thumbnail
 from .media.filenames import clean_filename
+from .media.renditions import needs_rendition
 from .media.sniff import SNIFF_BYTES, Sniffed, sniff
 from .media.tags import auto_tags
 from .media.taggers import content_tags, image_from_thumbnail
-from .models import PHOTO, Upload, User
+from .models import PHOTO, VIDEO, Upload, User
+from .worker import PENDING, enqueue_rendition
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -64,59 +65,137 @@ def _human(n: int) -> str:
     return str(n)
 
 
+class IncomingUpload:
+    """One file arriving in pieces: sniffed from its first bytes, hashed and written to the store as it comes.
+
+    Non-media is refused as soon as the first bytes are in; a size over the kind's limit as soon as it is
+    passed. The store keeps nothing visible until finish() has decoded the file: a refused or cut-off
+    upload leaves nothing behind. Decoders read a local copy: the store's own temporary file for the local
+    backend, a temporary copy on this disk (deleted at the end of the request) for S3.
+    """
+
+    def __init__(self, storage, catalog, user: User, *, filename: Optional[str], limits: Limits):
+        self.storage, self.catalog, self.user = storage, catalog, user
+        self.filename, self.limits = filename, limits
+        self.upload_id = str(ULID())
+        self.sniffed: Optional[Sniffed] = None
+        self.size = 0
+        self._head = bytearray()
+        self._digest = hashlib.sha256()
+        self._writer = None
+        self._copy = None  # the local copy when the store keeps none on this disk
+
+    def feed(self, data: bytes) -> None:
+        """Take the next bytes of the file."""
+        if not data:
+            return
+        if self.sniffed is None:
+            self._head += data
+            if len(self._head) >= SNIFF_BYTES:
+                self._start()
+            return
+        self._write(data)
+
+    def _start(self) -> None:
+        if not self._head:
+            raise BadRequest("The file is empty.", code="empty_file")
+        self.sniffed = sniff(bytes(self._head[:SNIFF_BYTES]))
+        folder = "photos" if self.sniffed.kind == PHOTO else "videos"
+        key = f"user-{self.user.id}/{folder}/{self.upload_id}.{self.sniffed.ext}"
+        self._writer = self.storage.writer(key, self.sniffed.mime)
+        if self._writer.local_path is None:
+            self._copy = tempfile.NamedTemporaryFile(dir=_scratch(self.storage), prefix="decode-")
+        head, self._head = bytes(self._head), bytearray()
+        self._write(head)
+
+    def _write(self, data: bytes) -> None:
+        self.size += len(data)
+        limit = self.limits.for_kind(self.sniffed.kind)
+        if self.size > limit:
+            raise _too_large(self.sniffed, limit)
+        self._digest.update(data)
+        self._writer.write(data)
+        if self._copy is not None:
+            self._copy.write(data)
+
+    def finish(self, tags: tuple[str, ...]) -> IngestResult:
+        """All bytes are in: check for a duplicate, decode, then commit the object, thumbnail and record."""
+        if self.sniffed is None:
+            self._start()
+        sha256 = self._digest.hexdigest()
+        existing = self.catalog.find_by_sha256(self.user.id, sha256)
+        if existing is not None:
+            self.abort()
+            return IngestResult(_revive(self.catalog, existing), duplicate=True)
+        path = self._local_path()
+        info = inspect(path, self.sniffed, max_pixels=self.limits.max_pixels)
+        upload = build_upload(self.user, info, sha256=sha256, size=self.size, filename=self.filename, tags=tags,
+                              taggers=self.limits.taggers, upload_id=self.upload_id)
+        written: list[str] = []
+        try:
+            written.append(upload.original_key)
+            self._writer.commit()
+            self._close_copy()
+            written.append(upload.thumb_key)
+            self.storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime)
+            self.catalog.put_upload(upload)
+        except DuplicateUpload as dup:
+            # The same bytes arrived twice at once; the other request won.
+            _discard(self.storage, written)
+            existing = self.catalog.get_upload(upload.user_id, dup.existing_id)
+            if existing is None:
+                raise
+            return IngestResult(_revive(self.catalog, existing), duplicate=True)
+        except BaseException:
+            _discard(self.storage, written)
+            raise
+        _queue_rendition(self.catalog, upload)
+        return IngestResult(upload)
+
+    def _local_path(self) -> str:
+        if self._copy is not None:
+            self._copy.flush()
+            return self._copy.name
+        self._writer.flush()
+        return self._writer.local_path
+
+    def _close_copy(self) -> None:
+        if self._copy is not None:
+            self._copy.close()
+            self._copy = None
+
+    def abort(self) -> None:
+        """Throw away what arrived; nothing of it stays in the store or on this disk."""
+        if self._writer is not None:
+            self._writer.abort()
+        self._close_copy()
+
+
+def ingest_chunks(storage, catalog, user: User, chunks: Iterable[bytes], *, filename: Optional[str],
+                  tags: tuple[str, ...], limits: Limits) -> IngestResult:
+    """Run one file, given as an iterable of byte strings, through the pipeline."""
+    incoming = IncomingUpload(storage, catalog, user, filename=filename, limits=limits)
+    try:
+        for chunk in chunks:
+            incoming.feed(chunk)
+        return incoming.finish(tags)
+    except BaseException:
+        incoming.abort()
+        raise
+
+
 def ingest(storage, catalog, user: User, stream: BinaryIO, *, filename: Optional[str], tags: tuple[str, ...],
            limits: Limits) -> IngestResult:
-    """Take one file from a stream: sniff the first bytes, spool while hashing, then ingest_file()."""
-    head = stream.read(SNIFF_BYTES)
-    if not head:
-        raise BadRequest("The file is empty.", code="empty_file")
-    sniffed = sniff(head)
-    limit = limits.for_kind(sniffed.kind)
-    fd, path = tempfile.mkstemp(prefix="ingest-", dir=_scratch(storage))
-    try:
-        digest = hashlib.sha256()
-        size = 0
-        with os.fdopen(fd, "wb") as out:
-            chunk = head
-            while chunk:
-                size += len(chunk)
-                if size > limit:
-                    raise _too_large(sniffed, limit)
-                digest.update(chunk)
-                out.write(chunk)
-                chunk = stream.read(CHUNK)
-        return _ingest_spooled(storage, catalog, user, path, sniffed, digest.hexdigest(), size,
-                               filename=filename, tags=tags, limits=limits)
-    finally:
-        _unlink(path)
+    """Run one file read from a binary stream through the pipeline."""
+    return ingest_chunks(storage, catalog, user, iter(lambda: stream.read(CHUNK), b""), filename=filename,
+                         tags=tags, limits=limits)
 
 
 def ingest_file(storage, catalog, user: User, path: str, *, filename: Optional[str], tags: tuple[str, ...],
                 limits: Limits) -> IngestResult:
-    """Take one file already on local disk (a spooled request part or an imported file)."""
+    """Run one file on local disk (an imported file) through the pipeline."""
     with open(path, "rb") as f:
-        head = f.read(SNIFF_BYTES)
-        if not head:
-            raise BadRequest("The file is empty.", code="empty_file")
-        sniffed = sniff(head)
-        limit = limits.for_kind(sniffed.kind)
-        size = os.fstat(f.fileno()).st_size
-        if size > limit:
-            raise _too_large(sniffed, limit)
-        digest = hashlib.sha256(head)
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return _ingest_spooled(storage, catalog, user, path, sniffed, digest.hexdigest(), size,
-                           filename=filename, tags=tags, limits=limits)
-
-
-def _ingest_spooled(storage, catalog, user, path, sniffed, sha256, size, *, filename, tags, limits) -> IngestResult:
-    existing = catalog.find_by_sha256(user.id, sha256)
-    if existing is not None:
-        return IngestResult(_revive(catalog, existing), duplicate=True)
-    info = inspect(path, sniffed, max_pixels=limits.max_pixels)
-    upload = build_upload(user, info, sha256=sha256, size=size, filename=filename, tags=tags, taggers=limits.taggers)
-    return store(storage, catalog, upload, path, info)
+        return ingest(storage, catalog, user, f, filename=filename, tags=tags, limits=limits)
 
 
 def _revive(catalog, existing: Upload) -> Upload:
@@ -127,16 +206,34 @@ def _revive(catalog, existing: Upload) -> Upload:
 
 
 def build_upload(user: User, info: MediaInfo, *, sha256: str, size: int, filename: Optional[str],
-                 tags: tuple[str, ...], taggers=()) -> Upload:
+                 tags: tuple[str, ...], taggers=(), upload_id: Optional[str] = None) -> Upload:
     """The catalog record of a new upload (not yet stored), with its automatic tags."""
     upload = Upload(
-        user_id=user.id, id=str(ULID()), filename=clean_filename(filename, fallback=f"upload.{info.ext}"),
+        user_id=user.id, id=upload_id or str(ULID()), filename=clean_filename(filename, fallback=f"upload.{info.ext}"),
         kind=info.kind, ext=info.ext, mime=info.mime, size=size, sha256=sha256, tags=tuple(tags),
         width=info.width, height=info.height, duration=info.duration, taken_at=info.taken_at,
         uploaded_at=now_iso(), camera_make=info.camera_make, camera_model=info.camera_model, gps=info.gps,
-        extra=dict(info.extra), thumb_mime=info.thumb_mime, thumb_ext=info.thumb_ext,
+        extra=dict(info.extra), thumb_mime=info.thumb_mime, thumb_ext=info.thumb_ext, rendition=_rendition(info),
     )
     return upload.evolve(auto_tags=derive_auto_tags(upload, info.thumbnail, taggers))
+
+
+def _rendition(info: MediaInfo) -> str:
+    """'pending' for a video that browsers other than Safari may not play as it is, else 'none'."""
+    extra = info.extra
+    needed = info.kind == VIDEO and needs_rendition(extra.get("container"), extra.get("video_codec"),
+                                                    extra.get("audio_codec"))
+    return PENDING if needed else "none"
+
+
+def _queue_rendition(catalog, upload: Upload) -> None:
+    """Queue a pending rendition; the upload stands even if this write fails (`work --requeue` finds it)."""
+    if upload.rendition != PENDING:
+        return
+    try:
+        enqueue_rendition(catalog, upload)
+    except Exception:  # noqa: BLE001 - the user's bytes and record are safe; only the rendition waits
+        log.exception("could not queue the rendition of %s; run `flask momento work --requeue`", upload.id)
 
 
 def derive_auto_tags(upload: Upload, thumbnail: Optional[bytes], taggers=()) -> tuple[str, ...]:
@@ -148,29 +245,6 @@ def derive_auto_tags(upload: Upload, thumbnail: Optional[bytes], taggers=()) -> 
     if thumbnail and taggers and thumbnail != placeholder_thumbnail(upload.kind):
         found += content_tags(image_from_thumbnail(thumbnail), taggers)
     return tuple(dict.fromkeys(found))
-
-
-def store(storage, catalog, upload: Upload, path: str, info: MediaInfo) -> IngestResult:
-    """Write the original and the thumbnail, then the record; remove the objects if any step fails."""
-    written: list[str] = []
-    try:
-        with open(path, "rb") as f:
-            written.append(upload.original_key)
-            storage.put(upload.original_key, f, upload.mime)
-        written.append(upload.thumb_key)
-        storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime)
-        catalog.put_upload(upload)
-    except DuplicateUpload as dup:
-        # The same bytes arrived twice at once; the other request won.
-        _discard(storage, written)
-        existing = catalog.get_upload(upload.user_id, dup.existing_id)
-        if existing is None:
-            raise
-        return IngestResult(_revive(catalog, existing), duplicate=True)
-    except BaseException:
-        _discard(storage, written)
-        raise
-    return IngestResult(upload)
 
 
 def _discard(storage, keys: list[str]) -> None:
@@ -185,10 +259,3 @@ def _discard(storage, keys: list[str]) -> None:
 def _scratch(storage) -> str:
     scratch = getattr(storage, "scratch_dir", None)
     return scratch() if scratch else tempfile.gettempdir()
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

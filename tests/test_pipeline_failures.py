@@ -7,11 +7,28 @@ from momento.errors import BackendError
 from tests import corpus
 from tests.conftest import both_backends
 
-STEPS = [
-    ("storage", "put"),        # the original
-    ("storage", "put_bytes"),  # the thumbnail
-    ("catalog", "put_upload"),  # the record
-]
+STEPS = ["original", "thumbnail", "record"]
+
+
+def _break(backends, monkeypatch, step):
+    """Make one backend call of the upload fail; returns a function that mends it."""
+    def broken(*args, **kwargs):
+        raise BackendError("injected failure")
+
+    if step == "original":
+        real_writer = backends.storage.writer
+
+        def writer(*args, **kwargs):
+            w = real_writer(*args, **kwargs)
+            w.commit = broken
+            return w
+
+        monkeypatch.setattr(backends.storage, "writer", writer)
+    elif step == "thumbnail":
+        monkeypatch.setattr(backends.storage, "put_bytes", broken)
+    else:
+        monkeypatch.setattr(backends.catalog, "put_upload", broken)
+    return monkeypatch.undo
 
 
 def _all_keys(backends):
@@ -19,25 +36,27 @@ def _all_keys(backends):
 
 
 @both_backends
-@pytest.mark.parametrize("target,method", STEPS)
-def test_failed_step_leaves_nothing_and_retry_succeeds(app, alice, backends, monkeypatch, target, method):
-    obj = getattr(backends, target)
-    real = getattr(obj, method)
-
-    def broken(*args, **kwargs):
-        raise BackendError("injected failure")
-
-    monkeypatch.setattr(obj, method, broken)
+@pytest.mark.parametrize("step", STEPS)
+def test_failed_step_leaves_nothing_and_retry_succeeds(app, alice, backends, monkeypatch, step):
+    mend = _break(backends, monkeypatch, step)
     data = corpus.jpeg(120, 90)
     resp = alice.upload(data)
     assert resp.status_code == 503 and resp.json["error"]["code"] == "backend_unavailable"
     assert _all_keys(backends) == []
     assert alice.get("/api/v1/uploads").json["items"] == []
+    assert not list((backends_tmp(app)).glob("*"))
 
-    monkeypatch.setattr(obj, method, real)
+    mend()
     again = alice.upload(data)
     assert again.status_code == 201
     assert len(_all_keys(backends)) == 2
+
+
+def backends_tmp(app):
+    """The folder where temporary files of uploads live while a request runs."""
+    from pathlib import Path
+
+    return Path(app.config["DATA_DIR"]) / "tmp"
 
 
 def test_unexpected_exception_after_store_also_compensates(app, alice, backends, monkeypatch):

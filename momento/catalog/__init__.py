@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterator, Optional, Protocol
 
-from ..models import Job, Page, Upload, User
+from ..models import Job, Page, PostureCheck, Upload, User
 
 
 class Catalog(Protocol):
@@ -75,8 +75,28 @@ class Catalog(Protocol):
     def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str]) -> Upload:
         """Move an upload to the trash (a time) or back (None); NotFound when absent."""
 
+    def set_rendition(self, user_id: str, upload_id: str, state: str) -> Upload:
+        """Record a video's rendition state (none, pending, ready, failed); NotFound when absent."""
+
     def delete_upload(self, user_id: str, upload_id: str) -> None:
         """Remove the record for good (purge only); a missing record is not an error."""
+
+    # admin and batch work (commands, never request paths)
+    def iter_all_uploads(self, user_id: str) -> Iterator[Upload]:
+        """Every upload of a user, live or trashed, newest first, read a page at a time."""
+
+    def begin_purge(self, user_id: str, upload_id: str, trashed_before: str, started_at: str) -> Optional[Upload]:
+        """Freeze an upload trashed at or before trashed_before so it can neither change nor come back while
+        purge deletes its objects; the frozen upload (also when frozen already), or None when not eligible."""
+
+    def rebuild_index(self, user_id: str) -> int:
+        """Rewrite a user's index entries and counters from the upload records; how many uploads were read."""
+
+    def term_counts(self, user_id: str) -> dict[str, int]:
+        """The user's index counters as stored (term counts and usage)."""
+
+    def check_schema(self) -> list[PostureCheck]:
+        """How the tables differ from what create_schema makes; changes nothing."""
 
     # durable job queues (renditions, purges)
     def put_job(self, job: Job) -> Job:

@@ -10,7 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import BackendError, Conflict, DuplicateUpload, EmailTaken, NotFound
-from ..models import Page, Upload, User
+from ..models import Page, PostureCheck, Upload, User
 from .cursor import decode_cursor, encode_cursor
 from .dynamo_index import TRANSACTION_LIMIT, DynamoIndex
 from .dynamo_jobs import DynamoJobs
@@ -115,6 +115,24 @@ class DynamoCatalog(DynamoIndex, DynamoJobs):
     def check(self) -> None:
         """Raise BackendError unless the uploads table answers."""
         self._call("describe_table", TableName=self.tables["uploads"])
+
+    def check_schema(self) -> list[PostureCheck]:
+        """Whether each table exists with the keys create_schema gives it; changes nothing."""
+        checks = []
+        for name, keys in TABLES.items():
+            expected = "keys " + ", ".join(keys)
+            try:
+                table = self._call("describe_table", expect=("ResourceNotFoundException",),
+                                   TableName=self.tables[name])["Table"]
+            except ClientError:
+                checks.append(PostureCheck(f"table {self.tables[name]}", expected, "missing", False))
+                continue
+            actual = tuple(k["AttributeName"] for k in sorted(table["KeySchema"], key=lambda k: k["KeyType"]))
+            billing = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+            note = "" if billing == "PAY_PER_REQUEST" else f"billing mode {billing} (init makes on-demand tables)"
+            checks.append(PostureCheck(f"table {self.tables[name]}", expected, "keys " + ", ".join(actual),
+                                       actual == keys, note))
+        return checks
 
     def applied_migrations(self) -> dict[str, str]:
         """Ids of the applied migrations and when each was applied (one item, one read)."""
@@ -296,6 +314,8 @@ class DynamoCatalog(DynamoIndex, DynamoJobs):
         """Change fields and move the index in one transaction, guarded by the item's revision."""
         for _ in range(5):
             old, rev = self._get_with_rev(user_id, upload_id)
+            if old.purge_started_at:  # purge is deleting its objects: it must not come back or change
+                raise NotFound("No such upload.")
             new = old.evolve(**changes)
             if new == old:
                 return old
@@ -341,6 +361,29 @@ class DynamoCatalog(DynamoIndex, DynamoJobs):
     def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str]) -> Upload:
         """Move an upload to the trash (out of every index) or back; NotFound when absent."""
         return self._update_upload(user_id, upload_id, {"trashed_at": trashed_at})
+
+    def set_rendition(self, user_id: str, upload_id: str, state: str) -> Upload:
+        """Record a video's rendition state; NotFound when absent."""
+        return self._update_upload(user_id, upload_id, {"rendition": state})
+
+    def begin_purge(self, user_id: str, upload_id: str, trashed_before: str, started_at: str) -> Optional[Upload]:
+        """Freeze an upload trashed at or before trashed_before for purging; None when it is not eligible."""
+        for _ in range(5):
+            try:
+                old, rev = self._get_with_rev(user_id, upload_id)
+            except NotFound:
+                return None
+            if old.purge_started_at:
+                return old
+            if not old.trashed or old.trashed_at > trashed_before:
+                return None
+            new = old.evolve(purge_started_at=started_at)
+            try:
+                self._commit_change(old, new, rev)  # guarded by the revision, like every other change
+                return new
+            except _Stale:
+                continue
+        raise BackendError("The upload kept changing while purge started; try again.")
 
     def delete_upload(self, user_id: str, upload_id: str) -> None:
         """Remove the upload, its sha256 entry and its index entries at once; a missing upload is fine."""

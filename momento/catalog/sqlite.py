@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from dataclasses import replace
 from typing import Iterator, Optional
 
 from ..errors import BackendError, Conflict, DuplicateUpload, EmailTaken, NotFound
-from ..models import Page, Upload, User
+from ..models import Page, PostureCheck, Upload, User
 from .cursor import decode_cursor, encode_cursor
 from .records import upload_from_dict, upload_to_dict, user_from_dict, user_to_dict
 from .sqlite_index import INDEX_SCHEMA, SqliteIndex
@@ -237,6 +238,8 @@ class SqliteCatalog(SqliteIndex, SqliteJobs):
             if row is None:
                 raise NotFound("No such upload.")
             old = upload_from_dict(json.loads(row["doc"]))
+            if old.purge_started_at:  # purge is deleting its objects: it must not come back or change
+                raise NotFound("No such upload.")
             upload = old.evolve(**changes)
             db.execute(
                 "UPDATE uploads SET trashed_at = ?, doc = ? WHERE user_id = ? AND id = ?",
@@ -256,6 +259,32 @@ class SqliteCatalog(SqliteIndex, SqliteJobs):
     def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str]) -> Upload:
         """Move an upload to the trash (out of every index) or back."""
         return self._update(user_id, upload_id, trashed_at=trashed_at)
+
+    def set_rendition(self, user_id: str, upload_id: str, state: str) -> Upload:
+        """Record a video's rendition state."""
+        return self._update(user_id, upload_id, rendition=state)
+
+    def begin_purge(self, user_id: str, upload_id: str, trashed_before: str, started_at: str) -> Optional[Upload]:
+        """Freeze an upload trashed at or before trashed_before for purging; None when it is not eligible."""
+        with self._tx() as db:
+            row = db.execute("SELECT doc FROM uploads WHERE user_id = ? AND id = ?", (user_id, upload_id)).fetchone()
+            upload = upload_from_dict(json.loads(row["doc"])) if row else None
+            if upload is None or upload.purge_started_at:
+                return upload
+            if not upload.trashed or upload.trashed_at > trashed_before:
+                return None
+            upload = upload.evolve(purge_started_at=started_at)
+            db.execute("UPDATE uploads SET doc = ? WHERE user_id = ? AND id = ?",
+                       (json.dumps(upload_to_dict(upload)), user_id, upload_id))
+        return upload
+
+    def check_schema(self) -> list[PostureCheck]:
+        """Whether every table init creates is there; changes nothing."""
+        wanted = sorted(set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA)))
+        found = {r["name"] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = [t for t in wanted if t not in found]
+        return [PostureCheck(f"database {os.path.basename(self.path)}", "tables " + ", ".join(wanted),
+                             "missing " + ", ".join(missing) if missing else "all present", not missing)]
 
     def rebuild_index(self, user_id: str) -> int:
         """Rebuild a user's index rows and counters from the upload records (migrations, repair)."""

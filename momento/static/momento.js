@@ -21,6 +21,30 @@
     }, 0);
   });
 
+  // <form data-clean-url> (GET): leave empty fields out, so the address holds only the actual query.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form || !form.hasAttribute || !form.hasAttribute("data-clean-url")) return;
+    var emptied = Array.prototype.filter.call(form.elements, function (el) {
+      return el.name && !el.disabled && el.value === "" && el.type !== "submit";
+    });
+    emptied.forEach(function (el) { el.disabled = true; });
+    // The form's data is gathered as soon as this event is over; the fields come back for the next time.
+    window.setTimeout(function () { emptied.forEach(function (el) { el.disabled = false; }); }, 0);
+  });
+
+  // <a data-key="ArrowLeft"> follows on that key, unless the key belongs to a field or a player.
+  document.addEventListener("keydown", function (event) {
+    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+    var target = event.target;
+    if (target && target.closest && target.closest("input, textarea, select, video, audio, [contenteditable]")) return;
+    var link = document.querySelector('a[data-key="' + event.key + '"]');
+    if (!link) return;
+    event.preventDefault();
+    window.location.assign(link.href);
+  });
+
   // Bring back buttons disabled above when the page is restored from the back/forward cache.
   window.addEventListener("pageshow", function (event) {
     if (!event.persisted) return;

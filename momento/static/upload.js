@@ -1,5 +1,5 @@
-/* Momento upload page: sends each chosen or dropped file to POST /api/v1/uploads, three at a time,
-   with a progress bar, a speed and a final state per file. Never throws: every path ends in a state. */
+/* Momento upload page: sends each chosen or dropped file (or folder) to POST /api/v1/uploads, three at a
+   time, with a progress bar, a speed and a final state per file. Never throws: every path ends in a state. */
 (function () {
   "use strict";
 
@@ -7,7 +7,10 @@
   var form = document.getElementById("upload-form");
   var input = document.getElementById("upload-files");
   var dropzone = document.getElementById("dropzone");
-  var tagsInput = document.getElementById("upload-tags");
+  var folderInput = document.getElementById("upload-folder");
+  var folderPick = document.getElementById("folder-pick");
+  var head = document.getElementById("uploads-head");
+  var summary = document.getElementById("upload-summary");
   var list = document.getElementById("upload-list");
   var announcer = document.getElementById("upload-announcer");
   if (!form || !input || !dropzone || !list) return;
@@ -18,6 +21,7 @@
   var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") || "" : "";
   var queue = [];
   var running = 0;
+  var jobs = [];
 
   // Same units as the server's |size filter (powers of 1000).
   function humanSize(n) {
@@ -72,17 +76,59 @@
     return { row: row, bar: bar, state: state, speed: speed, cancel: cancel, name: name };
   }
 
-  function addFiles(files) {
+  // Read when files are added (the chips script keeps the named field up to date).
+  function currentTags() {
+    var field = form.elements.namedItem("tags");
+    return field && typeof field.value === "string" ? field.value : "";
+  }
+
+  // Hidden files of a chosen or dropped folder (.DS_Store, ._IMG_1.JPG, Thumbs.db) are not photos.
+  function worthSending(file) {
+    var name = file.name || "";
+    return name.charAt(0) !== "." && name.toLowerCase() !== "thumbs.db" && name.toLowerCase() !== "desktop.ini";
+  }
+
+  function addFiles(files, fromFolder) {
     if (!files || !files.length) return;
-    var tags = tagsInput ? tagsInput.value : "";
+    var tags = currentTags();
+    var added = 0;
     for (var i = 0; i < files.length; i++) {
-      var job = { file: files[i], tags: tags, ui: makeRow(files[i]), xhr: null, done: false };
+      if (fromFolder && !worthSending(files[i])) continue;
+      var job = { file: files[i], tags: tags, ui: makeRow(files[i]), xhr: null, done: false, outcome: null };
       job.ui.cancel.addEventListener("click", cancelJob.bind(null, job));
       list.appendChild(job.ui.row);
       queue.push(job);
+      jobs.push(job);
+      added += 1;
     }
-    announce(files.length === 1 ? "1 file added." : files.length + " files added.");
+    if (!added) {
+      announce("That folder holds no files to upload.");
+      return;
+    }
+    if (head) head.hidden = false;
+    announce(added === 1 ? "1 file added." : added + " files added.");
+    summarize();
     pump();
+  }
+
+  // "2 of 4 done: 1 stored, 1 refused", then a way on once everything has settled.
+  function summarize() {
+    if (!summary) return;
+    var counts = { stored: 0, duplicate: 0, refused: 0, failed: 0, cancelled: 0 };
+    var done = 0;
+    for (var i = 0; i < jobs.length; i++) {
+      if (jobs[i].outcome) { counts[jobs[i].outcome] += 1; done += 1; }
+    }
+    var words = [];
+    var labels = { stored: "stored", duplicate: "already there", refused: "refused", failed: "failed", cancelled: "cancelled" };
+    for (var key in labels) if (counts[key]) words.push(counts[key] + " " + labels[key]);
+    summary.textContent = done + " of " + jobs.length + " done" + (words.length ? ": " + words.join(", ") : "") + ".";
+    if (done === jobs.length && (counts.stored || counts.duplicate)) {
+      summary.appendChild(document.createTextNode(" "));
+      var a = el("a", "", "See them in your library");
+      a.href = form.getAttribute("data-gallery-url") || "/";
+      summary.appendChild(a);
+    }
   }
 
   function pump() {
@@ -110,6 +156,7 @@
       running = Math.max(0, running - 1);
     }
     var ui = job.ui;
+    job.outcome = kind;
     ui.row.setAttribute("data-state", kind);
     ui.state.textContent = words;
     if (link) {
@@ -122,6 +169,7 @@
     if (kind === "stored" || kind === "duplicate" || kind === "refused") ui.bar.value = 100;
     if (ui.cancel.parentNode) ui.cancel.parentNode.removeChild(ui.cancel);
     announce(ui.name + ": " + words + (/[.!?]$/.test(words) ? "" : "."));
+    summarize();
     pump();
   }
 
@@ -192,6 +240,59 @@
     try { input.value = ""; } catch (e) { /* some old browsers refuse; choosing the same file again then needs a reload */ }
   });
 
+  // Folders: offered only where the browser can pick one.
+  if (folderInput && folderPick && "webkitdirectory" in folderInput) {
+    folderPick.hidden = false;
+    folderInput.addEventListener("change", function () {
+      addFiles(folderInput.files, true);
+      try { folderInput.value = ""; } catch (e) { /* as above */ }
+    });
+  }
+
+  // Everything inside dropped folders, read through the entries API where there is one.
+  function readEntries(entries, done) {
+    var files = [];
+    var pending = 0;
+    function settle() { if (pending === 0) done(files); }
+    function visit(entry) {
+      if (!entry) return;
+      pending += 1;
+      if (entry.isFile) {
+        entry.file(function (file) { files.push(file); pending -= 1; settle(); },
+                   function () { pending -= 1; settle(); });
+      } else if (entry.isDirectory) {
+        var reader = entry.createReader();
+        var more = function () {
+          // readEntries answers in batches until it answers an empty one.
+          reader.readEntries(function (batch) {
+            if (!batch.length) { pending -= 1; settle(); return; }
+            for (var i = 0; i < batch.length; i++) visit(batch[i]);
+            more();
+          }, function () { pending -= 1; settle(); });
+        };
+        more();
+      } else {
+        pending -= 1;
+      }
+    }
+    for (var i = 0; i < entries.length; i++) visit(entries[i]);
+    settle();
+  }
+
+  function addDropped(transfer) {
+    var items = transfer.items;
+    var entries = [];
+    var hasFolder = false;
+    if (items && items.length && typeof items[0].webkitGetAsEntry === "function") {
+      for (var i = 0; i < items.length; i++) {
+        var entry = items[i].kind === "file" ? items[i].webkitGetAsEntry() : null;
+        if (entry) { entries.push(entry); if (entry.isDirectory) hasFolder = true; }
+      }
+    }
+    if (!hasFolder) { addFiles(transfer.files); return; }
+    readEntries(entries, function (files) { addFiles(files, true); });
+  }
+
   form.addEventListener("submit", function (event) {
     // Enter in the tags field: nothing to send until files are chosen.
     event.preventDefault();
@@ -224,7 +325,7 @@
     event.preventDefault();
     depth = 0;
     dropzone.classList.remove("is-dragover");
-    if (event.dataTransfer) addFiles(event.dataTransfer.files);
+    if (event.dataTransfer) addDropped(event.dataTransfer);
   });
 
   // A file dropped next to the zone should not make the browser navigate away to it.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Iterator, Optional, Protocol
 
-from ..models import ObjectInfo
+from ..models import ObjectInfo, PostureCheck
 
 
 class ObjectStream(Protocol):
@@ -18,11 +18,28 @@ class ObjectStream(Protocol):
     def close(self) -> None: ...
 
 
+class ObjectWriter(Protocol):
+    """An object written as its bytes arrive; invisible until commit()."""
+
+    key: str
+    size: int
+    local_path: Optional[str]  # where the bytes can be read before commit, when they are on this disk
+
+    def write(self, data: bytes) -> None: ...
+
+    def commit(self) -> ObjectInfo: ...
+
+    def abort(self) -> None: ...
+
+
 class Storage(Protocol):
     """Keys to bytes. Keys look like `user-<id>/photos/<uploadId>.<ext>`."""
 
     def put(self, key: str, stream: BinaryIO, content_type: str) -> ObjectInfo:
         """Store the stream's bytes under key (read in parts; memory stays bounded)."""
+
+    def writer(self, key: str, content_type: str) -> ObjectWriter:
+        """Start writing key as bytes arrive (parts on S3, a temporary file renamed into place locally)."""
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
         """Store a small value under key."""
@@ -41,6 +58,9 @@ class Storage(Protocol):
 
     def check(self) -> None:
         """Raise BackendError unless the store answers."""
+
+    def check_posture(self) -> list[PostureCheck]:
+        """How the bucket or folder differs from what create() makes; changes nothing."""
 
 
 def make_storage(app) -> Storage:

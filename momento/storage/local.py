@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Optional
 
 from ..errors import BackendError, BadRequest, ObjectMissing
-from ..models import ObjectInfo
+from ..models import ObjectInfo, PostureCheck
 
 CHUNK = 1024 * 1024
 
@@ -35,6 +35,54 @@ class LocalStream:
         self._file.close()
 
 
+class LocalWriter:
+    """An object being written to a temporary file on the same disk, renamed into place on commit."""
+
+    def __init__(self, storage: "LocalStorage", key: str, content_type: str):
+        self.storage, self.key, self.content_type = storage, key, content_type
+        self.path = storage._path(key)
+        storage.tmp.mkdir(parents=True, exist_ok=True)
+        self._file = tempfile.NamedTemporaryFile(dir=storage.tmp, prefix="put-", delete=False)
+        self.local_path: Optional[str] = self._file.name  # decoders read the bytes here before commit
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        """Append bytes."""
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise BackendError(f"Could not store the object: {exc.strerror or exc}") from exc
+        self._md5.update(data)
+        self.size += len(data)
+
+    def flush(self) -> None:
+        """Make the bytes written so far readable at local_path."""
+        self._file.flush()
+
+    def commit(self) -> ObjectInfo:
+        """Rename the file into place; the object becomes visible only now."""
+        try:
+            self._file.close()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            meta = {"content_type": self.content_type, "etag": self._md5.hexdigest()}
+            self.storage._meta_path(self.path).write_text(json.dumps(meta))
+            os.replace(self._file.name, self.path)
+        except OSError as exc:
+            self.abort()
+            raise BackendError(f"Could not store the object: {exc.strerror or exc}") from exc
+        self.local_path = None
+        return self.storage.stat(self.key)
+
+    def abort(self) -> None:
+        """Throw the bytes away; safe to call twice."""
+        self._file.close()
+        try:
+            os.unlink(self._file.name)
+        except FileNotFoundError:
+            pass
+
+
 class LocalStorage:
     """Objects under `<root>/objects/<key>`; the content type sits beside each in a small sidecar."""
 
@@ -48,9 +96,12 @@ class LocalStorage:
         return cls(app.config["DATA_DIR"])
 
     def create(self) -> None:
-        """Make the folders; safe to call again."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        """Make the folders, closed to other users of the machine; safe to call again."""
+        for folder in (self.root, self.tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+            mode = folder.stat().st_mode & 0o777
+            if mode & 0o007:
+                folder.chmod(mode & ~0o007)
 
     def _path(self, key: str) -> Path:
         # Keys are built by Momento, but a key must never climb out of the folder.
@@ -83,6 +134,10 @@ class LocalStorage:
         except OSError as exc:
             raise BackendError(f"Could not store the object: {exc.strerror or exc}") from exc
         return self.stat(key)
+
+    def writer(self, key: str, content_type: str) -> LocalWriter:
+        """Write an object as its bytes arrive."""
+        return LocalWriter(self, key, content_type)
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
         """Store a small value under key."""
@@ -154,6 +209,20 @@ class LocalStorage:
         # os.access alone passes anything for root, a file in place of the folder included
         if not self.root.is_dir() or not os.access(self.root, os.W_OK):
             raise BackendError("The object folder is not writable.")
+
+    def check_posture(self) -> list[PostureCheck]:
+        """Whether the folders exist, can be written, and are closed to other users; changes nothing."""
+        checks = []
+        for folder in (self.root, self.tmp):
+            if not folder.is_dir():
+                checks.append(PostureCheck(f"folder {folder}", "exists", "missing", False))
+                continue
+            mode = folder.stat().st_mode & 0o777
+            writable = os.access(folder, os.W_OK)
+            checks.append(PostureCheck(f"folder {folder}", "writable, no access for other users",
+                                       f"{'writable' if writable else 'read-only'}, mode {mode:o}",
+                                       writable and not mode & 0o007))
+        return checks
 
     def scratch_dir(self) -> str:
         """A folder on the same disk for temporary files."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Iterator, Optional
 
 import boto3
@@ -13,7 +14,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import BackendError, BadRequest, ObjectMissing, RangeNotSatisfiable
-from ..models import ObjectInfo
+from ..models import ObjectInfo, PostureCheck
+from .s3_posture import bucket_posture
+from .s3_writer import S3Writer
 
 MiB = 1024 * 1024
 CHUNK = 256 * 1024
@@ -22,6 +25,7 @@ MISSING_KEY = {"404", "NoSuchKey", "NotFound"}
 ABORT_RULE_ID = "momento-abort-incomplete-multipart"
 # What moto (and some S3-compatible stores) answer for a call they do not implement.
 NOT_IMPLEMENTED = {"NotImplemented", "NotImplementedError", "501"}
+MISSING_BUCKET = {"404", "NoSuchBucket", "NotFound"}
 
 
 def check_key(key: str) -> str:
@@ -66,12 +70,14 @@ class S3Storage:
     """Keys to bytes in one bucket; one lazily created boto3 client per instance."""
 
     def __init__(self, bucket: str, *, kms_key_id: Optional[str] = None, session: Any = None,
-                 part_size: int = 8 * MiB, concurrency: int = 4):
+                 part_size: int = 8 * MiB, concurrency: int = 4, in_flight: int = 2):
         self.bucket = bucket
         self.kms_key_id = kms_key_id
         self._session = session
         self._client: Any = None
+        self._executor: Optional[ThreadPoolExecutor] = None
         self._lock = threading.Lock()
+        self.part_size, self.in_flight = part_size, in_flight
         # A non-seekable stream is buffered a part at a time, and s3transfer allows 10 parts in
         # memory by default: capped at the parts in flight, a put holds (concurrency + 1) parts at most.
         self.transfer = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size,
@@ -81,7 +87,9 @@ class S3Storage:
     @classmethod
     def from_app(cls, app) -> "S3Storage":
         """A store on the app's bucket."""
-        return cls(app.config["BUCKET"], kms_key_id=app.config.get("KMS_KEY_ID"))
+        return cls(app.config["BUCKET"], kms_key_id=app.config.get("KMS_KEY_ID"),
+                   part_size=int(app.config.get("S3_PART_SIZE", 8 * MiB)),
+                   in_flight=int(app.config.get("S3_PARTS_IN_FLIGHT", 2)))
 
     @property
     def client(self) -> Any:
@@ -109,6 +117,19 @@ class S3Storage:
         except (BotoCoreError, ClientError, Boto3Error) as exc:
             raise _failed("store the object", exc) from exc
         return self.stat(key)
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """Threads that send multipart parts, shared by every writer of this store."""
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="s3-parts")
+        return self._executor
+
+    def writer(self, key: str, content_type: str) -> S3Writer:
+        """Write an object as its bytes arrive (multipart, parts sent while the next fills)."""
+        return S3Writer(self, check_key(key), content_type, part_size=self.part_size, in_flight=self.in_flight)
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
         """Store a small value in one request."""
@@ -205,7 +226,7 @@ class S3Storage:
             client.head_bucket(Bucket=self.bucket)
             return
         except ClientError as exc:
-            if _code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
+            if _code(exc) not in MISSING_BUCKET:
                 raise  # 403: the name belongs to someone else
         region = client.meta.region_name or "us-east-1"
         args: dict[str, Any] = {"Bucket": self.bucket}
@@ -265,3 +286,18 @@ class S3Storage:
         if not client.meta.endpoint_url.startswith("http://"):
             settings.append(("set the policy", client.put_bucket_policy, {"Policy": json.dumps(policy)}))
         return settings
+
+    # posture: what create() applies, read back
+    def check_posture(self) -> list[PostureCheck]:
+        """Each protection create() applies, compared with the bucket as it is; changes nothing."""
+        client = self.client
+        try:
+            try:
+                client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                if _code(exc) in MISSING_BUCKET:
+                    return [PostureCheck("bucket", f"{self.bucket} exists", "missing", False)]
+                raise
+            return bucket_posture(client, self.bucket, {what: kwargs for what, _, kwargs in self._settings(client)})
+        except (BotoCoreError, ClientError) as exc:
+            raise _failed("read the bucket settings", exc) from exc

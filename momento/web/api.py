@@ -1,7 +1,6 @@
 """The JSON API under /api/v1: uploads, tags, and the health check."""
 from __future__ import annotations
 
-import os
 import re
 
 from flask import Blueprint, current_app, jsonify, request
@@ -12,9 +11,10 @@ from ..backends import backends, catalog
 from ..errors import BadRequest, BackendError, NotFound
 from ..media.tags import normalize_tags, parse_tag_field
 from ..models import Page, Upload
-from ..pipeline import IngestResult, Limits, ingest, ingest_file
+from ..pipeline import IncomingUpload, IngestResult, Limits
 from ..search import Query, build_query, search, tag_counts
 from .auth import owner
+from .receive import receive
 from .serialize import upload_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -31,20 +31,23 @@ def owned_upload(upload_id: str) -> Upload:
 
 
 def receive_upload() -> IngestResult:
-    """Run the pipeline on the request's `file` part (shared by the API and the upload page)."""
-    files = request.files.getlist("file")
-    if len(files) != 1:
+    """Stream the request's `file` part through the pipeline (shared by the API and the upload page)."""
+    b, config = backends(), current_app.config
+    limits = Limits.from_config(config)
+
+    def start(filename: str | None) -> IncomingUpload:
+        return IncomingUpload(b.storage, b.catalog, owner(), filename=filename, limits=limits)
+
+    form = receive(request, start, max_field_bytes=config["MAX_FORM_MEMORY_SIZE"], max_parts=config["MAX_FORM_PARTS"])
+    if form.upload is None:
         raise BadRequest("Send exactly one file in a form part named 'file'.", code="missing_file",
-                         fields=[("file", "missing" if not files else "too_many")])
-    part = files[0]
-    tags = parse_tag_field(request.form.get("tags"))
-    args = dict(filename=part.filename, tags=tags, limits=Limits.from_config(current_app.config))
-    b = backends()
-    path = getattr(part.stream, "name", None)
-    if isinstance(path, str) and os.path.isfile(path):
-        part.stream.flush()
-        return ingest_file(b.storage, b.catalog, owner(), path, **args)
-    return ingest(b.storage, b.catalog, owner(), part.stream, **args)
+                         fields=[("file", "missing")])
+    try:
+        tags = parse_tag_field(form.fields.get("tags"))
+        return form.upload.finish(tags)
+    except BaseException:
+        form.upload.abort()
+        raise
 
 
 @bp.post("/uploads")

@@ -1,20 +1,35 @@
 """The pages people use: gallery, upload, detail, trash, search."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from typing import Optional
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_required
+from ulid import ULID
 
 from ..accounts import now_iso
 from ..backends import catalog
+from ..catalog.cursor import encode_cursor
 from ..errors import BadRequest
 from ..media.tags import parse_tag_field
-from ..search import tag_counts
+from ..search import Query, tag_counts
 from .api import find_uploads, owned_upload, query_from_args
 from .auth import owner
 
 bp = Blueprint("pages", __name__)
 
-PAGE = 60
+PAGE = 60  # tiles per page of the gallery, search and trash (GALLERY_PAGE_SIZE in the config overrides it)
+
+
+def page_size() -> int:
+    """How many tiles a page of the grid shows."""
+    return int(current_app.config.get("GALLERY_PAGE_SIZE") or PAGE)
+
+
+def known_tags(*, editable: bool = False) -> list[str]:
+    """The user's tags, most used first, for autocomplete; `editable` leaves out automatic ones (year:2024…)."""
+    counts = tag_counts(catalog(), owner().id)
+    return sorted((t for t in counts if not (editable and ":" in t)), key=lambda t: (-counts[t], t))
 
 
 @bp.get("/")
@@ -22,10 +37,10 @@ PAGE = 60
 def gallery():
     """Thumbnails, newest first, a page at a time."""
     query = query_from_args(request.args)
-    page = find_uploads(owner().id, query, limit=PAGE, cursor=request.args.get("cursor"))
+    page = find_uploads(owner().id, query, limit=page_size(), cursor=request.args.get("cursor"))
     usage = catalog().usage(owner().id)
     return render_template("gallery.html", uploads=page.items, next_cursor=page.next_cursor, usage=usage,
-                           kind=request.args.get("kind") or "")
+                           kind=request.args.get("kind") or "", known_tags=known_tags(editable=True))
 
 
 @bp.get("/search")
@@ -33,25 +48,79 @@ def gallery():
 def search_page():
     """Tag chips, AND/OR/NOT, kind and dates; the query lives in the URL."""
     query = query_from_args(request.args)
-    page = find_uploads(owner().id, query, limit=PAGE, cursor=request.args.get("cursor")) \
+    page = find_uploads(owner().id, query, limit=page_size(), cursor=request.args.get("cursor")) \
         if not query.is_plain or query.kind else None
     more_args = request.args.to_dict(flat=False) | {"cursor": page.next_cursor} if page and page.next_cursor else None
     return render_template("search.html", query=query, uploads=page.items if page else (), more_args=more_args,
-                           searched=page is not None, known_tags=sorted(tag_counts(catalog(), owner().id)))
+                           searched=page is not None, known_tags=known_tags(), chips=search_chips(query))
+
+
+def search_chips(query: Query) -> list[tuple[str, str, str]]:
+    """(label, kind, URL of the same search without it) for each part of a search."""
+    parts = [("tag", t, t, "all") for t in query.all_tags] + [("any_tag", t, f"or {t}", "any") for t in query.any_tags] \
+        + [("not_tag", t, f"not {t}", "not") for t in query.not_tags]
+    if query.kind:
+        parts.append(("kind", query.kind, f"{query.kind}s", "kind"))
+    for name, value, word in (("from", query.start, "from"), ("to", query.end, "until")):
+        if value:
+            parts.append((name, value[:10], f"{word} {value[:10]}", "date"))
+    if query.q:
+        parts.append(("q", query.q, f"“{query.q}”", "text"))
+    args: dict[str, list[str]] = {}
+    for name, value, _, _ in parts:
+        args.setdefault(name, []).append(value)
+    return [(label, kind, url_for("pages.search_page", **{k: [v for v in vs if (k, v) != (name, value)]
+                                                           for k, vs in args.items()}))
+            for name, value, label, kind in parts]
 
 
 @bp.get("/upload")
 @login_required
 def upload():
     """The upload form (the page's script sends each file to the API)."""
-    return render_template("upload.html")
+    return render_template("upload.html", known_tags=known_tags(editable=True))
 
 
 @bp.get("/uploads/<upload_id>")
 @login_required
 def detail(upload_id: str):
-    """One photo or video, its metadata and its tags."""
-    return render_template("detail.html", upload=owned_upload(upload_id))
+    """One photo or video, its metadata and its tags, with its neighbours in the gallery."""
+    upload = owned_upload(upload_id)
+    newer = older = None
+    if not upload.trashed:
+        newer, older = _newer(upload.user_id, upload.id), _older(upload.user_id, upload.id)
+    return render_template("detail.html", upload=upload, newer=newer, older=older,
+                           known_tags=known_tags(editable=True))
+
+
+def _older(user_id: str, upload_id: str) -> Optional[str]:
+    """The id after this one in the gallery (newest first)."""
+    page = catalog().list_uploads(user_id, limit=1, cursor=encode_cursor(upload_id))
+    return page.items[0].id if page.items else None
+
+
+def _newer(user_id: str, upload_id: str) -> Optional[str]:
+    """The id before this one in the gallery.
+
+    The catalog only pages downwards, so look below an upper bound (a ULID past every id of its
+    millisecond) that starts a second after this upload and widens eightfold until it holds newer
+    uploads, then page down to this one: a handful of queries whatever the size of the library.
+    """
+    start, now = ULID.from_str(upload_id).milliseconds, ULID().milliseconds
+    step = 1000
+    while True:
+        bound = min(start + step, now + 1000)
+        cursor = encode_cursor(str(ULID.from_bytes(bound.to_bytes(6, "big") + b"\xff" * 10)))
+        page = catalog().list_uploads(user_id, limit=PAGE, cursor=cursor)
+        newer = [u.id for u in page.items if u.id > upload_id]
+        if newer:
+            while page.next_cursor and page.items[-1].id > upload_id:
+                page = catalog().list_uploads(user_id, limit=PAGE, cursor=page.next_cursor)
+                newer += [u.id for u in page.items if u.id > upload_id]
+            return newer[-1]
+        if bound > now:
+            return None
+        step *= 8
 
 
 @bp.post("/uploads/<upload_id>/tags")
@@ -96,5 +165,5 @@ def restore(upload_id: str):
 @login_required
 def trash_page():
     """What the user deleted, with restore buttons."""
-    page = catalog().list_uploads(owner().id, trashed=True, limit=PAGE, cursor=request.args.get("cursor"))
+    page = catalog().list_uploads(owner().id, trashed=True, limit=page_size(), cursor=request.args.get("cursor"))
     return render_template("trash.html", uploads=page.items, next_cursor=page.next_cursor)

@@ -1,0 +1,98 @@
+"""Writing one object to S3 as its bytes arrive: multipart parts uploaded while the next part fills."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from typing import Any, Optional
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..models import ObjectInfo
+
+MiB = 1024 * 1024
+
+
+class S3Writer:
+    """An object being written: small ones go in one PUT at commit, larger ones as a multipart upload.
+
+    Memory stays at one filling part plus `in_flight` parts being sent, whatever the object's size.
+    """
+
+    local_path: Optional[str] = None  # nothing is kept on this disk
+
+    def __init__(self, storage: Any, key: str, content_type: str, *, part_size: int, in_flight: int):
+        self.storage, self.key, self.content_type = storage, key, content_type
+        self.part_size = max(part_size, 5 * MiB)  # S3's smallest part (but for the last)
+        self._buffer = bytearray()
+        self._upload_id: Optional[str] = None
+        self._futures: list[Future] = []
+        self._slots = threading.BoundedSemaphore(in_flight)
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        """Add bytes; a full part is handed to the pool (waiting while `in_flight` parts are out)."""
+        self._buffer += data
+        self.size += len(data)
+        while len(self._buffer) >= self.part_size:
+            part = bytes(self._buffer[: self.part_size])
+            del self._buffer[: self.part_size]
+            self._send(part)
+
+    def _send(self, part: bytes) -> None:
+        client = self.storage.client
+        if self._upload_id is None:
+            answer = self._call(client.create_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
+                                ContentType=self.content_type, **self.storage._encryption_args())
+            self._upload_id = answer["UploadId"]
+        self._slots.acquire()
+        self._raise_failed()
+        number = len(self._futures) + 1
+        future = self.storage.executor.submit(self._call, client.upload_part, Bucket=self.storage.bucket,
+                                              Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=part)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._futures.append(future)
+
+    def _raise_failed(self) -> None:
+        for future in self._futures:
+            if future.done() and future.exception() is not None:
+                raise future.exception()
+
+    def commit(self) -> ObjectInfo:
+        """Finish the object; it becomes visible only now."""
+        if self._upload_id is None:
+            return self.storage.put_bytes(self.key, bytes(self._buffer), self.content_type)
+        if self._buffer:
+            self._send(bytes(self._buffer))
+            self._buffer.clear()
+        parts = [{"PartNumber": n, "ETag": f.result()["ETag"]} for n, f in enumerate(self._futures, 1)]
+        self._call(self.storage.client.complete_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
+                   UploadId=self._upload_id, MultipartUpload={"Parts": parts})
+        self._upload_id, self._futures = None, []
+        return self.storage.stat(self.key)
+
+    def abort(self) -> None:
+        """Drop what was sent; safe to call after a failure or twice."""
+        for future in self._futures:
+            future.cancel()
+        for future in self._futures:
+            try:
+                future.result()
+            except Exception:  # noqa: BLE001 - the part is being thrown away anyway
+                pass
+        if self._upload_id is not None:
+            try:
+                self.storage.client.abort_multipart_upload(Bucket=self.storage.bucket, Key=self.key,
+                                                           UploadId=self._upload_id)
+            except (BotoCoreError, ClientError):
+                pass  # the bucket's lifecycle rule aborts it after 7 days
+            self._upload_id = None
+        self._buffer.clear()
+
+    @staticmethod
+    def _call(method, **kwargs) -> dict:
+        from .s3 import _failed
+
+        try:
+            return method(**kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            raise _failed("store the object", exc) from exc

@@ -1,0 +1,91 @@
+"""Reading a multipart upload as it arrives, so the pipeline sees each file's bytes before the body ends."""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from flask import Request
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from werkzeug.http import parse_options_header
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+
+from ..errors import BadRequest, TooLarge
+from ..pipeline import IncomingUpload
+
+READ = 256 * 1024
+
+
+class ReceivedForm:
+    """What a streamed multipart body held: its text fields and the one file, already through feed()."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, str] = {}
+        self.upload: Optional[IncomingUpload] = None
+
+
+def receive(request: Request, start: Callable[[Optional[str]], IncomingUpload], *, max_field_bytes: int,
+            max_parts: int) -> ReceivedForm:
+    """Parse the body part by part; the `file` part goes to start(filename).feed() as it arrives.
+
+    On any error the upload started so far is aborted before the error leaves this function.
+    """
+    mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
+    if mimetype != "multipart/form-data" or not options.get("boundary"):
+        raise BadRequest("Send the file as multipart/form-data with a part named 'file'.", code="not_multipart")
+    decoder = MultipartDecoder(options["boundary"].encode("latin-1"), max_field_bytes, max_parts=max_parts)
+    form = ReceivedForm()
+    try:
+        _drive(request, decoder, form, start, max_field_bytes)
+    except BaseException:
+        if form.upload is not None:
+            form.upload.abort()
+        raise
+    return form
+
+
+def _drive(request, decoder, form, start, max_field_bytes) -> None:
+    stream = request.stream
+    part: Optional[str] = None  # "file", "skip" or a field name
+    field = bytearray()
+    ended = False
+    if request.content_length == 0:
+        return  # no parts at all: the caller says which one is missing
+    while not ended:
+        try:
+            chunk = stream.read(READ)
+        except ClientDisconnected:
+            raise BadRequest("The upload was cut off before the end.", code="incomplete_body") from None
+        except RequestEntityTooLarge:
+            raise TooLarge("The request is larger than this server accepts.", code="request_too_large") from None
+        decoder.receive_data(chunk or None)  # None tells the decoder the body is over
+        while True:
+            try:
+                event = decoder.next_event()
+            except RequestEntityTooLarge:
+                raise TooLarge("A form field or the number of parts is over the limit.", code="form_too_large") from None
+            except ValueError as exc:
+                if not chunk:
+                    raise BadRequest("The upload was cut off before the end.", code="incomplete_body") from None
+                raise BadRequest(f"The form is malformed ({exc}).", code="malformed_form") from None
+            if isinstance(event, NeedData):
+                break
+            if isinstance(event, Epilogue):
+                ended = True
+                break
+            if isinstance(event, File):
+                if event.name != "file" or form.upload is not None:
+                    raise BadRequest("Send exactly one file in a form part named 'file'.", code="missing_file",
+                                     fields=[("file", "too_many")])
+                form.upload, part = start(event.filename), "file"
+            elif isinstance(event, Field):
+                part, field = event.name, bytearray()
+            elif isinstance(event, Data):
+                if part == "file":
+                    form.upload.feed(event.data)
+                elif part is not None:
+                    field += event.data
+                    if len(field) > max_field_bytes:
+                        raise TooLarge("A form field is too long.", code="form_too_large")
+                    if not event.more_data:
+                        form.fields[part] = field.decode("utf-8", "replace")
+        if not chunk and not ended:
+            raise BadRequest("The upload was cut off before the end.", code="incomplete_body")

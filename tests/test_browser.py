@@ -1,0 +1,279 @@
+"""The pages as a person uses them, in Debian's Chromium driven by Playwright, against a real server.
+
+One story per test (the server and the browser are started once for the module): sign up, sign out and
+in, upload several files with one refused, look, tag, search, trash, restore, select several, sign out.
+Every page is photographed at phone and desktop sizes into tests/screenshots/ (git ignores it), and any
+JavaScript error, or anything the strict Content-Security-Policy the server sends refuses, fails the test.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from momento import create_app
+from tests import corpus
+
+CHROMIUM = "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+
+SHOTS = Path(__file__).parent / "screenshots"
+SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+CSP = "default-src 'self'; img-src 'self'; media-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'"
+# Chrome's own line for every 4xx answer; expected for the refused upload and for nothing else we count.
+EXPECTED_4XX = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d \([^)]*\)$")
+EMAIL, PASSWORD = "ada@example.com", "correct horse battery"
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real Momento (local backend, CSRF on, not in testing mode) on a free port of 127.0.0.1."""
+    from werkzeug.serving import make_server
+
+    data = tmp_path_factory.mktemp("browser-data")
+    app = create_app({"TESTING": False, "SECRET_KEY": "browser-test-secret", "DATA_DIR": str(data),
+                      "BACKEND": "local", "WTF_CSRF_ENABLED": True, "GALLERY_PAGE_SIZE": 3})
+
+    @app.after_request
+    def strict_csp(response):
+        # What production is meant to send: anything inline on a page would be refused and logged.
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        return response
+
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium from Debian."""
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh tab that records JavaScript errors and accepts every confirm()."""
+    context = browser.new_context(base_url=server, viewport=SIZES["desktop"])
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    tab.on("console", lambda msg: errors.append(f"console: {msg.text}")
+           if msg.type == "error" and not EXPECTED_4XX.match(msg.text) else None)
+    tab.on("dialog", lambda dialog: dialog.accept())
+    tab.errors = errors
+    yield tab
+    context.close()
+    assert not errors, "JavaScript errors:\n" + "\n".join(errors)
+
+
+def shoot(page, name: str, dark: bool = False) -> None:
+    """Full-page screenshots at phone and desktop widths (and back to desktop)."""
+    SHOTS.mkdir(exist_ok=True)
+    if dark:
+        page.emulate_media(color_scheme="dark")
+    for size, viewport in SIZES.items():
+        page.set_viewport_size(viewport)
+        page.wait_for_timeout(50)  # let the layout settle (sticky bars, lazy images)
+        page.screenshot(path=SHOTS / f"{name}{'-dark' if dark else ''}-{size}.png", full_page=True)
+    page.set_viewport_size(SIZES["desktop"])
+    if dark:
+        page.emulate_media(color_scheme="light")
+
+
+def write_files(folder: Path) -> dict[str, Path]:
+    """Three good files and a text file pretending to be a photo."""
+    files = {
+        "sunset.jpg": corpus.jpeg(640, 480, exif_date="2023:07:14 19:30:00", make="Canon", model="Canon EOS R6",
+                                  gps=(48.8583, 2.2945)),
+        "garden.png": corpus.png(480, 640, color=(40, 160, 60)),
+        "clip.mp4": corpus.mp4(seconds=1, faststart=True),
+        "notes.jpg": corpus.text_as_jpg(),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return {name: folder / name for name in files}
+
+
+def api_count(page, query: str) -> int:
+    """How many uploads the JSON API finds, asked with the tab's session cookie."""
+    return len(page.request.get(f"/api/v1/uploads?{query}").json()["items"])
+
+
+def go(page, name: str) -> None:
+    """Follow a link of the main navigation."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
+
+
+def expect(locator):
+    """Playwright's assertions."""
+    return sync_api.expect(locator)
+
+
+def test_a_person_uses_momento(page, tmp_path):
+    files = write_files(tmp_path)
+
+    # Sign up: lands on the upload page, signed in.
+    page.goto("/register")
+    shoot(page, "register")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat the password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/upload$"))
+
+    # Sign out, then in again.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+    shoot(page, "login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Your library")).to_be_visible()
+    expect(page.get_by_text("Your library is empty.")).to_be_visible()
+    shoot(page, "gallery-empty")
+
+    # Upload four files at once with a tag for all; the text file is refused in words.
+    go(page, "Upload")
+    expect(page.locator("#folder-pick")).to_be_visible()  # Chromium can pick folders
+    shoot(page, "upload-empty")
+    tags = page.get_by_label("Tags", exact=True)
+    tags.fill("holiday")
+    tags.press("Enter")
+    expect(page.locator(".chip-field .chip")).to_have_text(["holiday×"])
+    page.locator("#upload-files").set_input_files([str(p) for p in files.values()])
+    rows = page.locator(".upload-row")
+    expect(rows).to_have_count(4)
+    settled = page.locator('.upload-row[data-state="stored"], .upload-row[data-state="refused"]')
+    expect(settled).to_have_count(4)
+    for name in ("sunset.jpg", "garden.png", "clip.mp4"):
+        row = rows.filter(has_text=name)
+        expect(row.locator(".upload-state")).to_have_text("Stored Open")
+        assert row.locator("progress").evaluate("bar => bar.value") == 100
+    refused = rows.filter(has_text="notes.jpg")
+    expect(refused.locator(".upload-state")).to_contain_text("Refused: ")
+    assert refused.locator("progress").evaluate("bar => bar.value") == 100
+    expect(page.locator("#upload-summary")).to_contain_text("4 of 4 done: 3 stored, 1 refused.")
+    # The same photo again: a duplicate, with a link to the one already there.
+    page.locator("#upload-files").set_input_files(str(files["sunset.jpg"]))
+    duplicate = rows.nth(4)
+    expect(duplicate).to_have_attribute("data-state", "duplicate")
+    expect(duplicate.locator(".upload-state")).to_have_text("Already in your library See it")
+    shoot(page, "upload-done")
+    assert api_count(page, "tag=holiday") == 3
+
+    # The gallery: months, a video badge; three tiles a page here, the rest arrive by scrolling.
+    go(page, "Gallery")
+    expect(page.locator(".tile-item")).to_have_count(3)
+    expect(page.locator("a[data-more]")).to_have_count(0)  # the short page loaded its second page by itself
+    expect(page.locator("section.month h2")).to_have_text([re.compile(r"\w+ \d{4}"), "July 2023"])
+    expect(page.locator(".tile .badge")).to_contain_text("0:01")
+    expect(page.get_by_role("img", name="sunset.jpg — holiday")).to_be_visible()
+    shoot(page, "gallery")
+    shoot(page, "gallery", dark=True)
+
+    # Open the photo: metadata, tags with autocomplete, previous and next with the arrow keys.
+    page.get_by_role("link", name="sunset.jpg — holiday").click()
+    expect(page.get_by_role("heading", name="sunset.jpg")).to_be_visible()
+    meta = page.locator("dl.meta")
+    expect(meta).to_contain_text("14 July 2023, 19:30")
+    expect(meta).to_contain_text("Canon EOS R6")
+    expect(meta).to_contain_text("640 × 480 px")
+    expect(meta.get_by_role("link", name=re.compile(r"^48\.858"))).to_have_attribute("href", re.compile("openstreetmap"))
+    expect(page.locator("#known-tags option")).to_have_count(1)  # "holiday", the user's only tag
+    shoot(page, "detail-photo")
+    entry = page.get_by_label("Edit tags", exact=True)
+    entry.fill("beach")
+    entry.press("Enter")
+    page.get_by_role("button", name="Save tags").click()
+    expect(page.get_by_text("Tags saved.")).to_be_visible()
+    expect(meta.locator(".chips").first).to_have_text(re.compile(r"holiday\s*beach"))
+    sunset = page.url
+    page.keyboard.press("ArrowLeft")  # the newer neighbour: the video, uploaded after
+    expect(page.get_by_role("heading", name="clip.mp4")).to_be_visible()
+    expect(page.locator("video")).to_have_count(1)
+    expect(meta).to_contain_text("Duration")
+    shoot(page, "detail-video")
+    page.keyboard.press("ArrowRight")
+    expect(page).to_have_url(sunset)
+    expect(page.get_by_role("link", name=re.compile("Previous"))).to_be_visible()
+
+    # Search for it by tag, with chips; the query lives in the URL.
+    go(page, "Search")
+    tag = page.get_by_label("All of these tags", exact=True)
+    tag.fill("beach")
+    tag.press("Enter")
+    expect(page.locator(".chip-field .chip").first).to_have_text("beach×")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/search\?tag=beach$"))
+    results = page.locator(".results .tile-item")
+    expect(results).to_have_count(1)
+    expect(page.get_by_role("img", name="sunset.jpg — holiday, beach")).to_be_visible()
+    shoot(page, "search")
+    page.goto("/search?tag=holiday&not_tag=beach")
+    expect(results).to_have_count(2)
+    expect(page.get_by_label("None of these tags", exact=True).locator("xpath=..").locator(".chip")).to_have_text(["beach×"])
+
+    # Delete it, find it in the trash, restore it.
+    page.goto(sunset)
+    page.get_by_role("button", name="Move to trash").click()
+    expect(page.get_by_text("sunset.jpg moved to the trash.")).to_be_visible()
+    expect(page.locator(".tile-item")).to_have_count(2)
+    go(page, "Trash")
+    expect(page.locator(".tile-item")).to_have_count(1)
+    shoot(page, "trash")
+    page.get_by_role("button", name="Restore sunset.jpg").click()
+    expect(page.get_by_text("sunset.jpg restored.")).to_be_visible()
+    expect(page.get_by_text("The trash is empty.")).to_be_visible()
+    assert api_count(page, "tag=beach") == 1
+
+    # Select two tiles: tag them together, trash them together, restore them together.
+    go(page, "Gallery")
+    expect(page.locator(".tile-item")).to_have_count(3)
+    page.get_by_role("button", name="Select").click()
+    page.get_by_role("img", name=re.compile(r"^sunset\.jpg")).click()
+    page.get_by_role("img", name=re.compile(r"^garden\.png")).click()
+    bar = page.get_by_role("region", name="Selected items")
+    expect(bar.locator("[data-count]")).to_have_text("2")
+    bar.get_by_label("Tags to add to the selected items").fill("best")
+    bar.get_by_role("button", name="Add tags").click()
+    expect(bar.locator(".selection-status")).to_have_text("Added best to 2 items.")
+    expect(page.get_by_role("img", name="garden.png — holiday, best")).to_be_visible()
+    shoot(page, "gallery-selecting")
+    assert api_count(page, "tag=best") == 2
+    bar.get_by_role("button", name="Move to trash").click()
+    expect(bar.locator(".selection-status")).to_contain_text("2 items moved to the trash.")
+    expect(page.locator(".tile-item")).to_have_count(1)
+    assert api_count(page, "") == 1
+    go(page, "Trash")
+    expect(page.locator(".tile-item")).to_have_count(2)
+    page.get_by_role("button", name="Select").click()
+    trash_bar = page.get_by_role("region", name="Selected items")
+    trash_bar.get_by_role("button", name="Select all").click()
+    expect(trash_bar.locator("[data-count]")).to_have_text("2")
+    shoot(page, "trash-selecting")
+    trash_bar.get_by_role("button", name="Restore").click()
+    expect(page.get_by_text("The trash is empty.")).to_be_visible()
+    assert api_count(page, "") == 3
+
+    # Sign out: the pages are closed again.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login\?next=/$"))

@@ -53,6 +53,18 @@ PRICES = {
 }
 DEFAULTS.update(PRICES)
 
+# Abuse limits, quotas and TLS behind a proxy (momento/limits.py, momento/quota.py, momento/web/security.py).
+HARDENING = {
+    "RATELIMIT_ENABLED": None,  # None: on, except under TESTING (tests that test limits turn them on)
+    "LOGIN_LIMIT": "10 per 15 minutes",  # failed sign-ins per account, page and token API together
+    "LOGIN_ADDRESS_LIMIT": "50 per 15 minutes",  # failed sign-ins per client address
+    "UPLOAD_LIMIT": "300 per minute",  # uploads per user
+    "UPLOAD_BYTES_PER_DAY": "50GB",  # bytes uploaded per user and day ("none": no limit)
+    "PROXY_FIX": 0,  # how many proxies in front set X-Forwarded-For/-Proto/-Host (0: trust none)
+    "HSTS_MAX_AGE": 365 * 24 * 3600,  # Strict-Transport-Security on answers served over TLS (0: none)
+}
+DEFAULTS.update(HARDENING)
+
 
 class ConfigError(MomentoError):
     """The configuration cannot work; raised at start-up."""
@@ -79,6 +91,7 @@ def load_config(app, test_config: dict | None) -> None:
     for name in PRICES:
         cfg[name] = _non_negative(cfg, name)
     cfg["WORKER_THREADS"] = _worker_threads(cfg)
+    _hardening(cfg)
     try:
         cfg["CONTENT_TAGGERS"] = tuple(available_taggers(cfg.get("TAGGERS") or ()))
     except ValueError as exc:
@@ -97,6 +110,32 @@ def load_config(app, test_config: dict | None) -> None:
                 "MOMENTO_SECRET_KEY is not set. Set it to a long random string, for example:\n"
                 "  export MOMENTO_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
+
+
+def _hardening(cfg) -> None:
+    """Parse the limit, quota and proxy settings (sizes like 20GB, rates like '10 per 15 minutes')."""
+    from .limits import RATE_SETTINGS, rate_string
+    from .quota import parse_size
+
+    if cfg["RATELIMIT_ENABLED"] is None:
+        cfg["RATELIMIT_ENABLED"] = not cfg.get("TESTING")
+    cfg["RATELIMIT_ENABLED"] = _flag(cfg["RATELIMIT_ENABLED"])
+    for name in RATE_SETTINGS:
+        try:
+            cfg[name] = rate_string(cfg[name])
+        except ValueError:
+            raise ConfigError(f"MOMENTO_{name} must read like '10 per 15 minutes' or 'none', not {cfg[name]!r}.") from None
+    for name, target in (("DEFAULT_QUOTA", "DEFAULT_QUOTA_BYTES"), ("UPLOAD_BYTES_PER_DAY", "UPLOAD_BYTES_PER_DAY_BYTES")):
+        try:
+            cfg[target] = parse_size(cfg[name])
+        except ValueError:
+            raise ConfigError(f"MOMENTO_{name} must be a size like 500MB or 20GB, or none, not {cfg[name]!r}.") from None
+    for name in ("PROXY_FIX", "HSTS_MAX_AGE"):
+        value = cfg[name]
+        value = int(value) if isinstance(value, bool) or str(value).strip().isdigit() else value
+        if not isinstance(value, int) or value < 0:
+            raise ConfigError(f"MOMENTO_{name} must be a whole number of 0 or more, not {cfg[name]!r}.")
+        cfg[name] = value
 
 
 def _positive_int(cfg, name: str) -> int:

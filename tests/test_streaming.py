@@ -104,7 +104,9 @@ def test_small_file_under_the_sniff_size(alice):
 
 @pytest.mark.parametrize("body,ctype,code", [
     (b"not multipart", "text/plain", "not_multipart"),
-    (b"--x\r\ngarbage", "multipart/form-data; boundary=x", "incomplete_body"),
+    (b"--x\r\ngarbage", "multipart/form-data; boundary=x", "missing_file"),
+    (b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n\xff\xd8\xff',
+     "multipart/form-data; boundary=x", "incomplete_body"),
 ])
 def test_malformed_bodies(alice, body, ctype, code):
     resp = alice.client.post("/api/v1/uploads", data=body, content_type=ctype, headers=alice.headers)

@@ -41,9 +41,9 @@ class DynamoCatalog(DynamoIndex, DynamoJobs):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_app(cls, app) -> "DynamoCatalog":
-        """A catalog on the app's tables."""
-        return cls(app.config.get("TABLE_PREFIX", "momento-"))
+    def from_app(cls, app, session: Any = None) -> "DynamoCatalog":
+        """A catalog on the app's tables (through session's credentials when given)."""
+        return cls(app.config.get("TABLE_PREFIX", "momento-"), session=session)
 
     @property
     def client(self) -> Any:

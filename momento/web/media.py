@@ -15,15 +15,27 @@ from .api import owned_upload
 bp = Blueprint("media", __name__, url_prefix="/media")
 
 
+# The only types Momento serves as themselves: browsers display them and never run script from them.
+# Anything else (text/html, image/svg+xml, application/xhtml+xml, ...) goes out as an opaque download.
+PASSIVE_TYPES = frozenset({
+    "image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "image/heif", "image/avif",
+    "video/mp4", "video/quicktime", "video/webm",
+})
+
+
 def _disposition(upload: Upload, suffix: str = "", attachment: bool = False) -> str:
+    """RFC 6266 with an RFC 5987 UTF-8 name, and a plain-ASCII fallback with nothing that could end the quotes."""
     name = upload.filename if not suffix else f"{upload.filename.rsplit('.', 1)[0]}{suffix}"
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    ascii_name = "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "_" for ch in name)
     kind = "attachment" if attachment else "inline"
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def serve_object(key: str, mime: str, disposition: str) -> Response:
     """Answer GET/HEAD for one object: 200, 206 for a single satisfiable range, 304, or 416."""
+    if mime not in PASSIVE_TYPES:
+        mime = "application/octet-stream"
+        disposition = "attachment" + disposition[disposition.find(";"):] if ";" in disposition else "attachment"
     st = storage()
     info = st.stat(key)
     etag = info.etag.strip('"')

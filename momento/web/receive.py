@@ -63,6 +63,8 @@ def _drive(request, decoder, form, start, max_field_bytes) -> None:
             except RequestEntityTooLarge:
                 raise TooLarge("A form field or the number of parts is over the limit.", code="form_too_large") from None
             except ValueError as exc:
+                if not chunk and part is None:
+                    return  # a body with no parts at all: the caller says which one is missing
                 if not chunk:
                     raise BadRequest("The upload was cut off before the end.", code="incomplete_body") from None
                 raise BadRequest(f"The form is malformed ({exc}).", code="malformed_form") from None
@@ -87,5 +89,7 @@ def _drive(request, decoder, form, start, max_field_bytes) -> None:
                         raise TooLarge("A form field is too long.", code="form_too_large")
                     if not event.more_data:
                         form.fields[part] = field.decode("utf-8", "replace")
+        if not chunk and not ended and part is None:
+            return
         if not chunk and not ended:
             raise BadRequest("The upload was cut off before the end.", code="incomplete_body")

@@ -97,7 +97,7 @@ def generate_video(path: Path, target: int, width: int = 480, height: int = 360,
 
 def video(workdir: Path, size: int) -> Path:
     """The cached video of about `size` bytes."""
-    path = workdir / f"video-{size // MiB}MiB-v{GENERATOR_VERSION}.mp4"
+    path = workdir / f"video-{round(size / MiB)}MiB-v{GENERATOR_VERSION}.mp4"
     if not path.exists():
         started = time.monotonic()
         print(f"generating {path.name} ...", flush=True)

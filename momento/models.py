@@ -125,6 +125,20 @@ class Job:
 
 
 @dataclass(frozen=True)
+class AuditEvent:
+    """Something done to or by an account: who, what, when and from where (see momento/audit.py)."""
+
+    user_id: str
+    id: str  # a ULID: events sort by time
+    at: str
+    action: str
+    actor: str = "user"  # "user" (the account itself) or "operator" (an admin command)
+    ip: Optional[str] = None
+    user_agent: Optional[str] = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PostureCheck:
     """One setting of a bucket, folder or table as `init` would make it, and what is there now."""
 

@@ -49,9 +49,22 @@ class Summary:
         self.counts[outcome.result] = self.counts.get(outcome.result, 0) + 1
 
     @property
+    def total(self) -> int:
+        """Jobs that ran."""
+        return sum(self.counts.values())
+
+    @property
     def failed(self) -> int:
         """Jobs that failed for good."""
         return self.counts.get(FAILED, 0)
+
+
+@dataclass(frozen=True)
+class Handler:
+    """How a queue's jobs run (returning an outcome name) and what giving up on one means."""
+
+    run: Callable[[Any, Job, Callable[[Any], None]], str]
+    give_up: Callable[[Any, Job], None]
 
 
 class _Released(Exception):
@@ -102,7 +115,7 @@ def run_jobs(backends, queue: str = QUEUE, *, follow: bool = False, lease: timed
     summary = Summary()
     retrying: dict[str, str] = {}  # job id -> not_before, for retries this run waits for
     stop = stop or threading.Event()
-    while not stop.is_set() and (limit is None or sum(summary.counts.values()) < limit):
+    while not stop.is_set() and (limit is None or summary.total < limit):
         due = catalog.due_jobs(queue, now_iso(), limit=BATCH)
         if not due:
             wait = _next_wait(retrying, follow, poll)
@@ -111,7 +124,7 @@ def run_jobs(backends, queue: str = QUEUE, *, follow: bool = False, lease: timed
             stop.wait(wait)
             continue
         for job in due:
-            if stop.is_set() or (limit is not None and sum(summary.counts.values()) >= limit):
+            if stop.is_set() or (limit is not None and summary.total >= limit):
                 break
             retrying.pop(job.id, None)
             claimed = catalog.claim_job(job, lease_until=_later(lease))
@@ -148,20 +161,20 @@ def _run_one(backends, handler, job: Job, lease: timedelta, retry_delay: timedel
     started = time.monotonic()
     keeper = _LeaseKeeper(catalog, job, lease, stop)
     try:
-        result = handler(backends, job, keeper)
+        result = handler.run(backends, job, keeper)
     except _Released as why:
         return Outcome(keeper.job, "released", time.monotonic() - started, str(why))
     except KeyboardInterrupt:
         keeper.release()
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of one job is recorded on it, never fatal to the run
-        return _failed(catalog, keeper.job, exc, retry_delay, time.monotonic() - started)
+        return _failed(catalog, handler.give_up, keeper.job, exc, retry_delay, time.monotonic() - started)
     catalog.finish_job(keeper.job)
     return Outcome(keeper.job, result, time.monotonic() - started)
 
 
-def _failed(catalog, job: Job, exc: Exception, retry_delay: timedelta, seconds: float) -> Outcome:
-    """Schedule a retry with backoff, or after MAX_ATTEMPTS mark the rendition failed and drop the job."""
+def _failed(catalog, give_up, job: Job, exc: Exception, retry_delay: timedelta, seconds: float) -> Outcome:
+    """Schedule a retry with backoff, or after MAX_ATTEMPTS give up on the job and drop it."""
     error = f"{type(exc).__name__}: {exc}"[:500]
     if job.attempts < MAX_ATTEMPTS:
         log.warning("job %s/%s failed (attempt %d), will retry: %s", job.queue, job.id, job.attempts, error)
@@ -169,10 +182,7 @@ def _failed(catalog, job: Job, exc: Exception, retry_delay: timedelta, seconds: 
                                         not_before=_later(retry_delay * 4 ** (job.attempts - 1))))
         return Outcome(again, "retry", seconds, error)
     log.error("job %s/%s failed for good after %d attempts: %s", job.queue, job.id, job.attempts, error)
-    try:
-        catalog.set_rendition(job.user_id, job.upload_id, FAILED)
-    except NotFound:
-        pass
+    give_up(catalog, job)
     catalog.finish_job(job)
     return Outcome(job, FAILED, seconds, error)
 
@@ -229,7 +239,15 @@ def make_rendition(backends, job: Job, keeper: Callable[[Any], None]) -> str:
     return READY
 
 
-HANDLERS = {QUEUE: make_rendition}
+def rendition_failed(catalog, job: Job) -> None:
+    """Show the rendition as failed (the original still plays where the browser can)."""
+    try:
+        catalog.set_rendition(job.user_id, job.upload_id, FAILED)
+    except NotFound:
+        pass
+
+
+HANDLERS = {QUEUE: Handler(make_rendition, rendition_failed)}
 
 
 def _download(storage, key: str, path: str, keeper: Callable[[Any], None]) -> None:

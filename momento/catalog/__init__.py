@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterator, Optional, Protocol
 
-from ..models import Job, Page, PostureCheck, Upload, User
+from ..models import AuditEvent, Job, Page, PostureCheck, Upload, User
 
 
 class Catalog(Protocol):
@@ -113,6 +113,13 @@ class Catalog(Protocol):
 
     def usage(self, user_id: str) -> dict[str, int]:
         """Counts and bytes of a user's uploads: photos, videos, bytes, trash_count, trash_bytes."""
+
+    # audit trail (momento/audit.py)
+    def add_audit_event(self, event: AuditEvent) -> None:
+        """Store one event under its user and ULID."""
+
+    def list_audit_events(self, user_id: str, limit: int = 50, cursor: Optional[str] = None) -> Page:
+        """The user's events, newest first, a page at a time (by key: a Query, never a Scan)."""
 
 
 def make_catalog(app) -> Catalog:

@@ -14,6 +14,7 @@ from ..errors import BackendError, Conflict, DuplicateUpload, EmailTaken, NotFou
 from ..models import Page, PostureCheck, Upload, User
 from .cursor import decode_cursor, encode_cursor
 from .records import upload_from_dict, upload_to_dict, user_from_dict, user_to_dict
+from .sqlite_audit import AUDIT_SCHEMA, SqliteAudit
 from .sqlite_index import INDEX_SCHEMA, SqliteIndex
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
 
@@ -47,7 +48,7 @@ CREATE TABLE IF NOT EXISTS migrations (
 """
 
 
-class SqliteCatalog(SqliteIndex, SqliteJobs):
+class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit):
     """Users, tokens and uploads in one SQLite file."""
 
     def __init__(self, path: str):
@@ -100,7 +101,7 @@ class SqliteCatalog(SqliteIndex, SqliteJobs):
     def create_schema(self) -> None:
         """Create tables and indexes; safe to call again."""
         try:
-            self.db.executescript(SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA)
+            self.db.executescript(SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA + AUDIT_SCHEMA)
         except sqlite3.Error as exc:
             raise BackendError(f"The catalog failed: {exc}") from exc
 
@@ -280,7 +281,7 @@ class SqliteCatalog(SqliteIndex, SqliteJobs):
 
     def check_schema(self) -> list[PostureCheck]:
         """Whether every table init creates is there; changes nothing."""
-        wanted = sorted(set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA)))
+        wanted = sorted(set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA + AUDIT_SCHEMA)))
         found = {r["name"] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
         missing = [t for t in wanted if t not in found]
         return [PostureCheck(f"database {os.path.basename(self.path)}", "tables " + ", ".join(wanted),

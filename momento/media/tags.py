@@ -107,5 +107,4 @@ def auto_tags(*, kind: str, ext: str, width, height, duration, taken_at: str | N
             tags.append(d)
         if not extra.get("has_audio", True):
             tags.append("audio:none")
-    tags += [f"color:{c}" for c in extra.get("colors", ())]
     return tuple(dict.fromkeys(tags))

@@ -38,19 +38,22 @@ def register_backends(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Sign-in, CSRF, error pages and template helpers."""
-    from .web import auth, errors, templating
+    """Sign-in, CSRF, abuse limits, security headers, error pages and template helpers."""
+    from . import limits
+    from .web import auth, errors, security, templating
 
     errors.init_app(app)
     auth.init_app(app)
+    limits.init_app(app)
+    security.init_app(app)
     templating.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
     """Routes: pages, auth, API, media."""
-    from .web import api, auth, media, pages
+    from .web import account, api, auth, media, pages
 
-    for bp in (auth.bp, pages.bp, api.bp, api.health, media.bp):
+    for bp in (auth.bp, pages.bp, api.bp, api.health, media.bp, account.bp):
         app.register_blueprint(bp)
 
 

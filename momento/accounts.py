@@ -58,7 +58,9 @@ def register(catalog, email: str, password: str, **kw) -> User:
 
 def authenticate(catalog, email: str, password: str) -> User:
     """The enabled account matching these credentials; Unauthorized otherwise."""
-    user = catalog.get_user_by_email((email or "").strip().lower()) if isinstance(email, str) else None
+    email = email.strip().lower() if isinstance(email, str) else ""
+    # Longer than any stored email: no lookup (DynamoDB would refuse a key that long with a 5xx-looking error).
+    user = catalog.get_user_by_email(email) if 0 < len(email) <= 254 else None
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password if isinstance(password, str) else "")
     except (VerificationError, InvalidHashError):

@@ -75,6 +75,20 @@ def failed_sign_in(response) -> bool:
     return response.status_code == 401
 
 
+def current_retry_after() -> int:
+    """Seconds until the limit this request broke lets requests through again."""
+    current = limiter.current_limit
+    return max(1, math.ceil(current.reset_at - time.time())) if current else 60
+
+
+def lockout_message() -> str:
+    """What a person reads when sign-in is paused, with how long it stays paused."""
+    current = limiter.current_limit
+    whose = "from your network" if current and "sign-in-address" in current.key else "for this account"
+    return (f"Too many failed sign-in attempts {whose}. For your security, sign-in is paused: "
+            f"try again in {in_words(current_retry_after())}.")
+
+
 # uploads
 
 def check_upload_rate(user: User) -> None:

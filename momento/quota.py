@@ -100,6 +100,11 @@ def default_quota() -> Optional[int]:
     return current_app.config["DEFAULT_QUOTA_BYTES"]
 
 
+def user_quota(user: User) -> Optional[int]:
+    """The account's limit in bytes under the current app's default, or None for no limit."""
+    return effective_quota(user, default_quota())
+
+
 def check_quota(catalog, user: User, incoming_bytes: int, *, default: Optional[int] | str = "app") -> QuotaGuard:
     """Raise TooLarge (413, quota_exceeded) unless `incoming_bytes` fit; the guard re-checks later sizes for free.
 

@@ -18,6 +18,8 @@ from .media.tags import normalize_tag
 from .models import KINDS, Page, Upload
 
 BATCH = 100
+SMALL_RANGE = 200  # a date range with at most this many uploads is read whole from the date index
+MAX_MONTH_STREAMS = 24  # a longer range is filtered while walking the smallest tag, or everything
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,11 @@ class IndexEntry:
 class SearchIndex(Protocol):
     """What a catalog offers the search: reads by key only."""
 
-    def term_counts(self, user_id: str) -> dict[str, int]:
-        """Every term the user's live uploads carry, with how many carry it (and the `@` usage counters)."""
+    def tag_counts(self, user_id: str) -> dict[str, int]:
+        """Every `t:` term (tag) of the user's live uploads with its count; bounded by the tag vocabulary."""
+
+    def word_counts(self, user_id: str, prefix: str) -> dict[str, int]:
+        """The `f:` terms (filename words) starting with `f:<prefix>`, with counts."""
 
     def term_entries(self, user_id: str, term: str, before: Optional[str], limit: int) -> list[IndexEntry]:
         """Up to limit entries of a term, newest first, with ids below `before`."""
@@ -98,12 +103,15 @@ def build_query(*, tags=(), any_tags=(), not_tags=(), kind=None, start=None, end
 def search(index: SearchIndex, user_id: str, query: Query, *, limit: int, cursor: Optional[str]) -> Page:
     """Uploads matching the query, newest first (by id), a page at a time."""
     before = decode_cursor(cursor)
-    counts = index.term_counts(user_id)
+    dated = bool(query.start or query.end)
+    counts = index.tag_counts(user_id) if (query.q or dated or query.all_tags or query.any_tags) else {}
     groups = [{f"t:{t}"} for t in query.all_tags]
     if query.any_tags:
         groups.append({f"t:{t}" for t in query.any_tags})
     for word in query.q.split():
-        groups.append({term for term in counts if _matches(term, word)})
+        words = index.word_counts(user_id, word)
+        counts.update(words)
+        groups.append({term for term in counts if _matches(term, word)} | set(words))
     excluded = {f"t:{t}" for t in query.not_tags}
     if any(not g for g in groups):
         return Page(())
@@ -111,16 +119,27 @@ def search(index: SearchIndex, user_id: str, query: Query, *, limit: int, cursor
         groups.append({f"t:kind:{query.kind}"})
 
     sizes = [sum(counts.get(t, 0) for t in g) for g in groups]
-    dated = bool(query.start or query.end)
-    if dated and (not groups or _date_size(counts, query) < min(sizes)):
-        entries, checks = _date_driver(index, user_id, query, before), groups
-    elif not groups:
+    candidates = list(zip(groups, sizes))
+    if dated:
+        months = _months(counts, query)
+        date_size = sum(counts[t] for t in months)
+        if date_size <= SMALL_RANGE and (not groups or date_size < min(sizes)):
+            # Few uploads in the range: read them all from the date index and order them by id.
+            entries, checks = _date_driver(index, user_id, query, before), groups
+            return _collect(index, user_id, query, entries, checks, excluded, limit)
+        if len(months) <= MAX_MONTH_STREAMS:
+            candidates.append((months, date_size))  # the month terms walk the range newest first
+    if not candidates:
         # Nothing narrows the listing: every live upload is the union of the two kinds.
         entries, checks = _merged(index, user_id, [f"t:kind:{k}" for k in KINDS], before), []
     else:
-        driver = groups[sizes.index(min(sizes))]
+        driver = min(candidates, key=lambda c: c[1])[0]
         entries, checks = _merged(index, user_id, sorted(driver), before), [g for g in groups if g is not driver]
+    return _collect(index, user_id, query, entries, checks, excluded, limit)
 
+
+def _collect(index, user_id: str, query: Query, entries, checks, excluded, limit: int) -> Page:
+    """Filter the driver's entries by date and kind, then by the other groups, until a page is full."""
     found: list[str] = []
     for batch in _batches(entries, BATCH):
         batch = [e for e in batch if _in_range(e, query)]
@@ -146,22 +165,21 @@ def search(index: SearchIndex, user_id: str, query: Query, *, limit: int, cursor
 
 def tag_counts(index: SearchIndex, user_id: str) -> dict[str, int]:
     """The user's tags (user and automatic) on live uploads, with counts."""
-    return {t[2:]: n for t, n in index.term_counts(user_id).items() if t.startswith("t:")}
+    return {t[2:]: n for t, n in index.tag_counts(user_id).items()}
 
 
-def _date_size(counts: dict[str, int], query: Query) -> int:
-    """How many uploads a date range holds, estimated from the automatic month tags."""
-    first = (query.start or "0000-00")[:7]
-    last = (query.end or "9999-99")[:7]
-    return sum(n for term, n in counts.items() if term.startswith("t:month:") and first <= term[8:] <= last)
+def _months(counts: dict[str, int], query: Query) -> set[str]:
+    """The month terms that overlap a date range."""
+    first, last = (query.start or "0000-00")[:7], (query.end or "9999-99")[:7]
+    return {t for t in counts if t.startswith("t:month:") and first <= t[8:] <= last}
 
 
 def _matches(term: str, word: str) -> bool:
-    """Free text matches a tag or filename word by prefix, and `2024` matches `year:2024` too."""
-    if not term.startswith(("t:", "f:")):
+    """Free text matches a tag by prefix, and `2024` matches `year:2024` too (filename words: word_counts)."""
+    if not term.startswith("t:"):
         return False
     value = term[2:]
-    return value.startswith(word) or (term[0] == "t" and value.partition(":")[2].startswith(word))
+    return value.startswith(word) or value.partition(":")[2].startswith(word)
 
 
 def _in_range(entry: IndexEntry, query: Query) -> bool:

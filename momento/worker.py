@@ -7,7 +7,8 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
@@ -25,7 +26,6 @@ RETRY_DELAY = timedelta(seconds=30)  # then 4x longer after each failed attempt
 POLL_SECONDS = 5.0  # how often a following worker looks at an empty queue
 BATCH = 20
 END_OF_TIME = "9999-12-31T23:59:59Z"  # due_jobs at this time lists every job of a queue
-CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -38,25 +38,12 @@ class Outcome:
     error: Optional[str] = None
 
 
-@dataclass
-class Summary:
-    """Counts of outcomes over a run."""
-
-    counts: dict[str, int] = field(default_factory=dict)
+class Summary(Counter):
+    """How many jobs of a run came to each result (ready, retry, failed, dropped, released)."""
 
     def add(self, outcome: Outcome) -> None:
         """Count one outcome."""
-        self.counts[outcome.result] = self.counts.get(outcome.result, 0) + 1
-
-    @property
-    def total(self) -> int:
-        """Jobs that ran."""
-        return sum(self.counts.values())
-
-    @property
-    def failed(self) -> int:
-        """Jobs that failed for good."""
-        return self.counts.get(FAILED, 0)
+        self[outcome.result] += 1
 
 
 @dataclass(frozen=True)
@@ -71,12 +58,9 @@ class _Released(Exception):
     """The worker gave the job back (shutting down) or lost its lease to another worker."""
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _later(delta: timedelta) -> str:
-    return _iso(datetime.now(timezone.utc) + delta)
+    """A time `delta` from now, written like now_iso()."""
+    return (datetime.now(timezone.utc) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def rendition_job(upload: Upload) -> Job:
@@ -115,7 +99,7 @@ def run_jobs(backends, queue: str = QUEUE, *, follow: bool = False, lease: timed
     summary = Summary()
     retrying: dict[str, str] = {}  # job id -> not_before, for retries this run waits for
     stop = stop or threading.Event()
-    while not stop.is_set() and (limit is None or summary.total < limit):
+    while not stop.is_set() and (limit is None or summary.total() < limit):
         due = catalog.due_jobs(queue, now_iso(), limit=BATCH)
         if not due:
             wait = _next_wait(retrying, follow, poll)
@@ -124,7 +108,7 @@ def run_jobs(backends, queue: str = QUEUE, *, follow: bool = False, lease: timed
             stop.wait(wait)
             continue
         for job in due:
-            if stop.is_set() or (limit is not None and summary.total >= limit):
+            if stop.is_set() or (limit is not None and summary.total() >= limit):
                 break
             retrying.pop(job.id, None)
             claimed = catalog.claim_job(job, lease_until=_later(lease))

@@ -11,6 +11,12 @@ from momento.backends import Backends
 
 pytest_plugins = ["tests.backends"]
 
+
+def pytest_configure(config):
+    """Markers of this suite (the aws marker comes with tests.backends)."""
+    config.addinivalue_line("markers", "slow: starts real servers; deselect with -m 'not slow'")
+
+
 both_backends = pytest.mark.parametrize("app", ["local", pytest.param("aws", marks=pytest.mark.aws)], indirect=True)
 
 

@@ -41,7 +41,7 @@ def oracle(uploads, *, tags=(), any_tags=(), not_tags=(), kind=None, start=None,
     query = build_query(tags=tags, any_tags=any_tags, not_tags=not_tags, kind=kind, start=start, end=end, q=q)
     out = []
     for u in uploads:
-        have = set(u.tags) | set(u.auto_tags) | {f"kind:{u.kind}"}
+        have = set(u.tags) | set(u.auto_tags) | {f"kind:{u.kind}", f"month:{u.sort_date[:7]}"}
         if u.trashed or not set(query.all_tags) <= have or (query.any_tags and not have & set(query.any_tags)):
             continue
         if have & set(query.not_tags) or (query.kind and u.kind != query.kind):

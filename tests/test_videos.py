@@ -56,7 +56,7 @@ def jobs(app) -> list:
 
 
 def run(app, **kw) -> dict:
-    return worker.run_jobs(app.extensions["momento"], **kw).counts
+    return dict(worker.run_jobs(app.extensions["momento"], **kw))
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +107,25 @@ def test_hevc_upload_gets_a_faststart_h264_rendition(app, alice, bob, hevc):
     assert alice.head(body["urls"]["playback"]).headers["Accept-Ranges"] == "bytes"
     # Another user's id is a 404, like every route.
     assert bob.get(body["urls"]["playback"]).status_code == 404
+
+
+@pytest.mark.parametrize("app", [pytest.param("aws", marks=pytest.mark.aws)], indirect=True)
+def test_ranges_are_ranged_gets_on_s3(app, alice, backends):
+    data = corpus.mp4(seconds=3)  # moov at the end: the browser asks for the tail first
+    body = alice.upload(data, "clip.mp4").json
+    asked = []
+    events = backends.storage.client.meta.events
+    record = lambda params, **kw: asked.append(params.get("Range"))  # noqa: E731
+    events.register("provide-client-params.s3.GetObject", record)
+    try:
+        for header, want in (("bytes=-1000", data[-1000:]), (f"bytes={len(data) - 10}-", data[-10:]),
+                             ("bytes=0-99", data[:100])):
+            resp = alice.get(body["urls"]["original"], headers={"Range": header})
+            assert resp.status_code == 206 and resp.data == want
+    finally:
+        events.unregister("provide-client-params.s3.GetObject", record)
+    assert asked == [f"bytes={len(data) - 1000}-{len(data) - 1}", f"bytes={len(data) - 10}-{len(data) - 1}",
+                     "bytes=0-99"]
 
 
 @pytest.mark.parametrize("make", [lambda: corpus.mp4(), lambda: corpus.webm(), lambda: corpus.mp4(audio=False)])

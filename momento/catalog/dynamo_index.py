@@ -1,8 +1,10 @@
 """The DynamoDB catalog's search index, kept in the `index` table by the same transactions as the uploads.
 
 Items: `<userId>#t:<tag>` or `<userId>#f:<word>` / `<uploadId>` for each term of a live upload (with its
-date `d` and kind `k`), `<userId>#date` / `<date>#<uploadId>` for the date range, and one counters item
-`<userId>#counts` / `-` whose numeric attributes count each term and the usage bytes.
+date `d` and kind `k`), `<userId>#date` / `<date>#<uploadId>` for the date range, one counters item
+`<userId>#counts` / `-` whose numeric attributes count each tag term and the usage bytes (bounded by the
+tag vocabulary), and one item per filename word `<userId>#words` / `f:<word>` with its count `n` (filename
+words are nearly unique per upload, so they must not grow the single counters item).
 """
 from __future__ import annotations
 
@@ -33,6 +35,10 @@ class DynamoIndex:
     def _counts_key(user_id: str) -> dict[str, Any]:
         return {"pk": s(f"{user_id}#counts"), "sk": s("-")}
 
+    @staticmethod
+    def _word_key(user_id: str, word_term: str) -> dict[str, Any]:
+        return {"pk": s(f"{user_id}#words"), "sk": s(word_term)}
+
     def _index_writes(self, old: Optional[Upload], new: Optional[Upload]) -> list[dict[str, Any]]:
         """TransactWriteItems entries that move the index and counters from `old` to `new`."""
         delta = index_delta(old, new)
@@ -48,25 +54,48 @@ class DynamoIndex:
         if delta.date_add:
             writes.append({"Put": {"TableName": table, "Item": self._date_key(ref.user_id, delta.date_add, ref.id) | {
                 "k": s(new.kind)}}})
-        if delta.counts:
-            names = {f"#c{i}": name for i, name in enumerate(delta.counts)}
-            values = {f":n{i}": {"N": str(n)} for i, n in enumerate(delta.counts.values())}
+        shared = {k: v for k, v in delta.counts.items() if not k.startswith("f:")}
+        if shared:
+            names = {f"#c{i}": name for i, name in enumerate(shared)}
+            values = {f":n{i}": {"N": str(n)} for i, n in enumerate(shared.values())}
             writes.append({"Update": {"TableName": table, "Key": self._counts_key(ref.user_id),
                                       "UpdateExpression": "ADD " + ", ".join(f"#c{i} :n{i}" for i in range(len(names))),
                                       "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}})
+        for word, n in sorted(delta.counts.items()):
+            if word.startswith("f:"):
+                writes.append({"Update": {"TableName": table, "Key": self._word_key(ref.user_id, word),
+                                          "UpdateExpression": "ADD n :n",
+                                          "ExpressionAttributeValues": {":n": {"N": str(n)}}}})
         return writes
 
     # reads by key, for momento.search
+    def _shared_counts(self, user_id: str, projection: Optional[str] = None) -> dict[str, int]:
+        extra = {}
+        if projection:
+            names = projection.split(",")
+            extra = {"ProjectionExpression": ", ".join(f"#p{i}" for i in range(len(names))),
+                     "ExpressionAttributeNames": {f"#p{i}": n for i, n in enumerate(names)}}
+        item = self._get("index", self._counts_key(user_id), **extra)
+        return {k: int(v) for k, v in to_doc(item or {}).items() if k not in ("pk", "sk") and int(v) > 0}
+
+    def tag_counts(self, user_id: str) -> dict[str, int]:
+        """Every tag term of the user's live uploads, with counts (one GetItem)."""
+        return {k: v for k, v in self._shared_counts(user_id).items() if k.startswith("t:")}
+
+    def word_counts(self, user_id: str, prefix: str) -> dict[str, int]:
+        """Filename-word terms starting with the prefix (a Query with begins_with on the words partition)."""
+        items = self._query("index", KeyConditionExpression="pk = :p AND begins_with(sk, :w)", ConsistentRead=True,
+                            ExpressionAttributeValues={":p": s(f"{user_id}#words"), ":w": s(f"f:{prefix}")})
+        return {i["sk"]["S"]: int(i["n"]["N"]) for i in items if int(i["n"]["N"]) > 0}
+
     def term_counts(self, user_id: str) -> dict[str, int]:
-        """Every term of the user's live uploads, and the usage counters (one GetItem)."""
-        item = self._get("index", self._counts_key(user_id))
-        if not item:
-            return {}
-        return {k: int(v) for k, v in to_doc(item).items() if k not in ("pk", "sk") and int(v) > 0}
+        """Every counter of the user (terms and usage), for admin checks."""
+        return self._shared_counts(user_id) | self.word_counts(user_id, "")
 
     def usage(self, user_id: str) -> dict[str, int]:
-        """Counts and bytes of a user's uploads, from the counters."""
-        return usage_from_counts(self.term_counts(user_id))
+        """Counts and bytes of a user's uploads, from the counters (one GetItem of five attributes)."""
+        return usage_from_counts(self._shared_counts(
+            user_id, "@bytes,@trash_bytes,@trash_count,t:kind:photo,t:kind:video"))
 
     def term_entries(self, user_id: str, term: str, before: Optional[str], limit: int) -> list[IndexEntry]:
         """Entries of one term, newest first (one Query)."""
@@ -119,30 +148,31 @@ class DynamoIndex:
     def rebuild_index(self, user_id: str) -> int:
         """Rewrite a user's index items and counters from the upload records (migrations, repair)."""
         uploads = list(self.iter_all_uploads(user_id))
-        counts_item = self._get("index", self._counts_key(user_id))
-        known = {k for k in to_doc(counts_item or {}) if k not in ("pk", "sk") and not k.startswith("@")}
         wanted: dict[tuple[str, str], dict] = {}
         counts: dict[str, int] = {}
         for upload in uploads:
+            for name, n in index_delta(None, upload).counts.items():
+                counts[name] = counts.get(name, 0) + n
             for change in self._index_writes(None, upload):
                 if "Put" in change:
                     item = change["Put"]["Item"]
                     wanted[(item["pk"]["S"], item["sk"]["S"])] = item
-                else:
-                    update = change["Update"]
-                    for ref, name in update["ExpressionAttributeNames"].items():
-                        n = int(update["ExpressionAttributeValues"][ref.replace("#c", ":n")]["N"])
-                        counts[name] = counts.get(name, 0) + n
+        for name, n in counts.items():
+            if name.startswith("f:"):
+                item = self._word_key(user_id, name) | {"n": {"N": str(n)}}
+                wanted[(item["pk"]["S"], item["sk"]["S"])] = item
+        known = set(self.term_counts(user_id)) | set(self._shared_counts(user_id))
         stale = []
-        for term in known | {"date"} | {t for u in uploads for t in upload_terms(u)}:
+        partitions = {t for t in known if t.startswith(("t:", "f:"))} | {t for u in uploads for t in upload_terms(u)}
+        for part in {"date", "words"} | partitions:
             for item in self._query("index", KeyConditionExpression="pk = :p", ConsistentRead=True,
                                     ProjectionExpression="pk, sk",
-                                    ExpressionAttributeValues={":p": s(f"{user_id}#{term}")}):
+                                    ExpressionAttributeValues={":p": s(f"{user_id}#{part}")}):
                 if (item["pk"]["S"], item["sk"]["S"]) not in wanted:
                     stale.append({"DeleteRequest": {"Key": item}})
+        shared = {k: {"N": str(v)} for k, v in counts.items() if not k.startswith("f:")}
         puts = [{"PutRequest": {"Item": item}} for item in wanted.values()]
-        counters = self._counts_key(user_id) | {k: {"N": str(v)} for k, v in counts.items()}
-        self._batch_write("index", stale + puts + [{"PutRequest": {"Item": counters}}])
+        self._batch_write("index", stale + puts + [{"PutRequest": {"Item": self._counts_key(user_id) | shared}}])
         return len(uploads)
 
     def _batch_write(self, table: str, requests: Iterable[dict[str, Any]]) -> None:

@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..models import Upload
 
-MAX_NAME_WORDS = 16
+MAX_NAME_WORDS = 8  # with 50 user tags and the automatic ones, a new upload stays within one transaction
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 BYTES, TRASH_BYTES, TRASH_COUNT = "@bytes", "@trash_bytes", "@trash_count"
 
@@ -20,11 +20,12 @@ def filename_words(filename: str) -> list[str]:
 
 
 def upload_terms(upload: Upload) -> set[str]:
-    """The index terms of a live upload: `t:<tag>` for user and automatic tags (`kind:` always, since
-    the plain listing walks it), `f:<word>` for its filename."""
+    """The index terms of a live upload: `t:<tag>` for user and automatic tags (`kind:` and `month:`
+    always, since listings and date ranges walk them), `f:<word>` for its filename."""
     if upload.trashed:
         return set()
-    tags = {f"t:{t}" for t in (*upload.tags, *upload.auto_tags)} | {f"t:kind:{upload.kind}"}
+    tags = {f"t:{t}" for t in (*upload.tags, *upload.auto_tags)} | {f"t:kind:{upload.kind}",
+                                                                   f"t:month:{upload.sort_date[:7]}"}
     return tags | {f"f:{w}" for w in filename_words(upload.filename)}
 
 

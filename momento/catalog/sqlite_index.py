@@ -62,14 +62,27 @@ class SqliteIndex:
         )
 
     # reads by key, for momento.search
-    def term_counts(self, user_id: str) -> dict[str, int]:
-        """Every term of the user's live uploads, and the usage counters."""
-        rows = self._read("SELECT name, n FROM counters WHERE user_id = ? AND n > 0", (user_id,))
+    def _counters(self, user_id: str, low: str, high: str) -> dict[str, int]:
+        rows = self._read("SELECT name, n FROM counters WHERE user_id = ? AND name >= ? AND name < ? AND n > 0",
+                          (user_id, low, high))
         return {r["name"]: r["n"] for r in rows}
+
+    def term_counts(self, user_id: str) -> dict[str, int]:
+        """Every counter of the user (terms and usage), for admin checks."""
+        return self._counters(user_id, "", "\U0010ffff")
+
+    def tag_counts(self, user_id: str) -> dict[str, int]:
+        """Every tag term of the user's live uploads, with counts."""
+        return self._counters(user_id, "t:", "t;")
+
+    def word_counts(self, user_id: str, prefix: str) -> dict[str, int]:
+        """Filename-word terms starting with the prefix (a range read on the counters' key)."""
+        return self._counters(user_id, f"f:{prefix}", f"f:{prefix}\U0010ffff")
 
     def usage(self, user_id: str) -> dict[str, int]:
         """Counts and bytes of a user's uploads, from the counters."""
-        return usage_from_counts(self.term_counts(user_id))
+        counts = self._counters(user_id, "@", "A") | self._counters(user_id, "t:kind:", "t:kind;")
+        return usage_from_counts(counts)
 
     def term_entries(self, user_id: str, term: str, before: Optional[str], limit: int) -> list[IndexEntry]:
         """Entries of one term, newest first."""

@@ -5,9 +5,12 @@ Each module in this package adds its commands to the two groups below; init_app 
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
+import sys
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from ..backends import catalog
@@ -36,6 +39,33 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
     click.echo("  ".join("-" * widths[c] for c in columns))
     for r in rows:
         click.echo("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def exit_unless(ok: bool) -> None:
+    """Exit with status 1 unless ok (after the command printed its report)."""
+    if not ok:
+        click.get_current_context().exit(1)
+
+
+def ops_backends():
+    """The backends operators' commands work with: the admin role's when MOMENTO_ADMIN_* is set (aws)."""
+    from ..errors import MomentoError
+    from ..ops.admin import admin_backends
+
+    try:
+        return admin_backends(current_app)
+    except MomentoError as exc:
+        fail(exc.message)
+
+
+def echo_json(data) -> None:
+    """Print JSON for scripts (only this goes to stdout; progress bars go to stderr)."""
+    click.echo(json.dumps(data, indent=2))
+
+
+def progressbar(length: int | None, label: str, hidden: bool = False, **options):
+    """A progress bar on stderr, so that --json output stays clean."""
+    return click.progressbar(length=length, label=label, hidden=hidden, file=sys.stderr, **options)
 
 
 def init_app(app) -> None:

@@ -1,16 +1,23 @@
 """`flask users ...`: accounts from the command line."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import click
 
 from .. import accounts
-from ..backends import catalog
 from ..errors import MomentoError
+from ..ops.accounts import close_account
 from ..web.templating import human_size
-from . import fail, print_table, user_or_fail, users_cli
+from . import echo_json, fail, ops_backends, print_table, progressbar, user_or_fail, users_cli
+
+
+def _status(user) -> str:
+    if user.deleted_at:
+        return "deleted"
+    if user.disabled:
+        return "disabled"
+    return "admin" if user.is_admin else "active"
 
 
 @users_cli.command("create")
@@ -22,7 +29,7 @@ def create_user(email: str, admin: bool, password: str | None):
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = accounts.register(catalog(), email, password, is_admin=admin)
+        user = accounts.register(ops_backends().catalog, email, password, is_admin=admin)
     except MomentoError as exc:
         fail(exc.message)
     click.echo(f"Created {user.email} (id {user.id}){' as an admin' if admin else ''}.")
@@ -32,24 +39,30 @@ def create_user(email: str, admin: bool, password: str | None):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_users(as_json: bool):
     """List accounts with their counts and bytes."""
+    catalog = ops_backends().catalog
     rows = []
-    for user in catalog().iter_users():
-        use = catalog().usage(user.id)
-        rows.append({"email": user.email, "id": user.id, "admin": user.is_admin, "disabled": user.disabled,
-                     "photos": use["photos"], "videos": use["videos"], "bytes": use["bytes"],
-                     "trash_bytes": use["trash_bytes"], "created_at": user.created_at})
+    try:
+        for user in catalog.iter_users():
+            use = catalog.usage(user.id)
+            rows.append({"email": user.email, "id": user.id, "admin": user.is_admin, "disabled": user.disabled,
+                         "deleted_at": user.deleted_at, "photos": use["photos"], "videos": use["videos"],
+                         "bytes": use["bytes"], "trash_count": use["trash_count"], "trash_bytes": use["trash_bytes"],
+                         "created_at": user.created_at, "status": _status(user)})
+    except MomentoError as exc:
+        fail(exc.message)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     for r in rows:
-        r["size"] = human_size(r["bytes"])
-        r["status"] = "disabled" if r["disabled"] else ("admin" if r["admin"] else "active")
-    print_table(rows, ["email", "id", "status", "photos", "videos", "size", "created_at"])
+        r.update(size=human_size(r["bytes"]), trash=human_size(r["trash_bytes"]))
+    print_table(rows, ["email", "id", "status", "photos", "videos", "size", "trash", "created_at"])
 
 
 def _set_disabled(email: str, disabled: bool) -> None:
     user = user_or_fail(email)
-    catalog().update_user(replace(user, disabled=disabled))
+    if user.deleted_at and not disabled:
+        fail(f"{user.email} was deleted on {user.deleted_at}; a deleted account stays closed.")
+    ops_backends().catalog.update_user(replace(user, disabled=disabled))
     click.echo(f"{user.email} is now {'disabled' if disabled else 'enabled'}.")
 
 
@@ -74,4 +87,29 @@ def user_token(email: str):
     user = user_or_fail(email)
     if user.disabled:
         fail(f"{user.email} is disabled; enable it first.")
-    click.echo(accounts.issue_token(catalog(), user))
+    click.echo(accounts.issue_token(ops_backends().catalog, user))
+
+
+@users_cli.command("delete")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def delete_user(email: str, yes: bool, as_json: bool):
+    """Close the account and move everything it owns to the trash (`flask momento purge` removes it later)."""
+    user = user_or_fail(email)
+    catalog = ops_backends().catalog
+    use = catalog.usage(user.id)
+    live = use["photos"] + use["videos"]
+    if not yes:
+        click.confirm(f"Close {user.email} and move its {live} uploads to the trash?", abort=True)
+    try:
+        with progressbar(live, "Moving uploads to the trash", hidden=as_json, show_pos=True) as bar:
+            moved = close_account(catalog, user, on_upload=bar.update)
+    except MomentoError as exc:
+        fail(f"{exc.message} The account is closed already; run the command again to trash the rest.")
+    user = catalog.get_user(user.id)
+    if as_json:
+        echo_json({"email": user.email, "id": user.id, "deleted_at": user.deleted_at, "trashed": moved})
+    else:
+        click.echo(f"{user.email} is closed; {moved} upload(s) moved to the trash. "
+                   "`flask momento purge` deletes them for good once they are old enough (--older-than).")

@@ -41,11 +41,11 @@ def work_command(follow: bool, requeue: bool, email: str | None, as_json: bool):
             _say(as_json, {"interrupted": True}, "Interrupted; the job in hand goes back to the queue.")
     except MomentoError as exc:
         fail(exc.message)
-    counts = dict(summary.counts)
+    counts = dict(summary)
     seconds = round(time.monotonic() - started, 1)
     text = ", ".join(f"{n} {_LABELS.get(k, k)}" for k, n in sorted(counts.items())) or "no job was due"
     _say(as_json, {"summary": {**counts, "seconds": seconds}}, f"Finished in {seconds} s: {text}.")
-    if summary.failed:
+    if summary[worker.FAILED]:
         click.get_current_context().exit(1)
 
 

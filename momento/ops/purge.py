@@ -92,7 +92,8 @@ def purge_upload(storage, catalog, user_id: str, upload_id: str, trashed_before:
 
 
 def work_queue(storage, catalog, report: PurgeReport, *, clock: Callable[[], datetime] = utcnow,
-               sleep: Callable[[float], None] = time.sleep, on_job: Optional[Callable[[Job, str], None]] = None) -> None:
+               sleep: Callable[[float], None] = time.sleep,
+               on_job: Optional[Callable[[Job, str], None]] = None) -> None:
     """Run due purge jobs until none is left, waiting out the retry delays of this run's failures."""
     waiting: dict[str, datetime] = {}  # job id -> when its retry is due
     while True:
@@ -139,12 +140,18 @@ def _run(storage, catalog, job: Job, report: PurgeReport, clock: Callable[[], da
     return "purged"
 
 
+def start(catalog, older_than_days: float, *, clock: Callable[[], datetime] = utcnow) -> PurgeReport:
+    """Enqueue a job for every upload in the trash for at least older_than_days days."""
+    now = clock()
+    report = PurgeReport(trashed_before=iso(now - timedelta(days=older_than_days)))
+    report.queued = enqueue(catalog, report.trashed_before, now)
+    return report
+
+
 def purge_trash(storage, catalog, older_than_days: float, *, clock: Callable[[], datetime] = utcnow,
                 sleep: Callable[[float], None] = time.sleep,
                 on_job: Optional[Callable[[Job, str], None]] = None) -> PurgeReport:
     """Delete for good every upload in the trash for at least older_than_days days."""
-    now = clock()
-    report = PurgeReport(trashed_before=iso(now - timedelta(days=older_than_days)))
-    report.queued = enqueue(catalog, report.trashed_before, now)
+    report = start(catalog, older_than_days, clock=clock)
     work_queue(storage, catalog, report, clock=clock, sleep=sleep, on_job=on_job)
     return report

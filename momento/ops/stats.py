@@ -64,8 +64,8 @@ def measure(uploads, now: datetime) -> Usage:
             use.new_uploads += 1
             use.new_bytes += upload.size
             use.s3_puts += _puts(upload)
-            # a transaction costs two write units per KB of each item it writes
-            use.ddb_writes += 2 * (math.ceil(record / 1024) + entries + 2)
+            # a transaction costs two write units per KB of each item: record, index items, counters
+            use.ddb_writes += 2 * (math.ceil(record / 1024) + entries + 1)
     return use
 
 
@@ -78,7 +78,7 @@ def _table_items(upload: Upload) -> tuple[int, int]:
 def _puts(upload: Upload) -> int:
     """PUT-class requests of storing one upload: the original (in parts when large), the thumbnail, a rendition."""
     original = 1 if upload.size <= PART_SIZE else math.ceil(upload.size / PART_SIZE) + 2
-    return original + 1 + (0 if upload.kind == PHOTO else 1)
+    return original + 1 + (upload.rendition != "none")
 
 
 def monthly_cost(use: Usage, prices: dict) -> dict[str, float]:

@@ -160,8 +160,8 @@
   function setSelecting(on) {
     selecting = on;
     feed.classList.toggle("selecting", on);
-    toggle.setAttribute("aria-pressed", on ? "true" : "false");
-    toggle.textContent = on ? "Cancel" : "Select";
+    // While selecting, the bar (with its own Cancel) takes over from the toggle.
+    toggle.hidden = on;
     if (!on) {
       boxes().forEach(function (b) { b.checked = false; mark(b); });
       lastBox = null;
@@ -183,7 +183,11 @@
     }
   }
 
-  toggle.addEventListener("click", function () { setSelecting(!selecting); });
+  toggle.addEventListener("click", function () {
+    setSelecting(true);
+    var first = feed.querySelector(".tile-select input");
+    if (first) first.focus();
+  });
 
   feed.addEventListener("click", function (event) {
     var box = event.target.closest(".tile-select input");
@@ -324,10 +328,6 @@
       var text = plural(gone.length, "item", "items") + " moved to the trash." + failures(results);
       say(text, ids.length ? function () { undoTrash(ids); } : null);
       announce(text);
-      if (!feed.querySelector(".tile-item") && !document.querySelector("a[data-more]")) {
-        // Keep the Undo reachable: the bar stays even though the grid is empty.
-        toggle.hidden = true;
-      }
     });
   }
 

@@ -6,6 +6,7 @@ import re
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import login_required
 
+from .. import audit
 from ..accounts import now_iso
 from ..backends import backends, catalog
 from ..errors import BadRequest, BackendError, NotFound
@@ -124,6 +125,7 @@ def delete_upload(upload_id: str):
     upload = owned_upload(upload_id)
     if not upload.trashed:
         catalog().set_trashed(upload.user_id, upload.id, now_iso())
+        audit.record_request(catalog(), owner(), "trash", upload_id=upload.id, filename=upload.filename)
     return "", 204
 
 
@@ -134,6 +136,7 @@ def restore_upload(upload_id: str):
     upload = owned_upload(upload_id)
     if upload.trashed:
         upload = catalog().set_trashed(upload.user_id, upload.id, None)
+        audit.record_request(catalog(), owner(), "restore", upload_id=upload.id, filename=upload.filename)
     return jsonify(upload_json(upload))
 
 

@@ -1,16 +1,16 @@
 """Sign-in for people (session cookie) and scripts (Bearer tokens): pages, token API, CSRF rules."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from .. import accounts
+from .. import accounts, audit, limits
 from ..backends import catalog
 from ..errors import BadRequest, EmailTaken, MomentoError, Unauthorized
-from ..extensions import csrf, login_manager
+from ..extensions import csrf, limiter, login_manager
 from ..models import User
 from .errors import error_response
 from .serialize import user_json
@@ -102,7 +102,33 @@ def _needs_csrf() -> bool:
 _CSRF_EXEMPT = {"auth.create_token"}
 
 
+def _lockout_page(_limit):
+    """The sign-in page itself, saying how long sign-in is paused (the API gets JSON from web/errors.py)."""
+    if request.endpoint != "auth.login":
+        return None
+    message = limits.lockout_message()
+    return make_response(render_template("login.html", form=LoginForm(), error=message), 429)
+
+
+def signin_limited(view):
+    """Failed sign-ins counted per account and per address, page and token API together (momento/limits.py)."""
+    common = dict(methods=["POST"], deduct_when=limits.failed_sign_in, on_breach=_lockout_page,
+                  error_message=limits.lockout_message)
+    view = limiter.shared_limit(limits.login_limit, "sign-in-account", key_func=limits.signin_email, **common)(view)
+    return limiter.shared_limit(limits.login_address_limit, "sign-in-address", key_func=limits.signin_address,
+                                **common)(view)
+
+
+def _audit_failed_sign_in(email, exc: Unauthorized, via: str) -> None:
+    """Failed sign-ins are recorded for accounts that exist (nobody else has an activity page)."""
+    email = email.strip().lower() if isinstance(email, str) else ""
+    user = catalog().get_user_by_email(email) if 0 < len(email) <= 254 else None
+    if user is not None:
+        audit.record_request(catalog(), user, "sign_in_failed", via=via, reason=exc.code)
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@signin_limited
 def login():
     """The sign-in page."""
     if current_user.is_authenticated:
@@ -114,8 +140,10 @@ def login():
             user = accounts.authenticate(catalog(), form.email.data, form.password.data)
         except Unauthorized as exc:
             error = exc.message
+            _audit_failed_sign_in(form.email.data, exc, "page")
         else:
             login_user(SessionUser(user), remember=form.remember.data)
+            audit.record_request(catalog(), user, "sign_in", via="page")
             return redirect(_safe_next(request.args.get("next")))
     status = 401 if error else 200
     return render_template("login.html", form=form, error=error), status
@@ -138,6 +166,7 @@ def register():
             error = exc.message
         else:
             login_user(SessionUser(user))
+            audit.record_request(catalog(), user, "account_created", via="page")
             flash("Welcome to Momento. Upload your first photos.")
             return redirect(url_for("pages.upload"))
     status = 400 if (error or form.errors) and request.method == "POST" else 200
@@ -148,6 +177,7 @@ def register():
 @login_required
 def logout():
     """Sign out (a POST, so another site cannot sign people out)."""
+    audit.record_request(catalog(), owner(), "sign_out")
     logout_user()
     flash("You are signed out.")
     return redirect(url_for("auth.login"))
@@ -161,13 +191,19 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/api/v1/auth/token", methods=["POST"])
+@signin_limited
 def create_token():
     """Exchange email and password for an API token."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("email"), str) or not isinstance(body.get("password"), str):
         raise BadRequest('Send JSON {"email": "...", "password": "..."}.', code="invalid_body")
-    user = accounts.authenticate(catalog(), body["email"], body["password"])
+    try:
+        user = accounts.authenticate(catalog(), body["email"], body["password"])
+    except Unauthorized as exc:
+        _audit_failed_sign_in(body["email"], exc, "api")
+        raise
     token = accounts.issue_token(catalog(), user)
+    audit.record_request(catalog(), user, "token_created", via="api")
     return jsonify({"token": token, "user": user_json(user)}), 201
 
 
@@ -178,6 +214,8 @@ def revoke_token():
     if not token:
         raise Unauthorized("Send the token to revoke as 'Authorization: Bearer <token>'.", code="unauthorized")
     accounts.revoke_token(catalog(), token)
+    if current_user.is_authenticated:
+        audit.record_request(catalog(), owner(), "token_revoked", via="api")
     return "", 204
 
 

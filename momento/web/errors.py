@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, render_template, request
+from flask import jsonify, make_response, render_template, request
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..errors import MomentoError, RangeNotSatisfiable
+from ..errors import MomentoError, RangeNotSatisfiable, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ def error_response(status: int, code: str, message: str, fields=None):
         if fields:
             body["error"]["fields"] = [{"field": f, "reason": r} for f, r in fields]
         return jsonify(body), status
-    return render_template("error.html", status=status, code=code, message=message), status
+    # A Response, not a string, so handlers can add headers whichever form the answer takes.
+    return make_response(render_template("error.html", status=status, code=code, message=message)), status
 
 
 def init_app(app) -> None:
@@ -42,12 +44,28 @@ def init_app(app) -> None:
 
     @app.errorhandler(MomentoError)
     def momento_error(exc: MomentoError):
+        message = exc.message
         if exc.status >= 500:
             log.warning("backend error: %s", exc.message)
-        resp = error_response(exc.status, exc.code, exc.message, exc.fields)
+            if "try again" not in message.lower():  # a backend hiccup: say what a person can do about it
+                message += " Please try again in a moment."
+        resp = error_response(exc.status, exc.code, message, exc.fields)
+        if exc.status == 503:
+            resp[0].headers["Retry-After"] = "1"
         if isinstance(exc, RangeNotSatisfiable):
             resp[0].headers["Content-Range"] = f"bytes */{exc.size}"
+        if isinstance(exc, RateLimited):
+            resp[0].headers["Retry-After"] = str(exc.retry_after)
         return resp
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limit_exceeded(exc: RateLimitExceeded):
+        from ..limits import current_retry_after
+
+        # exc.response is the page a limit chose to show (the sign-in form with its lock-out message)
+        resp = exc.response if exc.response is not None else error_response(429, "rate_limited", exc.description)[0]
+        resp.headers["Retry-After"] = str(current_retry_after())
+        return resp, 429
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

@@ -7,11 +7,13 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import login_required
 from ulid import ULID
 
+from .. import audit
 from ..accounts import now_iso
 from ..backends import catalog
 from ..catalog.cursor import encode_cursor
 from ..errors import BadRequest
 from ..media.tags import parse_tag_field
+from ..quota import user_quota
 from ..search import Query, tag_counts
 from .api import find_uploads, owned_upload, query_from_args
 from .auth import owner
@@ -40,6 +42,7 @@ def gallery():
     page = find_uploads(owner().id, query, limit=page_size(), cursor=request.args.get("cursor"))
     usage = catalog().usage(owner().id)
     return render_template("gallery.html", uploads=page.items, next_cursor=page.next_cursor, usage=usage,
+                           quota=user_quota(owner()),
                            kind=request.args.get("kind") or "", known_tags=known_tags(editable=True))
 
 
@@ -145,6 +148,7 @@ def trash(upload_id: str):
     upload = owned_upload(upload_id)
     if not upload.trashed:
         catalog().set_trashed(upload.user_id, upload.id, now_iso())
+        audit.record_request(catalog(), owner(), "trash", upload_id=upload.id, filename=upload.filename)
     flash(f"{upload.filename} moved to the trash.")
     return redirect(url_for("pages.gallery"))
 
@@ -156,6 +160,7 @@ def restore(upload_id: str):
     upload = owned_upload(upload_id)
     if upload.trashed:
         catalog().set_trashed(upload.user_id, upload.id, None)
+        audit.record_request(catalog(), owner(), "restore", upload_id=upload.id, filename=upload.filename)
     flash(f"{upload.filename} restored.")
     return redirect(request.form.get("next") == "trash" and url_for("pages.trash_page")
                     or url_for("pages.detail", upload_id=upload.id))

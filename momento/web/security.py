@@ -25,8 +25,9 @@ ALWAYS = {
 
 def init_app(app) -> None:
     """Trust the configured number of proxies, and add the headers to every answer."""
+    app.wsgi_app = SecureCookies(app.wsgi_app)
     proxies = app.config["PROXY_FIX"]
-    if proxies:
+    if proxies:  # outermost, so the cookie rule sees the scheme the client used
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
     hsts = app.config["HSTS_MAX_AGE"]
 
@@ -35,10 +36,8 @@ def init_app(app) -> None:
         for name, value in ALWAYS.items():
             response.headers.setdefault(name, value)
         response.headers.setdefault("Content-Security-Policy", _csp(response))
-        if request.is_secure:
-            if hsts:
-                response.headers.setdefault("Strict-Transport-Security", f"max-age={hsts}; includeSubDomains")
-            _secure_cookies(response)
+        if request.is_secure and hsts:
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={hsts}; includeSubDomains")
         return response
 
 
@@ -50,12 +49,27 @@ def _csp(response) -> str:
     return OTHER_CSP
 
 
-def _secure_cookies(response) -> None:
-    """Mark every cookie Secure on a TLS answer (the session, flask-login's remember cookie, any other)."""
-    cookies = response.headers.getlist("Set-Cookie")
-    if not cookies:
-        return
-    response.headers.remove("Set-Cookie")
-    for cookie in cookies:
-        attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
-        response.headers.add("Set-Cookie", cookie if "secure" in attributes else f"{cookie}; Secure")
+class SecureCookies:
+    """WSGI middleware: every cookie of an answer over TLS is Secure.
+
+    At this layer it sees every cookie, including the session cookie Flask writes after the
+    after_request hooks and flask-login's remember cookie, whatever order those were registered in.
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        if environ.get("wsgi.url_scheme") != "https":
+            return self.wsgi_app(environ, start_response)
+
+        def start(status, headers, exc_info=None):
+            return start_response(status, [(k, _secure(v) if k.lower() == "set-cookie" else v) for k, v in headers],
+                                  exc_info)
+
+        return self.wsgi_app(environ, start)
+
+
+def _secure(cookie: str) -> str:
+    attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+    return cookie if "secure" in attributes else f"{cookie}; Secure"

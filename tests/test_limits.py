@@ -1,0 +1,160 @@
+"""Abuse limits: sign-in lock-outs per account and per address, uploads per minute and bytes per day."""
+from __future__ import annotations
+
+import pytest
+
+from momento import create_app, limits
+from momento.config import ConfigError
+from momento.errors import RateLimited, TooLarge
+from tests.conftest import Account, app_config
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def limited_app(request, tmp_path):
+    """An app with limits on (they are off under TESTING otherwise), small enough to reach in a test."""
+    extra = getattr(request, "param", {})
+    config = {"RATELIMIT_ENABLED": True, "LOGIN_LIMIT": "3 per 15 minutes", "LOGIN_ADDRESS_LIMIT": "100 per hour"}
+    return create_app(app_config(request, tmp_path, "local", **(config | extra)))
+
+
+def _login(client, email, password, **kw):
+    return client.post("/login", data={"email": email, "password": password}, **kw)
+
+
+def _token(client, email, password, **kw):
+    return client.post("/api/v1/auth/token", json={"email": email, "password": password}, **kw)
+
+
+def test_login_page_locks_an_account_after_failed_attempts_and_says_for_how_long(limited_app):
+    alice = Account(limited_app, "alice@example.com")
+    c = limited_app.test_client()
+    for _ in range(3):
+        assert _login(c, alice.email, "wrong password").status_code == 401
+    locked = _login(c, alice.email, PASSWORD)  # even the right password waits: the attacker may have found it
+    assert locked.status_code == 429
+    wait = int(locked.headers["Retry-After"])
+    assert 0 < wait <= 15 * 60 + 1
+    page = locked.get_data(as_text=True)
+    assert "Too many failed sign-in attempts for this account" in page
+    assert "try again in 15 minutes" in page or "try again in 14 minutes" in page
+    assert '<form method="post"' in page  # the sign-in page itself, not a bare error
+    # Another account from the same address is not locked by alice's failures.
+    bob = Account(limited_app, "bob@example.com")
+    assert _login(c, bob.email, PASSWORD).status_code == 302
+
+
+def test_successful_sign_ins_do_not_count(limited_app):
+    alice = Account(limited_app, "alice@example.com")
+    for _ in range(6):
+        c = limited_app.test_client()
+        assert _login(c, alice.email, PASSWORD).status_code == 302
+
+
+def test_page_and_token_api_share_the_account_budget_and_the_api_answers_json(limited_app):
+    alice = Account(limited_app, "alice@example.com")
+    c = limited_app.test_client()
+    assert _login(c, "Alice@Example.com ", "nope").status_code == 401  # the same account, however it is typed
+    assert _token(c, alice.email, "nope").status_code == 401
+    assert _token(c, alice.email, "nope").status_code == 401
+    resp = _token(c, alice.email, PASSWORD)
+    assert resp.status_code == 429
+    assert resp.json["error"]["code"] == "rate_limited"
+    assert "try again in" in resp.json["error"]["message"]
+    assert int(resp.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("limited_app", [{"LOGIN_LIMIT": "100 per hour", "LOGIN_ADDRESS_LIMIT": "4 per minute"}],
+                         indirect=True)
+def test_one_address_trying_many_accounts_is_stopped(limited_app):
+    c = limited_app.test_client()
+    for i in range(4):
+        assert _token(c, f"victim{i}@example.com", "guess").status_code == 401
+    resp = _token(c, "victim9@example.com", "guess")
+    assert resp.status_code == 429 and "from your network" in resp.json["error"]["message"]
+    assert 0 < int(resp.headers["Retry-After"]) <= 61
+    # Another address is not affected.
+    other = _token(c, "victim9@example.com", "guess", environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert other.status_code == 401
+
+
+def test_limits_are_off_in_tests_unless_asked(app, client, alice):
+    assert app.config["RATELIMIT_ENABLED"] is False
+    for _ in range(15):
+        assert _login(client, alice.email, "wrong").status_code == 401
+
+
+@pytest.mark.parametrize("limited_app", [{"UPLOAD_LIMIT": "2 per minute"}], indirect=True)
+def test_upload_rate_per_user(limited_app):
+    alice = Account(limited_app, "alice@example.com")
+    bob = Account(limited_app, "bob@example.com")
+    with limited_app.test_request_context():
+        limits.check_upload_rate(alice.user)
+        limits.check_upload_rate(alice.user)
+        with pytest.raises(RateLimited) as caught:
+            limits.check_upload_rate(alice.user)
+        assert caught.value.status == 429 and caught.value.code == "rate_limited"
+        assert 0 < caught.value.retry_after <= 60
+        limits.check_upload_rate(bob.user)  # per user
+
+
+@pytest.mark.parametrize("limited_app", [{"UPLOAD_BYTES_PER_DAY": "1000"}], indirect=True)
+def test_daily_byte_budget(limited_app):
+    alice = Account(limited_app, "alice@example.com")
+    with limited_app.test_request_context():
+        assert limits.reserve_upload_bytes(alice.user, 600) == 600
+        with pytest.raises(RateLimited) as caught:
+            limits.reserve_upload_bytes(alice.user, 600)
+        assert caught.value.code == "daily_limit_exceeded"
+        assert 23 * 3600 < caught.value.retry_after <= 24 * 3600
+        assert "400 bytes is left today" in caught.value.message
+        # A refused reservation takes nothing: what is left can still be used.
+        assert limits.reserve_upload_bytes(alice.user, 400) == 400
+        limits.release_upload_bytes(alice.user, 500)  # an upload that failed gives its bytes back
+        assert limits.reserve_upload_bytes(alice.user, 500) == 500
+        with pytest.raises(TooLarge):
+            limits.reserve_upload_bytes(alice.user, 1001)
+
+
+def test_rate_limited_errors_become_429_with_retry_after(limited_app):
+    def view():
+        raise RateLimited("Slow down.", retry_after=42)
+
+    limited_app.add_url_rule("/api/v1/_slow", view_func=view)
+    resp = limited_app.test_client().get("/api/v1/_slow")
+    assert resp.status_code == 429 and resp.headers["Retry-After"] == "42"
+    assert resp.json["error"] == {"code": "rate_limited", "message": "Slow down."}
+
+
+def test_upload_limits_do_nothing_when_limits_are_off(app, alice):
+    with app.test_request_context():
+        for _ in range(500):
+            limits.check_upload_rate(alice.user)
+        assert limits.reserve_upload_bytes(alice.user, 10**15) == 0
+
+
+@pytest.mark.parametrize("setting,value", [("LOGIN_LIMIT", "lots"), ("UPLOAD_LIMIT", "5 per fortnight"),
+                                           ("UPLOAD_BYTES_PER_DAY", "12 parsecs"), ("PROXY_FIX", "-1")])
+def test_bad_settings_fail_at_start(request, tmp_path, setting, value):
+    with pytest.raises(ConfigError, match=f"MOMENTO_{setting}"):
+        create_app(app_config(request, tmp_path, "local", **{setting: value}))
+
+
+def test_none_turns_a_limit_off(request, tmp_path):
+    app = create_app(app_config(request, tmp_path, "local", RATELIMIT_ENABLED=True, LOGIN_LIMIT="none",
+                                UPLOAD_BYTES_PER_DAY="none"))
+    alice = Account(app, "alice@example.com")
+    c = app.test_client()
+    for _ in range(12):
+        assert _login(c, alice.email, "wrong").status_code == 401
+    with app.test_request_context():
+        assert limits.reserve_upload_bytes(alice.user, 10**12) == 0
+
+
+def test_in_words():
+    assert limits.in_words(1) == "1 second"
+    assert limits.in_words(45) == "45 seconds"
+    assert limits.in_words(61) == "2 minutes"
+    assert limits.in_words(900) == "15 minutes"
+    assert limits.in_words(86400) == "24 hours"

@@ -44,16 +44,16 @@ def register_extensions(app: Flask) -> None:
 
     errors.init_app(app)
     auth.init_app(app)
+    security.init_app(app)  # before the limiter, whose sign-in keys read bounded JSON bodies
     limits.init_app(app)
-    security.init_app(app)
     templating.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
     """Routes: pages, auth, API, media."""
-    from .web import account, api, auth, media, pages
+    from .web import account, api, auth, media, pages, tus
 
-    for bp in (auth.bp, pages.bp, api.bp, api.health, media.bp, account.bp):
+    for bp in (auth.bp, pages.bp, api.bp, api.health, media.bp, account.bp, tus.bp):
         app.register_blueprint(bp)
 
 

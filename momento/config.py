@@ -65,6 +65,11 @@ HARDENING = {
 }
 DEFAULTS.update(HARDENING)
 
+# Resumable uploads (tus, momento/resumable.py): how long an unfinished one is kept, the size of the parts its
+# bytes are stored in (S3's smallest is 5 MiB), and how many parts one PATCH sends at once.
+RESUMABLE = {"TUS_EXPIRY_HOURS": 24, "TUS_PART_SIZE": 8 * MiB, "TUS_PARTS_IN_FLIGHT": 2}
+DEFAULTS.update(RESUMABLE)
+
 
 class ConfigError(MomentoError):
     """The configuration cannot work; raised at start-up."""
@@ -91,6 +96,10 @@ def load_config(app, test_config: dict | None) -> None:
     for name in PRICES:
         cfg[name] = _non_negative(cfg, name)
     cfg["WORKER_THREADS"] = _worker_threads(cfg)
+    for name in RESUMABLE:
+        cfg[name] = _positive_int(cfg, name)
+    if cfg["TUS_PART_SIZE"] < 5 * MiB:
+        raise ConfigError("MOMENTO_TUS_PART_SIZE must be at least 5 MiB (5242880), S3's smallest part.")
     _hardening(cfg)
     try:
         cfg["CONTENT_TAGGERS"] = tuple(available_taggers(cfg.get("TAGGERS") or ()))

@@ -4,8 +4,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable, Optional
+from typing import BinaryIO, Iterable, Iterator, Optional
 
 from ulid import ULID
 
@@ -196,6 +197,76 @@ def ingest_file(storage, catalog, user: User, path: str, *, filename: Optional[s
     """Run one file on local disk (an imported file) through the pipeline."""
     with open(path, "rb") as f:
         return ingest(storage, catalog, user, f, filename=filename, tags=tags, limits=limits)
+
+
+def find_duplicate(catalog, user_id: str, sha256: str) -> Optional[Upload]:
+    """The user's upload with these bytes, back from the trash if it was there; None when there is none."""
+    existing = catalog.find_by_sha256(user_id, sha256)
+    return None if existing is None else _revive(catalog, existing)
+
+
+def ingest_stored(storage, catalog, user: User, key: str, sniffed: Sniffed, *, size: int, sha256: Optional[str],
+                  filename: Optional[str], tags: tuple[str, ...], limits: Limits, upload_id: str) -> IngestResult:
+    """A file the store already holds at `key` (a finished resumable upload): decode a local copy, derive, record.
+
+    The object is removed again when the file is refused, turns out to be a duplicate, or cannot be recorded.
+    Without `sha256` it is computed from the copy.
+    """
+    try:
+        with _local_copy(storage, key, hashed=sha256 is None) as (path, digest):
+            sha256 = sha256 or digest
+            existing = catalog.find_by_sha256(user.id, sha256)
+            info = None if existing is not None else inspect(path, sniffed, max_pixels=limits.max_pixels)
+    except BaseException:
+        _discard(storage, [key])
+        raise
+    if existing is not None:
+        again = existing.id == upload_id  # recorded by an attempt that died before it could answer
+        if not again:
+            _discard(storage, [key])
+        return IngestResult(_revive(catalog, existing), duplicate=not again)
+    upload = build_upload(user, info, sha256=sha256, size=size, filename=filename, tags=tags,
+                          taggers=limits.taggers, upload_id=upload_id)
+    written = [key, upload.thumb_key]
+    try:
+        storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime)
+        catalog.put_upload(upload)
+    except DuplicateUpload as dup:  # the same bytes finished twice at once; the other one won
+        _discard(storage, written)
+        existing = catalog.get_upload(upload.user_id, dup.existing_id)
+        if existing is None:
+            raise
+        return IngestResult(_revive(catalog, existing), duplicate=True)
+    except BaseException:
+        _discard(storage, written)
+        raise
+    _queue_rendition(catalog, upload)
+    return IngestResult(upload)
+
+
+@contextmanager
+def _local_copy(storage, key: str, *, hashed: bool) -> Iterator[tuple[str, Optional[str]]]:
+    """The object's bytes on this disk (its own file locally, a temporary copy from S3), and their sha256 if asked."""
+    digest = hashlib.sha256() if hashed else None
+    path = storage.local_path(key)
+    if path is not None:
+        if digest is not None:
+            with open(path, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    digest.update(chunk)
+        yield path, digest.hexdigest() if digest else None
+        return
+    with tempfile.NamedTemporaryFile(dir=_scratch(storage), prefix="decode-") as copy:
+        stream = storage.open(key)
+        try:
+            for chunk in stream:
+                copy.write(chunk)
+                if digest is not None:
+                    digest.update(chunk)
+        finally:
+            stream.close()
+        copy.flush()
+        yield copy.name, digest.hexdigest() if digest else None
 
 
 def _revive(catalog, existing: Upload) -> Upload:

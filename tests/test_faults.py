@@ -55,7 +55,7 @@ def _aws_fault(kind: str, operation: str) -> Exception:
 
 
 class _Injector:
-    """Registers before-call hooks on real boto3 clients that fail chosen operations (optionally on one table)."""
+    """Registers hooks on real boto3 clients that fail chosen operations (optionally on one table)."""
 
     def __init__(self):
         self.hooks: list[tuple] = []
@@ -67,7 +67,7 @@ class _Injector:
                 self.fired += 1
                 raise _aws_fault(kind, operation)
 
-        event = f"before-call.{service}.{operation}"
+        event = f"before-parameter-build.{service}.{operation}"  # sees the call's own parameters
         client.meta.events.register(event, hook)
         self.hooks.append((client, event, hook))
 

@@ -46,7 +46,8 @@ def test_import_then_rerun_imports_nothing_twice(app, runner, alice, folder):
         "beach.jpg", "broken.jpg", "empty.jpg", "notes.txt", "2024/beach copy.JPG", "2024/clip.mp4",
         "2024/summer/sunset.png"]
     items = alice.get("/api/v1/uploads").json["items"]
-    assert sorted(u["filename"] for u in items) == ["beach.jpg", "clip.mp4", "sunset.png"]
+    names = sorted(u["filename"] for u in items)  # three at once: either copy of the beach may come first
+    assert names[0] in ("beach.jpg", "beach copy.JPG") and names[1:] == ["clip.mp4", "sunset.png"]
     assert all(u["tags"] == ["holiday", "2024"] for u in items)
 
     again, second = _import(runner, folder)
@@ -80,9 +81,8 @@ def test_interrupted_import_then_rerun(app, runner, alice, folder, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(importer, "ingest_file", crash_on_second)
-    with pytest.raises(KeyboardInterrupt):
-        runner.invoke(args=["momento", "import", str(folder), "--user", "alice@example.com", "--jobs", "1"],
-                      catch_exceptions=False)
+    stopped = runner.invoke(args=["momento", "import", str(folder), "--user", "alice@example.com", "--jobs", "1"])
+    assert stopped.exit_code == 1 and "Aborted" in stopped.output  # click's answer to Ctrl-C
     assert len(alice.get("/api/v1/uploads").json["items"]) == 1
 
     monkeypatch.setattr(importer, "ingest_file", real)

@@ -285,12 +285,14 @@ def test_the_upload_pages_request_is_stored_with_csrf_on(request, tmp_path):
 
     app = create_app(app_config(request, tmp_path, "local", WTF_CSRF_ENABLED=True))
     c = app.test_client()
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"|value="([^"]+)"', html(c.get("/register")))
-    token = next(t for t in token.groups() if t)
-    c.post("/register", data={"csrf_token": token, "email": "u@example.com", "password": "longenough",
+
+    def meta(url: str) -> str:
+        return re.search(r'<meta name="csrf-token" content="([^"]+)">', html(c.get(url))).group(1)
+
+    c.post("/register", data={"csrf_token": meta("/register"), "email": "u@example.com", "password": "longenough",
                               "confirm": "longenough"})
-    meta = re.search(r'<meta name="csrf-token" content="([^"]+)">', html(c.get("/upload"))).group(1)
+    token = meta("/upload")
     resp = c.post("/api/v1/uploads", data={"file": (io.BytesIO(corpus.jpeg()), "a.jpg"), "tags": "x"},
-                  content_type="multipart/form-data", headers={"X-CSRFToken": meta, "Accept": "application/json"})
+                  content_type="multipart/form-data", headers={"X-CSRFToken": token, "Accept": "application/json"})
     assert resp.status_code == 201, resp.get_json()
     assert resp.json["tags"] == ["x"]

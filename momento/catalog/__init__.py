@@ -1,9 +1,12 @@
 """The catalog interface (users, tokens, uploads) and the factory that picks a backend."""
 from __future__ import annotations
 
-from typing import Iterator, Optional, Protocol
+from typing import TYPE_CHECKING, Iterator, Optional, Protocol
 
 from ..models import AuditEvent, Job, Page, PostureCheck, Upload, User
+
+if TYPE_CHECKING:  # the record lives beside the code that drives it
+    from ..resumable import TusUpload
 
 
 class Catalog(Protocol):
@@ -120,6 +123,22 @@ class Catalog(Protocol):
 
     def list_audit_events(self, user_id: str, limit: int = 50, cursor: Optional[str] = None) -> Page:
         """The user's events, newest first, a page at a time (by key: a Query, never a Scan)."""
+
+    # resumable uploads (momento/resumable.py)
+    def put_tus(self, tus: "TusUpload") -> "TusUpload":
+        """Record a new tus upload; Conflict when its id is taken."""
+
+    def get_tus(self, user_id: str, tus_id: str) -> Optional["TusUpload"]:
+        """The user's tus upload with this id, or None (for another user's too)."""
+
+    def update_tus(self, tus: "TusUpload") -> Optional["TusUpload"]:
+        """Compare-and-set: store tus with rev + 1 if the stored rev is still tus.rev; None when another writer won."""
+
+    def delete_tus(self, tus: "TusUpload") -> None:
+        """Forget a tus upload; a missing one is fine."""
+
+    def expired_tus(self, now: str, limit: int = 100) -> list["TusUpload"]:
+        """Tus uploads whose expiry is at or before now, oldest first (by key, never in bulk)."""
 
 
 def make_catalog(app) -> Catalog:

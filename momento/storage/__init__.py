@@ -1,7 +1,7 @@
 """The object store interface and the factory that picks a backend."""
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator, Optional, Protocol
+from typing import BinaryIO, Iterator, Optional, Protocol, Sequence
 
 from ..models import ObjectInfo, PostureCheck
 
@@ -61,6 +61,22 @@ class Storage(Protocol):
 
     def check_posture(self) -> list[PostureCheck]:
         """How the bucket or folder differs from what create() makes; changes nothing."""
+
+    # objects written part by part across requests (resumable uploads): the caller keeps ref and ETags
+    def begin_parts(self, key: str, content_type: str) -> str:
+        """Start an object at key written in numbered parts; a reference for the calls below."""
+
+    def put_part(self, key: str, upload_ref: str, number: int, data: bytes) -> str:
+        """Store part `number` (1-based; 5 MiB at least, but for the last); its ETag. Storing a number again replaces it."""
+
+    def complete_parts(self, key: str, upload_ref: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
+        """Join the (number, ETag) parts, in order, into the object at key, which becomes visible only now."""
+
+    def abort_parts(self, key: str, upload_ref: str) -> None:
+        """Throw the parts away; safe to repeat."""
+
+    def local_path(self, key: str) -> Optional[str]:
+        """Where key's bytes can be read on this disk (the local backend), else None."""
 
 
 def make_storage(app) -> Storage:

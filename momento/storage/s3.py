@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import BackendError, BadRequest, ObjectMissing, RangeNotSatisfiable
 from ..models import ObjectInfo, PostureCheck
+from .s3_parts import S3Parts
 from .s3_posture import bucket_posture
 from .s3_writer import S3Writer
 
@@ -66,7 +67,7 @@ class S3Stream:
         self._body.close()
 
 
-class S3Storage:
+class S3Storage(S3Parts):
     """Keys to bytes in one bucket; one lazily created boto3 client per instance."""
 
     def __init__(self, bucket: str, *, kms_key_id: Optional[str] = None, session: Any = None,

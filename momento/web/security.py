@@ -1,7 +1,9 @@
-"""Security headers on every answer, HSTS and Secure cookies over TLS, and ProxyFix for a proxy in front."""
+"""Security headers on every answer, HSTS and Secure cookies over TLS, ProxyFix for a proxy in front,
+and bounds on JSON bodies (their size and their nesting)."""
 from __future__ import annotations
 
 from flask import request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Pages load their scripts, styles and images from Momento only; no inline script, no framing.
@@ -11,6 +13,8 @@ PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' bl
 MEDIA_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
 OTHER_CSP = "default-src 'none'; frame-ancestors 'none'"
 PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), browsing-topics=()"
+
+JSON_BODY_LIMIT = 1024 * 1024  # the largest JSON body any route takes (a token request, a list of tags)
 
 ALWAYS = {
     "X-Content-Type-Options": "nosniff",
@@ -23,13 +27,32 @@ ALWAYS = {
 }
 
 
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, where nesting too deep for the parser is a malformed body (400), not a crash (500)."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("The JSON is nested too deeply.") from None
+
+
 def init_app(app) -> None:
-    """Trust the configured number of proxies, and add the headers to every answer."""
+    """Trust the configured number of proxies, bound JSON bodies, and add the headers to every answer."""
+    provider = BoundedJSONProvider(app)
+    provider.sort_keys = app.json.sort_keys
+    app.json = provider
     app.wsgi_app = SecureCookies(app.wsgi_app)
     proxies = app.config["PROXY_FIX"]
     if proxies:  # outermost, so the cookie rule sees the scheme the client used
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
     hsts = app.config["HSTS_MAX_AGE"]
+
+    @app.before_request
+    def bound_json_body():
+        # Uploads may be gigabytes; a JSON body is read whole into memory, so it gets a small limit of its own.
+        if request.is_json:
+            request.max_content_length = JSON_BODY_LIMIT
 
     @app.after_request
     def security_headers(response):

@@ -1,0 +1,232 @@
+"""Upload receive path: throughput against the floor of the job, and server memory per transfer.
+
+1. local backend: a 200 MB video through Momento against a bare socket sink that reads the same request,
+   hashes it (sha256) and writes it to a file.                              target: at least 0.7x
+2. aws backend on a moto server: the same upload against a direct boto3 put_object to that moto server.
+                                                                            target: at least 0.8x
+3. memory: the server's peak RSS above idle while 1, 4 and 16 uploads (and downloads) run at once,
+   per transfer.                              target: at most 2 x part size + 5 MB per transfer
+
+Not a test: run it by hand (python bench/receive.py --help).
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import hashlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (MiB, PeakSampler, ROOT, download, free_port, make_token, momento_server,  # noqa: E402
+                    multipart_head_tail, rss_mib, temp_dir, upload, video_file, wait_for)
+
+
+def socket_sink_seconds(path: Path, folder: str) -> float:
+    """Send the same HTTP request to a sink that hashes and writes it; seconds until it answered."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    head, tail, boundary = multipart_head_tail(path.name)
+    length = len(head) + path.stat().st_size + len(tail)
+    request_head = (f"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+                    f"Content-Length: {length}\r\n\r\n").encode()
+
+    def sink():
+        conn, _ = server.accept()
+        digest, left = hashlib.sha256(), len(request_head) + length
+        with open(os.path.join(folder, "sink.bin"), "wb") as out:
+            while left > 0:
+                data = conn.recv(min(1 * MiB, left))
+                if not data:
+                    break
+                digest.update(data)
+                out.write(data)
+                left -= len(data)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        conn.close()
+
+    thread = threading.Thread(target=sink)
+    thread.start()
+    client = socket.create_connection(("127.0.0.1", port))
+    start = time.perf_counter()
+    client.sendall(request_head + head)
+    with open(path, "rb") as f:
+        while data := f.read(1 * MiB):
+            client.sendall(data)
+    client.sendall(tail)
+    client.recv(100)
+    seconds = time.perf_counter() - start
+    thread.join()
+    client.close()
+    server.close()
+    return seconds
+
+
+def moto_env(folder: str) -> tuple[subprocess.Popen, dict]:
+    """A moto server subprocess and the environment that points Momento and boto3 at it."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(port, "/moto-api/")
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "bench",
+           "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+           "MOMENTO_BACKEND": "aws", "MOMENTO_BUCKET": "bench-bucket", "MOMENTO_TABLE_PREFIX": "bench-",
+           "MOMENTO_DATA_DIR": folder}
+    os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
+    subprocess.run([sys.executable, "-m", "flask", "momento", "init"], cwd=ROOT, env=os.environ | env |
+                   {"MOMENTO_SECRET_KEY": "bench"}, check=True, capture_output=True)
+    return proc, env
+
+
+def throughput(args, folder: str) -> list[tuple]:
+    rows = []
+    path = video_file(args.size * MiB, folder)
+    mb = path.stat().st_size / 1e6
+    env = {"MOMENTO_DATA_DIR": os.path.join(folder, "local"), "MOMENTO_MAX_VIDEO_BYTES": str(4 * 1024 * MiB)}
+    token = make_token(env)
+    floors, ours = [], []
+    with momento_server(env) as (port, _):
+        for i in range(args.repeats):
+            floors.append(socket_sink_seconds(path, folder))
+            status, body, seconds = upload(port, token, path)
+            assert status == 201 or body.get("duplicate"), body
+            ours.append(seconds)
+            if status == 201:  # the next round must not be a duplicate: delete it for good
+                _forget(env, body["id"])
+    floor, mine = statistics.median(floors), statistics.median(ours)
+    rows.append(("local: Momento vs socket sink (sha256 + file)", f"{mb / mine:.0f} MB/s", f"{mb / floor:.0f} MB/s",
+                 f"{floor / mine:.2f}x", "0.70x"))
+
+    moto, aws = moto_env(folder)
+    try:
+        import boto3
+
+        s3 = boto3.client("s3")
+        token = make_token(aws)
+        puts, ours = [], []
+        with momento_server(aws | {"MOMENTO_MAX_VIDEO_BYTES": str(4 * 1024 * MiB)}) as (port, _):
+            for i in range(args.repeats):
+                start = time.perf_counter()
+                with open(path, "rb") as f:
+                    s3.put_object(Bucket="bench-bucket", Key=f"direct/{i}.mp4", Body=f)
+                puts.append(time.perf_counter() - start)
+                s3.delete_object(Bucket="bench-bucket", Key=f"direct/{i}.mp4")
+                status, body, seconds = upload(port, token, _variant(path, i, folder))
+                assert status == 201, body
+                ours.append(seconds)
+        put, mine = statistics.median(puts), statistics.median(ours)
+        rows.append(("aws (moto): Momento vs boto3 put_object", f"{mb / mine:.0f} MB/s", f"{mb / put:.0f} MB/s",
+                     f"{put / mine:.2f}x", "0.80x"))
+    finally:
+        moto.terminate()
+    return rows
+
+
+def _variant(path: Path, i: int, folder: str) -> Path:
+    """The same file with a different last byte, so repeated uploads are not duplicates."""
+    out = Path(folder) / f"variant-{i}.mp4"
+    if not out.exists():
+        os.link(path, out) if i == 0 else _copy_with_tail(path, out, i)
+    return out
+
+
+def _copy_with_tail(src: Path, dst: Path, i: int) -> None:
+    with open(src, "rb") as f, open(dst, "wb") as out:
+        while data := f.read(8 * MiB):
+            out.write(data)
+        out.write(bytes([i % 256]))
+
+
+def _forget(env: dict, upload_id: str) -> None:
+    """Remove an upload's record and objects so the same bytes count as new (local backend)."""
+    from momento.catalog.sqlite import SqliteCatalog
+
+    catalog = SqliteCatalog(os.path.join(env["MOMENTO_DATA_DIR"], "momento.sqlite3"))
+    for user in catalog.iter_users():
+        upload = catalog.get_upload(user.id, upload_id)
+        if upload:
+            catalog.delete_upload(user.id, upload_id)
+            for key in upload.object_keys:
+                p = Path(env["MOMENTO_DATA_DIR"], "objects", key)
+                p.unlink(missing_ok=True)
+
+
+def memory(args, folder: str, backend: str) -> list[tuple]:
+    rows = []
+    size = args.memory_size * MiB
+    files = [_copy_unique(video_file(size, folder), folder, i) for i in range(max(args.concurrency))]
+    moto = None
+    if backend == "aws":
+        moto, env = moto_env(os.path.join(folder, "aws-mem"))
+    else:
+        env = {"MOMENTO_DATA_DIR": os.path.join(folder, "mem")}
+    part = int(env.get("MOMENTO_S3_PART_SIZE", 8 * MiB)) if backend == "aws" else 0
+    try:
+        for n in args.concurrency:
+            token = make_token(env)
+            with momento_server(env, threads=max(args.concurrency) + 4) as (port, pid):
+                upload(port, token, files[-1])  # warm up: imports, first connections
+                time.sleep(0.5)
+                idle = rss_mib(pid)
+                with PeakSampler(pid) as up, cf.ThreadPoolExecutor(n) as pool:
+                    results = list(pool.map(lambda p: upload(port, token, p), files[:n]))
+                assert all(r[0] in (200, 201) for r in results), results[0]
+                urls = [r[1]["urls"]["original"] for r in results]
+                time.sleep(0.5)
+                idle_dl = rss_mib(pid)
+                with PeakSampler(pid) as down, cf.ThreadPoolExecutor(n) as pool:
+                    list(pool.map(lambda u: download(port, token, u), urls))
+            target = 2 * part / MiB + 5
+            rows.append((backend, n, f"{(up.peak - idle) / n:.1f}", f"{(down.peak - idle_dl) / n:.1f}",
+                         f"{target:.0f}" if backend == "aws" else "5"))
+            for p in files[:n]:
+                _forget_aws(env, backend)
+    finally:
+        if moto:
+            moto.terminate()
+    return rows
+
+
+def _forget_aws(env, backend):
+    pass  # each concurrency level uses a fresh account, so the same bytes are not duplicates
+
+
+def _copy_unique(path: Path, folder: str, i: int) -> Path:
+    out = Path(folder) / f"unique-{path.stat().st_size}-{i}.mp4"
+    if not out.exists():
+        _copy_with_tail(path, out, i)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=200, help="MB of the throughput upload")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each throughput measure")
+    parser.add_argument("--memory-size", type=int, default=40, help="MB of each file in the memory runs")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["throughput", "memory", "aws"])
+    args = parser.parse_args()
+    folder = temp_dir()
+    if "throughput" not in args.skip:
+        rows = throughput(args, folder)
+        print(f"{'measure':48} {'Momento':>10} {'reference':>10} {'ratio':>7} {'target':>7}")
+        for r in rows:
+            print(f"{r[0]:48} {r[1]:>10} {r[2]:>10} {r[3]:>7} {r[4]:>7}")
+    if "memory" not in args.skip:
+        rows = memory(args, folder, "local") + ([] if "aws" in args.skip else memory(args, folder, "aws"))
+        print(f"\n{'backend':8} {'at once':>7} {'MiB/upload':>11} {'MiB/download':>13} {'target MiB':>11}")
+        for r in rows:
+            print(f"{r[0]:8} {r[1]:>7} {r[2]:>11} {r[3]:>13} {r[4]:>11}")
+    print("done")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Multipart objects on S3 driven part by part, across requests and servers (resumable uploads).
+
+Unlike S3Writer, which sends the parts of one request, these calls keep no state in the process: the
+upload id and the parts' ETags are the caller's to keep (in the catalog), so any server can add the next part.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import BackendError, ObjectMissing
+from ..models import ObjectInfo
+
+GONE = {"NoSuchUpload", "404", "NotFound"}
+
+
+class S3Parts:
+    """begin/put/complete/abort for S3Storage, each one S3 call."""
+
+    def begin_parts(self, key: str, content_type: str) -> str:
+        """CreateMultipartUpload at key (encrypted like every object); the upload id."""
+        answer = self._parts_call("start the object", self.client.create_multipart_upload, Bucket=self.bucket,
+                                  Key=key, ContentType=content_type, **self._encryption_args())
+        return answer["UploadId"]
+
+    def put_part(self, key: str, upload_ref: str, number: int, data: bytes) -> str:
+        """UploadPart `number` (1-based; at least 5 MiB unless it is the last); its ETag."""
+        answer = self._parts_call("store a part", self.client.upload_part, Bucket=self.bucket, Key=key,
+                                  UploadId=upload_ref, PartNumber=number, Body=data)
+        return answer["ETag"]
+
+    def complete_parts(self, key: str, upload_ref: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
+        """CompleteMultipartUpload with these (number, ETag) pairs; S3 refuses a part whose ETag differs."""
+        self._parts_call("finish the object", self.client.complete_multipart_upload, Bucket=self.bucket, Key=key,
+                         UploadId=upload_ref,
+                         MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]})
+        return self.stat(key)
+
+    def abort_parts(self, key: str, upload_ref: str) -> None:
+        """AbortMultipartUpload; an upload already gone is fine."""
+        try:
+            self._parts_call("drop the parts", self.client.abort_multipart_upload, Bucket=self.bucket, Key=key,
+                             UploadId=upload_ref)
+        except ObjectMissing:
+            pass
+
+    def local_path(self, key: str) -> Optional[str]:
+        """None: the bytes are in the bucket, not on this disk."""
+        return None
+
+    @staticmethod
+    def _parts_call(what: str, method, **kwargs) -> dict:
+        try:
+            return method(**kwargs)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in GONE:
+                raise ObjectMissing("The parts of this object are gone.") from exc
+            raise BackendError(f"The object store failed to {what} ({code}).") from exc
+        except BotoCoreError as exc:
+            raise BackendError(f"The object store failed to {what} ({type(exc).__name__}).") from exc

@@ -13,7 +13,6 @@ import sys
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
 from botocore.exceptions import ClientError
@@ -26,6 +25,7 @@ from momento.backends import Backends
 from momento.ops import iam, verify
 from momento.storage.s3 import S3Storage
 from tests import corpus
+from tests.backends import aws_session
 from tests.conftest import Account
 
 aws = pytest.mark.aws
@@ -41,12 +41,23 @@ def iam_server():
     url = proc.stdout.readline().strip()
     assert url.startswith("http://"), "the IAM moto server did not start"
     yield url
-    proc.stdin.close()
+    proc.terminate()
     proc.wait(timeout=10)
 
 
 def _enforce(url: str, on: bool) -> None:
     requests.post(f"{url}/moto-api/reset-auth", data=b"0" if on else b"inf", timeout=10).raise_for_status()
+
+
+class KeyedSession:
+    """Clients with these keys from the test process's shared boto3 session (parsed models are reused)."""
+
+    def __init__(self, shared, key: str, secret: str):
+        self.shared, self.key, self.secret = shared, key, secret
+
+    def client(self, service: str, **kwargs):
+        return self.shared.client(service, aws_access_key_id=self.key, aws_secret_access_key=self.secret,
+                                  region_name=REGION, **kwargs)
 
 
 class Deployment:
@@ -70,8 +81,8 @@ class Deployment:
             key = client.create_access_key(UserName=name)["AccessKey"]
             self.keys[role] = (key["AccessKeyId"], key["SecretAccessKey"])
 
-    def session(self, key: str, secret: str):
-        return boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=REGION)
+    def session(self, key: str, secret: str) -> "KeyedSession":
+        return KeyedSession(aws_session(), key, secret)
 
     def role_session(self, role: str):
         return self.session(*self.keys[role])

@@ -78,7 +78,7 @@ def failed_sign_in(response) -> bool:
 def current_retry_after() -> int:
     """Seconds until the limit this request broke lets requests through again."""
     current = limiter.current_limit
-    return max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    return max(1, math.ceil(current.window.reset_time - time.time())) if current else 60
 
 
 def lockout_message() -> str:

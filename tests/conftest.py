@@ -107,6 +107,18 @@ class Account:
 
 
 @pytest.fixture
+def fast_passwords(monkeypatch):
+    """argon2id with the cheapest parameters, for tests that sign in many times (not a test of hashing)."""
+    from argon2 import PasswordHasher
+
+    from momento import accounts
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(accounts, "_hasher", cheap)
+    monkeypatch.setattr(accounts, "_DUMMY_HASH", cheap.hash("momento-timing-guard"))
+
+
+@pytest.fixture
 def alice(app) -> Account:
     """A signed-up user with a token."""
     return Account(app, "alice@example.com")

@@ -11,6 +11,8 @@ import pytest
 
 from tests import corpus
 
+pytestmark = pytest.mark.usefixtures("fast_passwords")  # many sign-ins: hashing is not under test here
+
 BOUNDARY = "adversarialboundary"
 ULID_OF_NOBODY = "01JD3Z8Q4M5X2V7K9T1B6N0C3F"
 
@@ -91,6 +93,7 @@ def test_two_files_and_no_file(alice):
 def test_page_forms_with_too_many_parts_or_huge_fields(client, path):
     many = "&".join(f"f{i}=x" for i in range(2000))
     assert_refused(client.post(path, data=many, content_type="application/x-www-form-urlencoded"), 400, 413)
+    assert_refused(client.post(path, json=["not", "a", "form"]), 400)
     huge = "email=" + "a" * (2 * 1024 * 1024)
     assert_refused(client.post(path, data=huge, content_type="application/x-www-form-urlencoded"), 400, 413)
 
@@ -107,25 +110,26 @@ def test_tags_page_form_with_a_huge_field(app, alice, photo):
 def test_body_longer_than_declared(alice):
     """The server reads what Content-Length says and no more: the multipart ends too soon."""
     body = _multipart([("file", corpus.jpeg(), "a.jpg")])
-    resp = alice.client.post("/api/v1/uploads", input_stream=io.BytesIO(body + b"x" * 5000), headers={
-        **alice.headers, "Content-Length": str(len(body) - 40),
-        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    resp = alice.client.post("/api/v1/uploads", input_stream=io.BytesIO(body + b"x" * 5000), headers=alice.headers,
+                             content_type=f"multipart/form-data; boundary={BOUNDARY}",
+                             environ_overrides={"CONTENT_LENGTH": str(len(body) - 40)})
     assert_refused(resp, 400)
     assert alice.get("/api/v1/uploads").json["items"] == []
 
 
 def test_body_shorter_than_declared(alice):
     body = _multipart([("file", corpus.jpeg(), "a.jpg")])
-    resp = alice.client.post("/api/v1/uploads", input_stream=io.BytesIO(body[: len(body) // 2]), headers={
-        **alice.headers, "Content-Length": str(len(body)), "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    resp = alice.client.post("/api/v1/uploads", input_stream=io.BytesIO(body[: len(body) // 2]), headers=alice.headers,
+                             content_type=f"multipart/form-data; boundary={BOUNDARY}",
+                             environ_overrides={"CONTENT_LENGTH": str(len(body))})
     assert_refused(resp, 400)
     assert alice.get("/api/v1/uploads").json["items"] == []
 
 
 def test_declared_length_over_the_limit_is_refused_before_reading(app, alice):
-    resp = alice.client.post("/api/v1/uploads", input_stream=io.BytesIO(b""), headers={
-        **alice.headers, "Content-Length": str(app.config["MAX_CONTENT_LENGTH"] + 1),
-        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    resp = alice.client.post("/api/v1/uploads", input_stream=io.BytesIO(b""), headers=alice.headers,
+                             content_type=f"multipart/form-data; boundary={BOUNDARY}",
+                             environ_overrides={"CONTENT_LENGTH": str(app.config["MAX_CONTENT_LENGTH"] + 1)})
     assert_refused(resp, 413)
 
 
@@ -183,7 +187,7 @@ def test_oversized_headers_are_answered_sensibly(app, alice, photo):
     c = app.test_client()
     assert c.get("/api/v1/uploads", headers={"Authorization": "Bearer " + "x" * 100_000}).status_code == 401
     assert c.get("/api/v1/uploads", headers={"Authorization": "Basic " + "x" * 100_000}).status_code == 401
-    c.set_cookie("session", "y" * 8000)
+    c.set_cookie("session", "y" * 4000)
     assert c.get("/").status_code == 302  # a cookie that is not a session is no session
     never_5xx(alice.get("/api/v1/uploads", headers={"Accept": ",".join(["text/html;q=0.5"] * 5000)}))
     never_5xx(alice.get("/api/v1/uploads", headers={"Cookie": "; ".join(f"c{i}=v" for i in range(5000))}))
@@ -235,7 +239,7 @@ def test_rfc5987_filename_star_with_invalid_utf8(alice):
 
 WRONG_JSON = [b"[]", b'"text"', b"null", b"42", b"{}", b'{"tags": "beach"}', b'{"tags": [1, 2]}',
               b'{"tags": [{"a": 1}]}', b'{"tags": [null]}', b'{"tags": ["' + b"x" * 5000 + b'"]}',
-              b'{"tags": [' + b",".join([b'"t"'] * 10_000) + b"]}", b'{"email": ["a"], "password": {"b": 1}}',
+              b'{"tags": [' + b",".join(b'"t%d"' % i for i in range(10_000)) + b"]}", b'{"email": ["a"], "password": {"b": 1}}',
               b'{"email": NaN, "password": Infinity}', b'{"email": 1e99999}', b"\xff\xfe{}", b"{" * 50_000,
               b"[" * 100_000 + b"]" * 100_000, b'{"email": "a@b.c", "password": "x", "email": "dup"}',
               b'{"tags": ["\\ud800"]}']
@@ -243,16 +247,21 @@ WRONG_JSON = [b"[]", b'"text"', b"null", b"42", b"{}", b'{"tags": "beach"}', b'{
 
 def test_wrong_json_on_every_route(app, alice, photo):
     for rule, method in _routes(app):
+        if (rule.rule, method) == ("/api/v1/auth/token", "DELETE"):
+            continue  # takes no body, and would revoke the token the loop uses (revocation is tested below)
         url = _url(rule, photo["id"])
         for body in WRONG_JSON:
             resp = alice.client.open(url, method=method, data=body, content_type="application/json",
                                      headers=alice.headers)
             never_5xx(resp)
             if rule.rule in ("/api/v1/auth/token",) and method == "POST":
-                assert_refused(resp, 400)
+                assert_refused(resp, 400, 401)  # 401: a well-formed body (a repeated key) with wrong credentials
             if rule.rule == "/api/v1/uploads/<upload_id>" and method == "PATCH":
                 assert_refused(resp, 400, 413)
     assert alice.get(f"/api/v1/uploads/{photo['id']}").json["tags"] == []
+    for body in WRONG_JSON:
+        never_5xx(alice.client.delete("/api/v1/auth/token", data=body, content_type="application/json",
+                                      headers=alice.headers))
 
 
 def test_json_with_a_form_content_type_and_the_reverse(client, alice, photo):

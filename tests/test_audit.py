@@ -14,6 +14,8 @@ from tests import corpus
 from tests.backends import backends, build_catalog
 from tests.conftest import both_backends
 
+pytestmark = pytest.mark.usefixtures("fast_passwords")  # many sign-ins: hashing is not under test here
+
 UA = {"User-Agent": "AuditTest/1.0 (X11)"}
 
 

@@ -24,6 +24,8 @@ from momento.catalog.sqlite import SqliteCatalog
 from tests import corpus
 from tests.conftest import Account, app_config
 
+pytestmark = pytest.mark.usefixtures("fast_passwords")  # many sign-ins: hashing is not under test here
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # what the user does -> (method, url template, body) and what the state must look like once it worked

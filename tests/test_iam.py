@@ -52,12 +52,12 @@ def _enforce(url: str, on: bool) -> None:
 class KeyedSession:
     """Clients with these keys from the test process's shared boto3 session (parsed models are reused)."""
 
-    def __init__(self, shared, key: str, secret: str):
-        self.shared, self.key, self.secret = shared, key, secret
+    def __init__(self, shared, url: str, key: str, secret: str):
+        self.shared, self.url, self.key, self.secret = shared, url, key, secret
 
     def client(self, service: str, **kwargs):
         return self.shared.client(service, aws_access_key_id=self.key, aws_secret_access_key=self.secret,
-                                  region_name=REGION, **kwargs)
+                                  region_name=REGION, endpoint_url=self.url, **kwargs)
 
 
 class Deployment:
@@ -71,7 +71,7 @@ class Deployment:
         root = self.session("root", "root")
         self.backends = Backends(S3Storage(self.bucket, session=root), DynamoCatalog(self.prefix, session=root))
         apply_pending(self.backends)  # bucket with its protections, tables, migrations
-        client = root.client("iam", endpoint_url=url)
+        client = root.client("iam")
         self.keys = {}
         for role in iam.ROLES:
             name = f"{role}-{tag}"
@@ -82,7 +82,7 @@ class Deployment:
             self.keys[role] = (key["AccessKeyId"], key["SecretAccessKey"])
 
     def session(self, key: str, secret: str) -> "KeyedSession":
-        return KeyedSession(aws_session(), key, secret)
+        return KeyedSession(aws_session(), self.url, key, secret)
 
     def role_session(self, role: str):
         return self.session(*self.keys[role])
@@ -90,7 +90,7 @@ class Deployment:
     def client(self, role: str, service: str):
         """One client per role and service (each costs ~0.2 s to build)."""
         if (role, service) not in self._clients:
-            self._clients[role, service] = self.role_session(role).client(service, endpoint_url=self.url)
+            self._clients[role, service] = self.role_session(role).client(service)
         return self._clients[role, service]
 
     def app(self, *, admin: bool = False):
@@ -134,7 +134,7 @@ def _denied(call, *args, **kwargs) -> None:
 @aws
 def test_enforcement_is_on(deployment):
     """Keys that belong to no IAM user are refused once enforcement is on."""
-    stranger = deployment.session("AKIAIOSFODNN7EXAMPLE", "x").client("s3", endpoint_url=deployment.url)
+    stranger = deployment.session("AKIAIOSFODNN7EXAMPLE", "x").client("s3")
     with pytest.raises(ClientError):
         stranger.list_objects_v2(Bucket=deployment.bucket)
 

@@ -8,6 +8,8 @@ from momento.config import ConfigError
 from momento.errors import RateLimited, TooLarge
 from tests.conftest import Account, app_config
 
+pytestmark = pytest.mark.usefixtures("fast_passwords")  # many sign-ins: hashing is not under test here
+
 PASSWORD = "correct horse battery"
 
 

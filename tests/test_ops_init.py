@@ -135,3 +135,12 @@ def test_local_folder_closed_to_other_users(app, runner):
     assert runner.invoke(args=["momento", "init"]).exit_code == 0
     assert os.stat(objects).st_mode & 0o777 == 0o770
     assert _check(runner)[0] == 0
+
+
+def test_every_operator_command_has_help(runner):
+    for args in (["momento", "init"], ["momento", "migrate"], ["momento", "stats"], ["momento", "verify"],
+                 ["momento", "purge"], ["momento", "import"], ["momento", "iam-policy"], ["users", "delete"],
+                 ["users", "list"]):
+        result = runner.invoke(args=args + ["--help"])
+        assert result.exit_code == 0 and "Usage" in result.output, args
+        assert "--json" in result.output or args[1] == "iam-policy", args  # iam-policy prints JSON anyway

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from momento import audit
 from momento.errors import BackendError
 from tests import corpus
 from tests.conftest import both_backends
@@ -58,6 +59,8 @@ def test_delete_closes_the_account_and_trashes_everything(app, runner, alice, bo
     purged = runner.invoke(args=["momento", "purge", "--older-than", "0", "--json"])
     assert json.loads(purged.output)["purged"] == 3
     assert [o.key for o in app.extensions["momento"].storage.list(f"user-{alice.user.id}/")] == []
+    trail = [(e.action, e.actor) for e in audit.events(catalog, alice.user.id).items]
+    assert trail[:5] == [("purge", "operator")] * 3 + [("account_deleted", "operator")] * 2
 
 
 @both_backends

@@ -11,6 +11,8 @@ from momento.quota import UNLIMITED, QuotaGuard, check_quota, effective_quota, h
 from tests import corpus
 from tests.conftest import Account, app_config, both_backends
 
+pytestmark = pytest.mark.usefixtures("fast_passwords")  # many sign-ins: hashing is not under test here
+
 
 @pytest.mark.parametrize("text,expected", [
     ("500MB", 500 * 10**6), ("20GB", 20 * 10**9), ("20 gb", 20 * 10**9), ("1.5GB", 1_500_000_000),

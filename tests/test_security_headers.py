@@ -14,6 +14,8 @@ from momento.web.security import PAGE_CSP
 from tests import corpus
 from tests.conftest import app_config
 
+pytestmark = pytest.mark.usefixtures("fast_passwords")  # many sign-ins: hashing is not under test here
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "momento" / "templates"
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from momento import create_app
-from momento.resumable import TusUpload
+from momento import create_app, resumable_record
+from momento.resumable_record import TusUpload
 from tests import corpus
 from tests.conftest import Account, both_backends
 
@@ -26,6 +27,16 @@ class Body(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self.pos = {0: pos, 1: self.pos + pos, 2: len(self.data) + pos}[whence]
+        return self.pos
 
     def readinto(self, buffer) -> int:
         n = min(len(buffer), self.end - self.pos)
@@ -151,7 +162,7 @@ def test_resume_after_a_cut(app, alice, tus, backends):
 @both_backends
 def test_resume_on_a_second_server(app, alice, tus):
     """A PATCH can land on any server sharing the backend: nothing of the upload is kept in the process."""
-    video = padded_video(fill=b"\x07")
+    video = padded_video()
     url = tus.start(video)
     assert tus.patch(url, video[:6 * MiB + 77], 0).status_code == 204
     other = create_app(dict(app.config))
@@ -197,15 +208,14 @@ def test_checksums(tus):
 
 
 @both_backends
-def test_expired_uploads_are_gone(app, alice, tus, backends, runner):
+def test_expired_uploads_are_gone(app, alice, tus, backends, runner, monkeypatch):
     video = padded_video()
     urls = [tus.start(video) for _ in range(2)]
     for url in urls:
         assert tus.patch(url, video[:7 * MiB], 0).status_code == 204
     assert list(backends.storage.list("tus/"))  # the tails past the first part
-    for url in urls:
-        record = backends.catalog.get_tus(alice.user.id, url.rsplit("/", 1)[1])
-        backends.catalog.update_tus(record.evolve(expires_at="2020-01-01T00:00:00Z"))
+    later = datetime.now(timezone.utc) + timedelta(hours=app.config["TUS_EXPIRY_HOURS"], minutes=1)
+    monkeypatch.setattr(resumable_record, "now", lambda: later)
     # touched: answered 404 and removed on the way
     resp = tus.client.head(urls[0], headers=tus.headers())
     assert resp.status_code == 404
@@ -215,7 +225,7 @@ def test_expired_uploads_are_gone(app, alice, tus, backends, runner):
     assert result.exit_code == 0, result.output
     assert '"removed": 1' in result.output
     assert tus.client.head(urls[1], headers=tus.headers()).status_code == 404
-    assert backends.catalog.expired_tus("2030-01-01T00:00:00Z") == []
+    assert backends.catalog.expired_tus("2999-01-01T00:00:00Z") == []
     nothing_left(app, backends, alice)
 
 
@@ -242,8 +252,7 @@ def test_refused_at_completion_leaves_nothing(app, alice, tus, backends):
     state = tus.state(url)
     assert state["state"] == "refused" and state["upload"] is None
     assert state["error"]["code"] == resp.json["error"]["code"]
-    assert tus.patch(url, b"", len(broken)).status_code == 409
-    assert tus.patch(url, b"x", 6 * MiB).status_code == 422  # the error again
+    assert tus.patch(url, b"", len(broken)).status_code == 422  # the error again, whatever the offset
     nothing_left(app, backends, alice)
 
 

@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Iterator, Optional, Protocol
 
 from ..models import AuditEvent, Job, Page, PostureCheck, Upload, User
 
-if TYPE_CHECKING:  # the record lives beside the code that drives it
-    from ..resumable import TusUpload
+if TYPE_CHECKING:
+    from ..resumable_record import TusUpload
 
 
 class Catalog(Protocol):

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import click
 
-from .. import accounts
+from .. import accounts, audit
 from ..errors import MomentoError
 from ..ops.accounts import close_account
 from ..web.templating import human_size
@@ -62,7 +62,9 @@ def _set_disabled(email: str, disabled: bool) -> None:
     user = user_or_fail(email)
     if user.deleted_at and not disabled:
         fail(f"{user.email} was deleted on {user.deleted_at}; a deleted account stays closed.")
-    ops_backends().catalog.update_user(replace(user, disabled=disabled))
+    catalog = ops_backends().catalog
+    catalog.update_user(replace(user, disabled=disabled))
+    audit.record_operator(catalog, user, "account_disabled" if disabled else "account_enabled")
     click.echo(f"{user.email} is now {'disabled' if disabled else 'enabled'}.")
 
 
@@ -108,6 +110,7 @@ def delete_user(email: str, yes: bool, as_json: bool):
     except MomentoError as exc:
         fail(f"{exc.message} The account is closed already; run the command again to trash the rest.")
     user = catalog.get_user(user.id)
+    audit.record_operator(catalog, user, "account_deleted", trashed=moved)
     if as_json:
         echo_json({"email": user.email, "id": user.id, "deleted_at": user.deleted_at, "trashed": moved})
     else:

@@ -26,6 +26,8 @@ def work_command(follow: bool, requeue: bool, email: str | None, as_json: bool):
 
     Exits non-zero when a job failed for good (after its retries).
     """
+    if email and not requeue:
+        fail("--user goes with --requeue.")
     b = backends()
     summary = worker.Summary()
     started = time.monotonic()

@@ -19,6 +19,7 @@ PRESET, CRF = "veryfast", 23
 AUDIO_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 AUDIO_BIT_RATE = 128_000
 MIME = "video/mp4"
+MAX_EARLY_SOUND = 1000  # sound frames held while waiting for the first picture (about 20 s)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def transcode(src: str, dest: str, *, rotation: Optional[int] = None,
     """
     with av.open(src, metadata_errors="ignore") as source:
         video = _video_stream(source)
-        sound = source.streams.audio[0] if source.streams.audio else None
+        sound = next((s for s in source.streams.audio if s.codec_context is not None), None)
         video.thread_type = "AUTO"
         with av.open(dest, "w", format="mp4", options={"movflags": "+faststart"}) as out:
             job = _Transcode(source, video, sound, out, rotation, on_progress)
@@ -98,6 +99,8 @@ class _Transcode:
                         self._sound(early)
                     pending_audio.clear()
                 elif self.vout is None:
+                    if len(pending_audio) >= MAX_EARLY_SOUND:
+                        raise ValueError("no picture could be decoded near the start")
                     pending_audio.append(frame)
                 else:
                     self._sound(frame)

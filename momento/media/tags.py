@@ -17,7 +17,8 @@ def normalize_tag(raw: str) -> str:
     if not isinstance(raw, str):
         raise BadRequest("Each tag must be text.", code="invalid_tag", fields=[("tags", "not_text")])
     tag = _SPACE.sub(" ", unicodedata.normalize("NFC", raw)).strip().lower()
-    tag = "".join(ch for ch in tag if unicodedata.category(ch) not in ("Cc", "Cf"))
+    # Cs: lone surrogates (JSON "\ud800") are not text and cannot be stored as UTF-8
+    tag = "".join(ch for ch in tag if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
     if not tag:
         raise BadRequest("A tag cannot be empty.", code="invalid_tag", fields=[("tags", "empty")])
     if "," in tag:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Optional
 
+from .. import audit
 from ..errors import MomentoError
 from ..models import Job, Upload
 
@@ -137,6 +138,7 @@ def _run(storage, catalog, job: Job, report: PurgeReport, clock: Callable[[], da
         return "skipped"
     report.purged += 1
     report.bytes_freed += upload.size
+    audit.record(catalog, upload.user_id, "purge", actor="operator", filename=upload.filename)
     return "purged"
 
 

@@ -133,6 +133,7 @@ def login():
     """The sign-in page."""
     if current_user.is_authenticated:
         return redirect(url_for("pages.gallery"))
+    _forms_only()
     form = LoginForm()
     error = None
     if form.validate_on_submit():
@@ -145,7 +146,7 @@ def login():
             login_user(SessionUser(user), remember=form.remember.data)
             audit.record_request(catalog(), user, "sign_in", via="page")
             return redirect(_safe_next(request.args.get("next")))
-    status = 401 if error else 200
+    status = 401 if error else 400 if request.method == "POST" else 200
     return render_template("login.html", form=form, error=error), status
 
 
@@ -155,6 +156,7 @@ def register():
     if not current_app.config["OPEN_REGISTRATION"]:
         return render_template("error.html", status=403, code="registration_closed",
                                message="This server does not accept new accounts. Ask its operator for one."), 403
+    _forms_only()
     form = RegisterForm()
     error = None
     if form.validate_on_submit():
@@ -181,6 +183,13 @@ def logout():
     logout_user()
     flash("You are signed out.")
     return redirect(url_for("auth.login"))
+
+
+def _forms_only() -> None:
+    """The pages take form posts; Flask-WTF would read a JSON body as the form and crash on a list or a string."""
+    if request.method == "POST" and request.is_json:
+        raise BadRequest("Sign in with the form on this page, or ask for a token at /api/v1/auth/token.",
+                         code="form_expected")
 
 
 def _safe_next(target: str | None) -> str:

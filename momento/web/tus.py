@@ -16,7 +16,9 @@ from werkzeug.http import http_date
 from ..backends import backends, catalog
 from ..errors import BadRequest, MomentoError, Unsupported
 from ..media.tags import parse_tag_field
-from ..resumable import CHECKSUMS, COMPLETING, STORED, BodyCut, ResumableUploads, TusUpload, parse_iso
+from ..resumable import ResumableUploads
+from ..resumable_patch import CHECKSUMS, BodyCut
+from ..resumable_record import COMPLETING, STORED, TusUpload, parse_iso
 from .auth import owner
 from .serialize import upload_json
 

@@ -1,0 +1,158 @@
+"""The bytes of one tus PATCH: hashed, cut into the upload's fixed parts and sent to the store as they arrive."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Optional
+
+from .errors import BadRequest, Conflict, MomentoError, TooLarge
+from .media.sniff import SNIFF_BYTES, sniff
+from .pipeline import Limits
+from .resumable_record import MiB, TusUpload, load_hash
+
+CHECKSUMS = ("md5", "sha1", "sha256")
+READ = MiB
+
+
+class BodyCut(Exception):
+    """The client went away before the end of the body (raised by the body reader the route passes in)."""
+
+
+class ChecksumMismatch(MomentoError):
+    """The PATCH body does not match its Upload-Checksum (tus's own status code)."""
+
+    status = 460
+    code = "checksum_mismatch"
+
+
+class Refusal(Exception):
+    """The file itself is refused (its type, its size for its kind, its decoding): the upload ends with `error`."""
+
+    def __init__(self, error: MomentoError):
+        super().__init__(error.message)
+        self.error = error
+
+
+def moved_on() -> Conflict:
+    """What a request that lost a race with another one on the same upload answers."""
+    return Conflict("Another request moved this upload on; ask for its offset again.", code="offset_mismatch")
+
+
+def sniff_record(record: TusUpload, head: bytes, limits: Limits) -> TusUpload:
+    """The record with its kind, from the first bytes; Refusal for non-media or a file over its kind's limit."""
+    try:
+        if not head:
+            raise BadRequest("The file is empty.", code="empty_file")
+        found = sniff(head[:SNIFF_BYTES])
+        limit = limits.for_kind(found.kind)
+        if record.length > limit:
+            raise TooLarge(f"This {found.kind} is larger than the {limit / MiB:.0f} MiB limit for {found.kind}s.",
+                           code="file_too_large")
+    except MomentoError as exc:
+        raise Refusal(exc) from exc
+    return record.evolve(kind=found.kind, mime=found.mime, ext=found.ext)
+
+
+class PatchBody:
+    """One PATCH's bytes behind the stored tail: `buffer` holds what is past the last full part.
+
+    Memory stays at one filling part plus `in_flight` parts being sent. The multipart object is begun here once
+    the first 8 KiB are in (then the kind, hence the key, is known). Nothing is recorded here: the caller commits
+    the new offset, or calls abandon().
+    """
+
+    def __init__(self, storage, catalog, record: TusUpload, tail: bytes, *, limits: Limits, in_flight: int,
+                 checksum: Optional[tuple[str, bytes]] = None):
+        self.storage, self.catalog, self.record, self.limits = storage, catalog, record, limits
+        self.buffer = bytearray(tail)
+        self.received = 0
+        self.hasher = load_hash(record.hash_state)
+        self.checksum = checksum
+        self.check = hashlib.new(checksum[0]) if checksum else None
+        self.began = False  # this PATCH began the multipart object (not yet in the catalog)
+        self.in_flight = in_flight
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._slots = threading.BoundedSemaphore(in_flight)
+        self._sent: list[Future] = []
+
+    def pull(self, read: Callable[[int], bytes]) -> bool:
+        """Take the body to its end; True when it was cut before."""
+        while True:
+            try:
+                chunk = read(READ)
+            except BodyCut:
+                return True
+            if not chunk:
+                return False
+            self.take(chunk)
+
+    def take(self, chunk: bytes) -> None:
+        """The next bytes of the body."""
+        self.received += len(chunk)
+        if self.record.offset + self.received > self.record.length:
+            raise TooLarge("The body goes past the Upload-Length given at creation.", code="beyond_length")
+        if self.hasher is not None:
+            self.hasher.update(chunk)
+        if self.check is not None:
+            self.check.update(chunk)
+        self.buffer += chunk
+        if self.record.kind is None and len(self.buffer) >= SNIFF_BYTES:
+            self.record = sniff_record(self.record, bytes(self.buffer[:SNIFF_BYTES]), self.limits)
+            self.record = self.record.evolve(parts_ref=self.storage.begin_parts(self.record.key, self.record.mime))
+            self.began = True
+        size = self.record.part_size
+        while self.record.parts_ref and len(self.buffer) >= size:
+            part = bytes(memoryview(self.buffer)[:size])
+            del self.buffer[:size]
+            self._send(part)
+
+    def verify(self, cut: bool) -> None:
+        """With Upload-Checksum, the whole body must have arrived and match; else none of it counts."""
+        if self.checksum is None:
+            return
+        if cut:
+            raise BadRequest("The body was cut off, so its checksum cannot be checked.", code="incomplete_body")
+        if self.check.digest() != self.checksum[1]:
+            raise ChecksumMismatch("The body does not match its Upload-Checksum; none of it was kept.")
+
+    def _send(self, part: bytes) -> None:
+        # A newer request that moved the upload on makes this one stop before it sends more.
+        current = self.catalog.get_tus(self.record.user_id, self.record.id)
+        if current is None or current.rev != self.record.rev:
+            raise moved_on()
+        self._slots.acquire()
+        failed = next((f.exception() for f in self._sent if f.done() and f.exception() is not None), None)
+        if failed is not None:
+            self._slots.release()
+            raise failed
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.in_flight, thread_name_prefix="tus-parts")
+        number = len(self.record.etags) + len(self._sent) + 1
+        future = self._pool.submit(self.storage.put_part, self.record.key, self.record.parts_ref, number, part)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._sent.append(future)
+
+    def etags(self) -> tuple[str, ...]:
+        """The ETags of every full part so far, once this PATCH's parts are all in."""
+        return self.record.etags + tuple(future.result() for future in self._sent)
+
+    def abandon(self) -> None:
+        """Nothing of this PATCH counts: wait for its parts, and drop a multipart object it began."""
+        for future in self._sent:
+            future.cancel()
+        for future in self._sent:
+            try:
+                future.result()
+            except BaseException:  # noqa: BLE001 - these parts are thrown away anyway
+                pass
+        if self.began:
+            try:
+                self.storage.abort_parts(self.record.key, self.record.parts_ref)
+            except MomentoError:  # the bucket's lifecycle rule aborts it in the end
+                pass
+
+    def close(self) -> None:
+        """Let the part threads go."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, g, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import BooleanField, EmailField, PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from .. import accounts, audit, limits
 from ..backends import catalog
@@ -88,7 +89,25 @@ def init_app(app) -> None:
             # A token speaks for itself: the session cookie, if any, is ignored for this request.
             login_manager._update_request_context_with_user(SessionUser(user))
         elif request.method in UNSAFE and _needs_csrf():
-            csrf.protect()
+            _check_csrf()
+
+
+def _check_csrf() -> None:
+    """The token from the X-CSRFToken header, else (pages only) from the form.
+
+    The API never falls back to the form: reading it would consume a streamed upload body before the
+    receive path sees it, so cookie-authenticated API calls must send the header.
+    """
+    header = request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token")
+    if header is not None:
+        try:
+            validate_csrf(header)
+        except ValidationError as exc:
+            raise CSRFError(exc.args[0]) from None
+    elif request.path.startswith("/api/"):
+        raise CSRFError("The CSRF token is missing.")
+    else:
+        csrf.protect()
 
 
 def _needs_csrf() -> bool:

@@ -12,6 +12,7 @@ from ..errors import BadRequest, TooLarge
 from ..pipeline import IncomingUpload
 
 READ = 256 * 1024
+FILE = object()  # marks the file part, so a text field that happens to be named "file" is not taken for it
 
 
 class ReceivedForm:
@@ -44,7 +45,7 @@ def receive(request: Request, start: Callable[[Optional[str]], IncomingUpload], 
 
 def _drive(request, decoder, form, start, max_field_bytes) -> None:
     stream = request.stream
-    part: Optional[str] = None  # "file", "skip" or a field name
+    part = None  # the field name being read, or FILE
     field = bytearray()
     ended = False
     if request.content_length == 0:
@@ -77,11 +78,11 @@ def _drive(request, decoder, form, start, max_field_bytes) -> None:
                 if event.name != "file" or form.upload is not None:
                     raise BadRequest("Send exactly one file in a form part named 'file'.", code="missing_file",
                                      fields=[("file", "too_many")])
-                form.upload, part = start(event.filename), "file"
+                form.upload, part = start(event.filename), FILE
             elif isinstance(event, Field):
                 part, field = event.name, bytearray()
             elif isinstance(event, Data):
-                if part == "file":
+                if part is FILE:
                     form.upload.feed(event.data)
                 elif part is not None:
                     field += event.data

@@ -89,6 +89,7 @@ class TusSession:
             conn.putheader(name, value)
         conn.endheaders()
         end = self.size if stop is None else stop
+        early = False  # the server answered before the end of the body (a 409) and closed
         with open(self.path, "rb") as f:
             f.seek(offset)
             position = offset
@@ -97,15 +98,21 @@ class TusSession:
                     data = f.read(min(SEND, end - position))
                     conn.send(data)
                     position += len(data)
-            except (BrokenPipeError, ConnectionResetError):  # the server answered early (a 409) and closed
-                pass
+            except (BrokenPipeError, ConnectionResetError):
+                early = True
         self.sent += position - offset
-        if stop is not None:
-            conn.sock.shutdown(socket.SHUT_RDWR)
+        if stop is not None and not early:
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             conn.close()
             return None, {}
-        resp = conn.getresponse()
-        resp.read()
+        try:
+            resp = conn.getresponse()
+            resp.read()
+        except (OSError, http.client.HTTPException):
+            return 0, {}  # gone without an answer: ask where to resume
         return resp.status, dict(resp.getheaders())
 
 
@@ -122,9 +129,9 @@ def one_upload(port: int, token: str, path: Path, cuts: int) -> tuple[float, str
         status, headers = session.patch(url, offset, stop)
         if status == 204 and "Momento-Upload-Id" in headers:
             return time.perf_counter() - start, headers["Momento-Upload-Id"], conflicts, session.sent
-        if status is not None and status != 409:
+        if status not in (None, 0, 409):
             raise RuntimeError(f"PATCH answered {status}")
-        conflicts += status == 409
+        conflicts += status in (0, 409)
         offset = session.offset(url)
 
 

@@ -399,7 +399,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 skipped.append(f"aws {size / MiB:.0f} MiB skipped: over --aws-max {args.aws_max} MiB (see --help).")
                 continue
             if backend == "aws" and size * MOTO_FACTOR > mem_available() * 0.8:
-                skipped.append(f"aws {size / MiB:.0f} MiB skipped: moto would need about {size * MOTO_FACTOR / MiB:.0f} "
+                skipped.append(f"aws {size / MiB:.0f} MiB skipped: moto would need about "
+                               f"{size * MOTO_FACTOR / MiB:.0f} "
                                f"MiB of the {mem_available() / MiB:.0f} MiB free; run a smaller --sizes for aws.")
                 continue
             print(f"{backend}: uploading {path.stat().st_size / MiB:.0f} MiB ...", flush=True)

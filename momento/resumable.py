@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_PARTS = 2000  # keeps a record's ETag list small: parts grow past TUS_PART_SIZE for huge files
 STALE_COMPLETION = timedelta(minutes=15)  # a completion this old died with its server: it may be run again
+BUSY_PATCH = timedelta(minutes=1)  # HEAD waits for a PATCH started this recently
 _ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
 
@@ -105,23 +107,38 @@ class ResumableUploads:
             raise TooLarge("The body goes past the Upload-Length given at creation.", code="beyond_length")
         if record.offset == record.length:  # a finish that failed or died: this PATCH runs it again
             return self._complete(user, record, None, now)
+        record = self._save(record.evolve(patching_since=iso(now)))  # this PATCH now owns the upload
+        if record is None:
+            raise moved_on()
         stretch = PatchBody(self.storage, self.catalog, record, self._tail(record), limits=self.limits,
                             in_flight=self.settings.in_flight, checksum=checksum)
         try:
             cut = stretch.pull(read)
             stretch.verify(cut)
-            record = self._commit(stretch) if stretch.received else record
+            record = self._commit(stretch)
         except Refusal as refusal:
             stretch.abandon()
             self._refuse(stretch.record, refusal.error)
             raise refusal.error from None
         except BaseException:
             stretch.abandon()
+            self._quietly(self._save, record.evolve(patching_since=None))
             raise
         finally:
             stretch.close()
         if record.offset == record.length:
-            return self._complete(user, record, bytes(stretch.buffer), now)
+            return self._complete(user, record, stretch.rest(), now)
+        return record
+
+    def position(self, user: User, tus_id: str, wait: float = 1.0) -> TusUpload:
+        """For HEAD: the upload once no PATCH is half-way through it, waiting up to `wait` seconds, so that a
+        client asking right after its connection dropped hears of the bytes the server was still taking in."""
+        record = self.find(user, tus_id)
+        deadline = time.monotonic() + wait
+        while record.patching_since and time.monotonic() < deadline and \
+                parse_iso(record.patching_since) > clock.now() - BUSY_PATCH:
+            time.sleep(0.05)
+            record = self.find(user, tus_id)
         return record
 
     def terminate(self, user: User, tus_id: str) -> None:
@@ -166,12 +183,15 @@ class ResumableUploads:
 
     def _commit(self, stretch: PatchBody) -> TusUpload:
         record, etags = stretch.record, stretch.etags()
+        if not stretch.received:
+            return self._save(record.evolve(patching_since=None)) or record
         offset = record.offset + stretch.received
-        tail_key = f"{record.tail_prefix}tail-{offset}" if stretch.buffer else None
+        rest = stretch.rest()
+        tail_key = f"{record.tail_prefix}tail-{offset}" if rest else None
         if tail_key:
-            self.storage.put_bytes(tail_key, bytes(stretch.buffer), "application/octet-stream")
+            self.storage.put_bytes(tail_key, rest, "application/octet-stream")
         stored = self.catalog.update_tus(record.evolve(offset=offset, etags=etags, tail_key=tail_key,
-                                                       hash_state=save_hash(stretch.hasher)))
+                                                       hash_state=save_hash(stretch.hasher), patching_since=None))
         if stored is None:
             raise moved_on()
         if record.tail_key and record.tail_key != tail_key:
@@ -233,8 +253,8 @@ class ResumableUploads:
 
     def _settle(self, record: TusUpload, state: str, **changes: Any) -> TusUpload:
         """The final state, with the parts' bookkeeping dropped."""
-        settled = record.evolve(state=state, completing_since=None, parts_ref=None, etags=(), tail_key=None,
-                                hash_state=None, **changes)
+        settled = record.evolve(state=state, completing_since=None, patching_since=None, parts_ref=None, etags=(),
+                                tail_key=None, hash_state=None, **changes)
         saved = self._save(settled)
         if saved is None:
             log.warning("resumable upload %s changed while it was being finished", record.id)

@@ -55,7 +55,7 @@ def sniff_record(record: TusUpload, head: bytes, limits: Limits) -> TusUpload:
 
 
 class PatchBody:
-    """One PATCH's bytes behind the stored tail: `buffer` holds what is past the last full part.
+    """One PATCH's bytes behind the stored tail, held as a list of pieces until a part is full.
 
     Memory stays at one filling part plus `in_flight` parts being sent. The multipart object is begun here once
     the first 8 KiB are in (then the kind, hence the key, is known). Nothing is recorded here: the caller commits
@@ -65,7 +65,8 @@ class PatchBody:
     def __init__(self, storage, catalog, record: TusUpload, tail: bytes, *, limits: Limits, in_flight: int,
                  checksum: Optional[tuple[str, bytes]] = None):
         self.storage, self.catalog, self.record, self.limits = storage, catalog, record, limits
-        self.buffer = bytearray(tail)
+        self._pieces: list[bytes] = [tail] if tail else []
+        self._held = len(tail)  # bytes past the last full part
         self.received = 0
         self.hasher = load_hash(record.hash_state)
         self.checksum = checksum
@@ -96,16 +97,35 @@ class PatchBody:
             self.hasher.update(chunk)
         if self.check is not None:
             self.check.update(chunk)
-        self.buffer += chunk
-        if self.record.kind is None and len(self.buffer) >= SNIFF_BYTES:
-            self.record = sniff_record(self.record, bytes(self.buffer[:SNIFF_BYTES]), self.limits)
+        self._pieces.append(chunk)
+        self._held += len(chunk)
+        if self.record.kind is None and self._held >= SNIFF_BYTES:
+            self.record = sniff_record(self.record, self.rest()[:SNIFF_BYTES], self.limits)
             self.record = self.record.evolve(parts_ref=self.storage.begin_parts(self.record.key, self.record.mime))
             self.began = True
-        size = self.record.part_size
-        while self.record.parts_ref and len(self.buffer) >= size:
-            part = bytes(memoryview(self.buffer)[:size])
-            del self.buffer[:size]
-            self._send(part)
+        while self.record.parts_ref and self._held >= self.record.part_size:
+            self._send(self._cut(self.record.part_size))
+
+    def rest(self) -> bytes:
+        """The bytes past the last full part: the next tail, or the last piece of the file."""
+        if len(self._pieces) > 1:
+            self._pieces = [b"".join(self._pieces)]
+        return self._pieces[0] if self._pieces else b""
+
+    def _cut(self, size: int) -> bytes:
+        """The first `size` bytes held, copied once (only the piece that straddles the end is split)."""
+        taken, need = [], size
+        while need:
+            piece = self._pieces[0]
+            if len(piece) <= need:
+                taken.append(self._pieces.pop(0))
+                need -= len(piece)
+            else:
+                taken.append(piece[:need])
+                self._pieces[0] = piece[need:]
+                need = 0
+        self._held -= size
+        return b"".join(taken)
 
     def verify(self, cut: bool) -> None:
         """With Upload-Checksum, the whole body must have arrived and match; else none of it counts."""

@@ -44,6 +44,7 @@ class TusUpload:
     result_id: Optional[str] = None  # the Upload, once stored (an existing one for a duplicate)
     duplicate: bool = False
     error: Optional[dict] = None  # status, code and message, once refused
+    patching_since: Optional[str] = None  # a PATCH is taking bytes (HEAD waits a moment for it to record them)
     completing_since: Optional[str] = None
     rev: int = 0
 

@@ -86,6 +86,7 @@ def test_two_files_and_no_file(alice):
     two = _multipart([("file", corpus.jpeg(), "a.jpg"), ("file", corpus.png(), "b.png")])
     assert_refused(_post_upload(alice, two), 400)
     assert_refused(_post_upload(alice, _multipart([("tags", b"x", None)])), 400)
+    assert_refused(_post_upload(alice, _multipart([("file", b"a text field, not a file", None)])), 400)
     assert_refused(_post_upload(alice, b"--" + BOUNDARY.encode() + b"\r\ngarbage"), 400)
 
 

@@ -10,18 +10,18 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
-import requests
 from botocore.exceptions import ClientError
 
 from momento import create_app
+from momento.backends import Backends
 from momento.catalog.dynamodb import TABLES, DynamoCatalog
 from momento.errors import BackendError
 from momento.migrate import apply_pending
-from momento.backends import Backends
 from momento.ops import iam, verify
 from momento.storage.s3 import S3Storage
 from tests import corpus
@@ -46,7 +46,9 @@ def iam_server():
 
 
 def _enforce(url: str, on: bool) -> None:
-    requests.post(f"{url}/moto-api/reset-auth", data=b"0" if on else b"inf", timeout=10).raise_for_status()
+    # what moto's set_initial_no_auth_action_count does in server mode: later requests are checked
+    with urllib.request.urlopen(f"{url}/moto-api/reset-auth", data=b"0" if on else b"inf", timeout=10) as answer:
+        assert answer.status == 200
 
 
 class KeyedSession:
@@ -310,3 +312,26 @@ def test_policies_name_only_configured_resources():
     assert resources == {"arn:aws:s3:::photos-bucket", "arn:aws:s3:::photos-bucket/user-*",
                          "arn:aws:s3:::photos-bucket/*"} | {
         f"arn:aws:dynamodb:us-east-1:111122223333:table/prod-{t}" for t in TABLES}
+
+
+def test_admin_credentials_are_checked(tmp_path, monkeypatch):
+    from momento.config import ConfigError
+    from momento.ops.admin import admin_session
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    for cfg, message in (({"ADMIN_PROFILE": "ops", "ADMIN_ACCESS_KEY_ID": "AKIA1"}, "not both"),
+                         ({"ADMIN_ACCESS_KEY_ID": "AKIA1"}, "go together"),
+                         ({"ADMIN_SESSION_TOKEN": "t"}, "go together"),
+                         ({"ADMIN_PROFILE": "no-such-profile"}, "cannot be used")):
+        with pytest.raises(ConfigError, match=message):
+            admin_session(cfg)
+    session = admin_session({"ADMIN_ACCESS_KEY_ID": "AKIA1", "ADMIN_SECRET_ACCESS_KEY": "s"})
+    assert session.get_credentials().access_key == "AKIA1"
+
+
+def test_local_backend_ignores_admin_credentials(tmp_path):
+    from momento.ops.admin import admin_backends
+
+    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "ADMIN_PROFILE": "ops"})
+    assert admin_backends(app) is app.extensions["momento"]

@@ -1,4 +1,4 @@
-"""`flask momento import DIR --user EMAIL`: the pipeline for every file, duplicates and refusals reported, re-runnable."""
+"""`flask momento import DIR --user EMAIL`: every file through the pipeline, duplicates and refusals reported."""
 from __future__ import annotations
 
 import json

@@ -80,8 +80,8 @@ def test_check_on_a_missing_bucket(app, runner, backends):
 
 def test_posture_reads_a_tls_policy_on_https_endpoints():
     """Over https, init applies the TLS-only policy, and the check recognises it (or its absence)."""
-    from momento.storage.s3_posture import bucket_posture
     from momento.storage.s3 import S3Storage
+    from momento.storage.s3_posture import bucket_posture
 
     class Client:
         class meta:

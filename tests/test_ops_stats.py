@@ -8,7 +8,7 @@ import pytest
 
 from momento import create_app
 from momento.config import PRICES, ConfigError
-from momento.ops.stats import GiB, THUMB_BYTES, Usage, monthly_cost
+from momento.ops.stats import THUMB_BYTES, GiB, Usage, monthly_cost
 from tests import corpus
 from tests.conftest import both_backends
 

@@ -139,3 +139,17 @@ def test_a_record_written_after_the_listing_is_no_orphan(app, alice, backends):
     checker = verify.Verifier(backends.storage, backends.catalog, now=1e12)
     assert checker._has_record_now(alice.user, record.original_key)
     assert not checker._has_record_now(alice.user, f"user-{alice.user.id}/photos/{ULID()}.jpg")
+
+
+@both_backends
+def test_an_unfinished_purge_is_reported_not_repaired(app, runner, alice):
+    b = app.extensions["momento"]
+    upload_id = alice.upload(corpus.jpeg(44, 33)).json["id"]
+    b.catalog.set_trashed(alice.user.id, upload_id, "2020-01-01T00:00:00Z")
+    frozen = b.catalog.begin_purge(alice.user.id, upload_id, "2020-01-01T00:00:00Z", "2026-11-22T00:00:00Z")
+    b.storage.delete(frozen.original_key)  # a purge stopped half-way through the objects
+    code, report = _run(runner, "--repair")
+    assert code == 1 and [p["kind"] for p in report["problems"]] == ["unfinished_purge"]
+    assert b.storage.stat(frozen.thumb_key)  # left for purge, which finishes it
+    assert runner.invoke(args=["momento", "purge"]).exit_code == 0
+    assert _run(runner)[0] == 0

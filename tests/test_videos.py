@@ -38,7 +38,8 @@ def decoded(data: bytes) -> tuple[dict, Image.Image]:
     with av.open(io.BytesIO(data)) as container:
         video = container.streams.video[0]
         facts = {"codecs": sorted(s.codec_context.name for s in container.streams),
-                 "size": (video.codec_context.width, video.codec_context.height), "pix_fmt": video.codec_context.pix_fmt}
+                 "size": (video.codec_context.width, video.codec_context.height),
+                 "pix_fmt": video.codec_context.pix_fmt}
         frame = next(container.decode(video))
         facts["rotation"] = frame.rotation
         return facts, frame.to_image()

@@ -90,5 +90,6 @@ def purge_command(days: float, as_json: bool):
                    f"({human_size(report.bytes_freed)} freed); {report.skipped} skipped (restored or gone), "
                    f"{report.retries} retried attempt(s).")
         for f in report.failed:
-            click.echo(f"  could not purge {f['user_id']}/{f['upload_id']} after {f['attempts']} attempts: {f['error']}")
+            click.echo(f"  could not purge {f['user_id']}/{f['upload_id']} after {f['attempts']} attempts: "
+                       f"{f['error']}")
     exit_unless(not report.failed)

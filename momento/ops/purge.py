@@ -110,36 +110,37 @@ def work_queue(storage, catalog, report: PurgeReport, *, clock: Callable[[], dat
             claimed = catalog.claim_job(job, iso(clock() + LEASE))
             if claimed is None:
                 continue  # another purge took it
-            outcome = _run(storage, catalog, claimed, report, clock)
-            if outcome == "retry":
-                waiting[claimed.id] = clock() + retry_delay(claimed.attempts)
+            outcome, retry_at = _run(storage, catalog, claimed, report, clock)
+            if retry_at:
+                waiting[claimed.id] = retry_at
             if on_job:
                 on_job(claimed, outcome)
 
 
-def _run(storage, catalog, job: Job, report: PurgeReport, clock: Callable[[], datetime]) -> str:
-    """One attempt at one job: purged, skipped, retry or failed."""
+def _run(storage, catalog, job: Job, report: PurgeReport,
+         clock: Callable[[], datetime]) -> tuple[str, Optional[datetime]]:
+    """One attempt at one job: purged, skipped, retry (and when) or failed."""
     try:
         upload = purge_upload(storage, catalog, job.user_id, job.upload_id, report.trashed_before, iso(clock()))
     except MomentoError as exc:
         log.warning("purge of %s/%s failed (attempt %d): %s", job.user_id, job.upload_id, job.attempts, exc.message)
         if job.attempts < MAX_ATTEMPTS:
             report.retries += 1
-            catalog.put_job(replace(job, lease_until=None, error=exc.message,
-                                    not_before=iso(clock() + retry_delay(job.attempts))))
-            return "retry"
+            retry_at = clock() + retry_delay(job.attempts)
+            catalog.put_job(replace(job, lease_until=None, error=exc.message, not_before=iso(retry_at)))
+            return "retry", retry_at
         catalog.put_job(replace(job, lease_until=None, error=exc.message, not_before=iso(clock() + PARKED)))
         report.failed.append({"user_id": job.user_id, "upload_id": job.upload_id, "error": exc.message,
                               "attempts": job.attempts})
-        return "failed"
+        return "failed", None
     catalog.finish_job(job)
     if upload is None:
         report.skipped += 1
-        return "skipped"
+        return "skipped", None
     report.purged += 1
     report.bytes_freed += upload.size
     audit.record(catalog, upload.user_id, "purge", actor="operator", filename=upload.filename)
-    return "purged"
+    return "purged", None
 
 
 def start(catalog, older_than_days: float, *, clock: Callable[[], datetime] = utcnow) -> PurgeReport:

@@ -21,7 +21,7 @@ from ..catalog.indexing import index_delta
 from ..errors import MomentoError, ObjectMissing
 from ..media import inspect, placeholder_thumbnail, sniff
 from ..media.sniff import SNIFF_BYTES
-from ..models import VIDEO, ObjectInfo, Upload, User
+from ..models import ObjectInfo, Upload, User
 
 log = logging.getLogger(__name__)
 
@@ -123,29 +123,27 @@ class Verifier:
 
     # one user's objects against the user's records
     def _check_user(self, user: User, objects: Iterable[ObjectInfo]) -> None:
-        expected: dict[str, tuple[str, str]] = {}  # key -> (upload id, role)
+        named: dict[str, tuple[str, str, bool]] = {}  # every key a record names -> (upload id, role, required)
         counts: Counter = Counter()
         for upload in self.catalog.iter_all_uploads(user.id):
             self.report.uploads += 1
             counts.update(index_delta(None, upload).counts)
-            if upload.purge_started_at:
+            frozen = bool(upload.purge_started_at)  # its objects are going: none is required, none an orphan
+            if frozen:
                 self._found(Problem("unfinished_purge", f"{user.id}/{upload.id}",
                                     "a purge started and did not finish; run `flask momento purge`", False))
-                continue
-            roles = {upload.original_key: "original", upload.thumb_key: "thumbnail"}
-            if upload.kind == VIDEO:
-                roles[upload.playback_key] = "rendition"  # expected only when ready, but never an orphan
-            for key, role in roles.items():
-                expected[key] = (upload.id, role if role != "rendition" or upload.rendition == "ready" else "")
+            for key in upload.object_keys:
+                role = {upload.original_key: "original", upload.thumb_key: "thumbnail"}.get(key, "rendition")
+                named[key] = (upload.id, role, not frozen and (role != "rendition" or upload.rendition == "ready"))
         present = set()
         for obj in objects:
             self.report.objects += 1
-            if obj.key in expected:
+            if obj.key in named:
                 present.add(obj.key)
             elif not self._has_record_now(user, obj.key):
                 self._orphan(obj, "no upload record names it")
-        for key, (upload_id, role) in expected.items():
-            if key not in present and role:
+        for key, (upload_id, role, required) in named.items():
+            if required and key not in present:
                 self._missing(user, upload_id, role, key)
         self._check_index(user, counts)
 

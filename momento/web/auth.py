@@ -131,8 +131,8 @@ def _lockout_page(_limit):
 
 def signin_limited(view):
     """Failed sign-ins counted per account and per address, page and token API together (momento/limits.py)."""
-    common = dict(methods=["POST"], deduct_when=limits.failed_sign_in, on_breach=_lockout_page,
-                  error_message=limits.lockout_message)
+    common = {"methods": ["POST"], "deduct_when": limits.failed_sign_in, "on_breach": _lockout_page,
+              "error_message": limits.lockout_message}
     view = limiter.shared_limit(limits.login_limit, "sign-in-account", key_func=limits.signin_email, **common)(view)
     return limiter.shared_limit(limits.login_address_limit, "sign-in-address", key_func=limits.signin_address,
                                 **common)(view)

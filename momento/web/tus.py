@@ -137,7 +137,9 @@ def upload_state(tus_id: str):
     """HEAD: where to resume. GET (Momento's own): the state, and the Upload or the error once settled."""
     if request.method == "HEAD":
         _require_version()
-    record = uploads().find(owner(), tus_id)
+        record = uploads().position(owner(), tus_id)
+    else:
+        record = uploads().find(owner(), tus_id)
     if request.method == "HEAD":
         response = _progress(current_app.response_class(status=200), record)
         response.headers["Upload-Length"] = str(record.length)

@@ -6,7 +6,7 @@ import logging
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable, Iterator, Optional
+from typing import BinaryIO, Callable, Iterable, Iterator, Optional
 
 from ulid import ULID
 
@@ -75,9 +75,11 @@ class IncomingUpload:
     backend, a temporary copy on this disk (deleted at the end of the request) for S3.
     """
 
-    def __init__(self, storage, catalog, user: User, *, filename: Optional[str], limits: Limits):
+    def __init__(self, storage, catalog, user: User, *, filename: Optional[str], limits: Limits,
+                 on_size: Optional[Callable[[int], None]] = None):
         self.storage, self.catalog, self.user = storage, catalog, user
         self.filename, self.limits = filename, limits
+        self.on_size = on_size  # told the size so far; raises to stop the upload (the quota)
         self.upload_id = str(ULID())
         self.sniffed: Optional[Sniffed] = None
         self.size = 0
@@ -114,6 +116,8 @@ class IncomingUpload:
         limit = self.limits.for_kind(self.sniffed.kind)
         if self.size > limit:
             raise _too_large(self.sniffed, limit)
+        if self.on_size is not None:
+            self.on_size(self.size)
         self._digest.update(data)
         self._writer.write(data)
         if self._copy is not None:

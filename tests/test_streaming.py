@@ -130,3 +130,25 @@ def test_multipart_parts_stream_to_s3(app, alice, backends):
     resp = alice.upload(video, "padded.mp4")
     assert resp.status_code == 201, resp.json
     assert alice.get(resp.json["urls"]["original"]).data == video
+
+
+def test_quota_is_checked_on_the_declared_size_and_as_bytes_arrive(app, alice, backends):
+    from dataclasses import replace
+
+    with app.app_context():
+        backends.catalog.update_user(replace(backends.catalog.get_user(alice.user.id), quota=200_000))
+    body = multipart(corpus.jpeg(800, 600, noise=True) + b"")
+    big = multipart(corpus.mp4(seconds=1) + b"\0" * 400_000, "v.mp4")
+    stream = CountingStream(big)
+    resp = post(alice, stream, len(big))
+    assert resp.status_code == 413 and resp.json["error"]["code"] == "quota_exceeded"
+    assert stream.pos == 0  # refused on the declared size, before a byte was read
+    # Just over the quota: the declared size (less the multipart framing allowance) passes, the bytes do not.
+    edge = multipart(corpus.mp4(seconds=1) + b"\0" * 205_000, "edge.mp4")
+    stream = CountingStream(edge)
+    resp = post(alice, stream, len(edge))
+    assert resp.status_code == 413 and resp.json["error"]["code"] == "quota_exceeded"
+    assert stream.pos > 0  # refused while reading, not on the declared size
+    _nothing_left(app, backends, alice)
+    assert post(alice, CountingStream(body), len(body)).status_code == 201
+    assert "left" in alice.upload(corpus.mp4(seconds=1) + b"\0" * 300_000, "w.mp4").json["error"]["message"]

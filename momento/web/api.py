@@ -12,7 +12,9 @@ from ..backends import backends, catalog
 from ..errors import BadRequest, BackendError, NotFound
 from ..media.tags import normalize_tags, parse_tag_field
 from ..models import Page, Upload
+from ..limits import check_upload_rate, release_upload_bytes, reserve_upload_bytes
 from ..pipeline import IncomingUpload, IngestResult, Limits
+from ..quota import check_quota
 from ..search import Query, build_query, search, tag_counts
 from .auth import owner
 from .receive import receive
@@ -32,23 +34,43 @@ def owned_upload(upload_id: str) -> Upload:
 
 
 def receive_upload() -> IngestResult:
-    """Stream the request's `file` part through the pipeline (shared by the API and the upload page)."""
-    b, config = backends(), current_app.config
+    """Stream the request's `file` part through the pipeline (shared by the API and the upload page).
+
+    Before a byte is read: the upload rate, the declared size against the quota and the daily allowance;
+    then the quota again as the bytes arrive.
+    """
+    b, config, user = backends(), current_app.config, owner()
     limits = Limits.from_config(config)
+    check_upload_rate(user)
+    declared = max(0, (request.content_length or 0) - MULTIPART_SLACK)
+    guard = check_quota(b.catalog, user, declared)
+    reserved = reserve_upload_bytes(user, declared)
 
     def start(filename: str | None) -> IncomingUpload:
-        return IncomingUpload(b.storage, b.catalog, owner(), filename=filename, limits=limits)
+        return IncomingUpload(b.storage, b.catalog, user, filename=filename, limits=limits, on_size=guard.check)
 
-    form = receive(request, start, max_field_bytes=config["MAX_FORM_MEMORY_SIZE"], max_parts=config["MAX_FORM_PARTS"])
-    if form.upload is None:
-        raise BadRequest("Send exactly one file in a form part named 'file'.", code="missing_file",
-                         fields=[("file", "missing")])
+    kept = 0
     try:
-        tags = parse_tag_field(form.fields.get("tags"))
-        return form.upload.finish(tags)
-    except BaseException:
-        form.upload.abort()
-        raise
+        form = receive(request, start, max_field_bytes=config["MAX_FORM_MEMORY_SIZE"],
+                       max_parts=config["MAX_FORM_PARTS"])
+        if form.upload is None:
+            raise BadRequest("Send exactly one file in a form part named 'file'.", code="missing_file",
+                             fields=[("file", "missing")])
+        try:
+            result = form.upload.finish(parse_tag_field(form.fields.get("tags")))
+        except BaseException:
+            form.upload.abort()
+            raise
+        kept = 0 if result.duplicate else result.upload.size
+    finally:
+        release_upload_bytes(user, max(0, reserved - kept))
+    if not result.duplicate:
+        audit.record_request(b.catalog, user, "upload", upload_id=result.upload.id, filename=result.upload.filename)
+    return result
+
+
+# The multipart framing around the file (boundaries, part headers, the tags field) is not the user's bytes.
+MULTIPART_SLACK = 16 * 1024
 
 
 @bp.post("/uploads")

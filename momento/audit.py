@@ -35,6 +35,7 @@ ACTIONS = {
     "account_deleted": "Account closed",
     "quota_changed": "Storage quota changed",
 }
+_REASONS = {"bad_credentials": "wrong password", "account_disabled": "the account is disabled"}
 USER_AGENT_MAX = 300
 
 
@@ -83,7 +84,7 @@ def describe(event: AuditEvent) -> str:
     if d.get("filename"):
         text += f" {d['filename']}"
     if event.action == "sign_in_failed" and d.get("reason"):
-        text += f" ({d['reason'].replace('_', ' ')})"
+        text += f" ({_REASONS.get(d['reason'], d['reason'].replace('_', ' '))})"
     if event.action == "quota_changed":
         text += f" to {d.get('quota', 'the default')}"
     if event.actor == "operator":

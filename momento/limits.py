@@ -132,6 +132,17 @@ def release_upload_bytes(user: User, n: int) -> None:
     _give_back(item, n, "upload-bytes", user.id)
 
 
+def charge_upload_bytes(user: User, n: int) -> None:
+    """Count bytes already taken in that no reservation covered (a body sent without a length); never refuses.
+
+    The allowance may go over by this upload; the next reservation is refused until the window reopens.
+    """
+    item = _daily_bytes()
+    if item is None or not enabled() or n <= 0:
+        return
+    limiter.limiter.hit(item, "upload-bytes", user.id, cost=n)
+
+
 def _daily_bytes() -> Optional[RateLimitItem]:
     amount = current_app.config.get("UPLOAD_BYTES_PER_DAY_BYTES")
     return RateLimitItemPerDay(amount) if amount else None

@@ -21,7 +21,7 @@ from ulid import ULID
 
 from . import resumable_record as clock  # clock.now(), which tests move on
 from .errors import BackendError, BadRequest, Conflict, MomentoError, NotFound, TooLarge
-from .models import User
+from .models import Upload, User
 from .pipeline import Limits, find_duplicate, ingest_stored
 from .resumable_patch import PatchBody, Refusal, moved_on, sniff_record
 from .resumable_record import (COMPLETING, RECEIVING, REFUSED, STORED, MiB, TusSettings, TusUpload, iso, load_hash,
@@ -90,9 +90,9 @@ class ResumableUploads:
 
     def receive(self, user: User, tus_id: str, *, offset: int, read: Callable[[int], bytes],
                 content_length: Optional[int] = None, checksum: Optional[tuple[str, bytes]] = None,
-                now: Optional[datetime] = None) -> TusUpload:
+                on_stored: Callable[[Upload], Any] = lambda upload: None, now: Optional[datetime] = None) -> TusUpload:
         """One PATCH: bytes from `offset` on, read until the body ends or is cut (what arrived then counts,
-        unless a checksum was sent); the last byte finishes the upload."""
+        unless a checksum was sent); the last byte finishes the upload, and on_stored hears of a new Upload."""
         now = now or clock.now()
         record = self.find(user, tus_id, now)
         if record.state == REFUSED:
@@ -106,7 +106,7 @@ class ResumableUploads:
         if content_length is not None and offset + content_length > record.length:
             raise TooLarge("The body goes past the Upload-Length given at creation.", code="beyond_length")
         if record.offset == record.length:  # a finish that failed or died: this PATCH runs it again
-            return self._complete(user, record, None, now)
+            return self._complete(user, record, None, now, on_stored)
         record = self._save(record.evolve(patching_since=iso(now)))  # this PATCH now owns the upload
         if record is None:
             raise moved_on()
@@ -127,7 +127,7 @@ class ResumableUploads:
         finally:
             stretch.close()
         if record.offset == record.length:
-            return self._complete(user, record, stretch.rest(), now)
+            return self._complete(user, record, stretch.rest(), now, on_stored)
         return record
 
     def position(self, user: User, tus_id: str, wait: float = 1.0) -> TusUpload:
@@ -199,7 +199,8 @@ class ResumableUploads:
         return stored
 
     # the last byte
-    def _complete(self, user: User, record: TusUpload, final: Optional[bytes], now: datetime) -> TusUpload:
+    def _complete(self, user: User, record: TusUpload, final: Optional[bytes], now: datetime,
+                  on_stored: Callable[[Upload], Any]) -> TusUpload:
         record = self._save(record.evolve(state=COMPLETING, completing_since=iso(now)))
         if record is None:
             raise Conflict("Another request is finishing this upload.", code="upload_busy")
@@ -229,6 +230,8 @@ class ResumableUploads:
                          BackendError("The file could not be stored; send it again."))
             raise
         self._drop_bytes(record)
+        if not result.duplicate:
+            on_stored(result.upload)
         return self._settle(record, STORED, result_id=result.upload.id, duplicate=result.duplicate)
 
     def _assemble(self, record: TusUpload, final: bytes) -> None:

@@ -90,8 +90,8 @@ def test_routes_record_who_what_when_and_where(app, backends, alice, bob):
 
     events = backends.catalog.list_audit_events(alice.user.id, limit=100).items
     actions = [e.action for e in events]
-    assert actions[:7] == ["token_revoked", "restore", "trash", "sign_in_failed", "token_created", "sign_in",
-                           "sign_in_failed"]
+    assert actions == ["token_revoked", "restore", "trash", "upload", "sign_in_failed", "token_created", "sign_in",
+                       "sign_in_failed"]
     failed = events[-1]
     assert failed.ip == "127.0.0.1" and failed.user_agent == UA["User-Agent"]
     assert failed.details == {"via": "page", "reason": "bad_credentials"}
@@ -155,5 +155,7 @@ def test_audit_command(app, runner, backends, alice, bob):
 def test_describe():
     e = event("u", 1, action="upload", details={"filename": "IMG_1.jpg"})
     assert audit.describe(e) == "Uploaded IMG_1.jpg"
+    failed = replace(e, action="sign_in_failed", details={"via": "page", "reason": "bad_credentials"})
+    assert audit.describe(failed) == "Failed sign-in (wrong password)"
     assert audit.describe(replace(e, action="quota_changed", actor="operator", details={"quota": "5 GB"})) == \
         "Storage quota changed to 5 GB by an operator"

@@ -47,7 +47,9 @@ def iam_server():
 
 def _enforce(url: str, on: bool) -> None:
     # what moto's set_initial_no_auth_action_count does in server mode: later requests are checked
-    with urllib.request.urlopen(f"{url}/moto-api/reset-auth", data=b"0" if on else b"inf", timeout=10) as answer:
+    request = urllib.request.Request(f"{url}/moto-api/reset-auth", data=b"0" if on else b"inf", method="POST",
+                                     headers={"Content-Type": "text/plain"})  # a form type would hide the body
+    with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.status == 200
 
 

@@ -117,6 +117,11 @@ def test_daily_byte_budget(limited_app):
         assert limits.reserve_upload_bytes(alice.user, 500) == 500
         with pytest.raises(TooLarge):
             limits.reserve_upload_bytes(alice.user, 1001)
+        # Bytes of a body that declared no length are charged once received, and then count like any others.
+        limits.release_upload_bytes(alice.user, 200)  # 800 of 1000 used
+        limits.charge_upload_bytes(alice.user, 200)
+        with pytest.raises(RateLimited):
+            limits.reserve_upload_bytes(alice.user, 1)
 
 
 def test_rate_limited_errors_become_429_with_retry_after(limited_app):

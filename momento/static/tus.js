@@ -2,7 +2,8 @@
    the connection drops, and resumes after a reload (the upload's URL is kept in localStorage, keyed by the
    file's name, size and date). The upload page calls window.MomentoTus.upload(file, options); the answer comes
    back through options.onDone(status, body) in the same shape as POST /api/v1/uploads: (201, Upload),
-   (200, Upload with "duplicate": true), or (4xx, {"error": ...}); status 0 when the network never came back. */
+   (200, Upload with "duplicate": true), or (4xx, {"error": ...}); status 0 when the network never came back.
+   Options: tags (comma-separated), csrfToken, onProgress(loaded, total), onDone(status, body), chunkSize. */
 (function () {
   "use strict";
 
@@ -38,6 +39,7 @@
   function Upload(file, options) {
     this.file = file;
     this.options = options || {};
+    this.chunk = this.options.chunkSize || CHUNK;
     this.key = STORE + [file.name, file.size, file.lastModified, file.type].join("|");
     this.url = null;
     this.offset = 0;
@@ -161,7 +163,7 @@
   Upload.prototype.patch = function () {
     var self = this;
     var start = self.offset;
-    var end = Math.min(start + CHUNK, self.file.size);
+    var end = Math.min(start + self.chunk, self.file.size);
     var headers = { "Upload-Offset": String(start), "Content-Type": "application/offset+octet-stream" };
     // An empty PATCH at the end asks the server to finish an upload whose last step failed.
     var body = start < end ? self.file.slice(start, end) : new Blob([]);

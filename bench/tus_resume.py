@@ -56,12 +56,15 @@ class TusSession:
         self.sent = 0
 
     def _conn(self) -> http.client.HTTPConnection:
+        """A new connection (each request gets its own, as after a drop)."""
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
 
     def _headers(self, **extra: str) -> dict:
+        """The token, the protocol version and `extra`."""
         return {"Authorization": f"Bearer {self.token}", "Tus-Resumable": "1.0.0", **extra}
 
     def create(self) -> str:
+        """POST: a new upload of the file's size; its URL."""
         conn = self._conn()
         conn.request("POST", "/api/v1/tus/", headers=self._headers(**{
             "Upload-Length": str(self.size), "Upload-Metadata": "filename dmlkZW8ubXA0"}))  # video.mp4
@@ -72,6 +75,7 @@ class TusSession:
         return resp.getheader("Location")
 
     def offset(self, url: str) -> int:
+        """HEAD: where to resume."""
         conn = self._conn()
         conn.request("HEAD", url, headers=self._headers())
         resp = conn.getresponse()
@@ -135,7 +139,7 @@ def one_upload(port: int, token: str, path: Path, cuts: int) -> tuple[float, str
         offset = session.offset(url)
 
 
-def stored_identical(port: int, token: str, upload_id: str, digest: str, folder: str) -> bool:
+def stored_identical(port: int, token: str, upload_id: str, digest: str) -> bool:
     """Whether the stored original hashes like the file (read back through the API)."""
     url = f"/media/{upload_id}/original"
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
@@ -148,6 +152,7 @@ def stored_identical(port: int, token: str, upload_id: str, digest: str, folder:
 
 
 def main() -> None:
+    """Parse the options, run the rounds, print the table and the final line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--size-mb", type=int, default=200, help="file size in MB (default 200)")
@@ -171,7 +176,7 @@ def main() -> None:
                 for mode, cuts in modes if r % 2 else modes[::-1]:  # alternate which runs first
                     token = make_token(env)
                     seconds, upload_id, conflicts, sent = one_upload(port, token, path, cuts)
-                    same = stored_identical(port, token, upload_id, digest, folder)
+                    same = stored_identical(port, token, upload_id, digest)
                     runs.append(Run(r, mode, seconds, cuts, conflicts, sent - path.stat().st_size, upload_id, same))
         report(runs, path.stat().st_size, args.cuts)
     finally:
@@ -179,6 +184,7 @@ def main() -> None:
 
 
 def report(runs: list[Run], size: int, cuts: int) -> None:
+    """The table, the raw figures as JSON, and the final line."""
     print(f"{'round':>5}  {'mode':<8}  {'seconds':>7}  {'MB/s':>6}  {'409s':>4}  {'re-sent MB':>10}  identical")
     for run in runs:
         print(f"{run.round:>5}  {run.mode:<8}  {run.seconds:>7.2f}  {size / run.seconds / 1e6:>6.0f}  "

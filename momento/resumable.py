@@ -44,6 +44,7 @@ class RecordedError(MomentoError):
 
 
 def _round_up(n: int, unit: int) -> int:
+    """n rounded up to a multiple of unit."""
     return -(-n // unit) * unit
 
 
@@ -163,6 +164,7 @@ class ResumableUploads:
 
     # one PATCH's bytes
     def _tail(self, record: TusUpload) -> bytes:
+        """The bytes past the last full part, from the tail object; 404 (and the upload dropped) if it is lost."""
         if not record.tail_key:
             return b""
         try:
@@ -182,6 +184,7 @@ class ResumableUploads:
             stream.close()
 
     def _commit(self, stretch: PatchBody) -> TusUpload:
+        """Record what the PATCH brought (new tail first, then the compare-and-set); 409 when another won."""
         record, etags = stretch.record, stretch.etags()
         if not stretch.received:
             return self._save(record.evolve(patching_since=None)) or record
@@ -201,6 +204,7 @@ class ResumableUploads:
     # the last byte
     def _complete(self, user: User, record: TusUpload, final: Optional[bytes], now: datetime,
                   on_stored: Callable[[Upload], Any]) -> TusUpload:
+        """All bytes are in: claim the finish, skip a duplicate, join the object, then the pipeline's steps."""
         record = self._save(record.evolve(state=COMPLETING, completing_since=iso(now)))
         if record is None:
             raise Conflict("Another request is finishing this upload.", code="upload_busy")
@@ -264,6 +268,7 @@ class ResumableUploads:
         return saved or settled
 
     def _save(self, record: TusUpload) -> Optional[TusUpload]:
+        """Compare-and-set the record; None when another request changed it first."""
         return self.catalog.update_tus(record)
 
     def _drop_bytes(self, record: TusUpload) -> None:
@@ -280,6 +285,7 @@ class ResumableUploads:
 
     @staticmethod
     def _quietly(action: Callable, *args: Any) -> Any:
+        """Run a clean-up step; a failure is logged, not raised."""
         try:
             return action(*args)
         except MomentoError as exc:  # the lifecycle rule, tus-cleanup or verify finish the job

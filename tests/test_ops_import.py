@@ -83,12 +83,14 @@ def test_interrupted_import_then_rerun(app, runner, alice, folder, monkeypatch):
     monkeypatch.setattr(importer, "ingest_file", crash_on_second)
     stopped = runner.invoke(args=["momento", "import", str(folder), "--user", "alice@example.com", "--jobs", "1"])
     assert stopped.exit_code == 1 and "Aborted" in stopped.output  # click's answer to Ctrl-C
-    assert len(alice.get("/api/v1/uploads").json["items"]) == 1
+    # no new file starts; the one a worker had already taken may finish
+    done = len(alice.get("/api/v1/uploads").json["items"])
+    assert done in (1, 2)
 
     monkeypatch.setattr(importer, "ingest_file", real)
     result, report = _import(runner, folder)
     assert result.exit_code == 0
-    assert (report["imported"], report["duplicates"]) == (2, 2)
+    assert (report["imported"], report["duplicates"]) == (3 - done, 1 + done)
     assert len(alice.get("/api/v1/uploads").json["items"]) == 3
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from momento import create_app, resumable_record
+from momento.errors import BackendError
 from momento.resumable_record import TusUpload
 from tests import corpus
 from tests.conftest import Account, both_backends
@@ -297,6 +299,15 @@ def test_small_file_and_duplicate(alice, tus, backends):
     # The finishing PATCH sent again (its answer was lost) gets the same answer.
     resp = tus.patch(again, b"", len(tiny))
     assert resp.status_code == 204 and resp.headers["Momento-Upload-Id"] == first
+    events = backends.catalog.list_audit_events(alice.user.id).items
+    assert [e.details.get("upload_id") for e in events if e.action == "upload"] == [first]  # duplicates are not
+
+
+def test_quota_is_checked_at_creation(alice, tus, backends):
+    backends.catalog.update_user(replace(alice.user, quota=1_000_000))
+    resp = tus.create(1_000_001)
+    assert resp.status_code == 413 and resp.json["error"]["code"] == "quota_exceeded"
+    assert tus.create(1_000_000).status_code == 201
 
 
 def test_protocol_rules(app, tus, alice, bob, client):
@@ -334,3 +345,72 @@ def test_record_round_trip():
                        upload_id="01J0000000000000000000000B", created_at="2026-11-22T00:00:00Z",
                        expires_at="2026-11-23T00:00:00Z", tags=("a",), etags=("e1",), error=None)
     assert TusUpload.from_dict(record.to_dict()) == record
+
+
+def service(app):
+    from momento.resumable import ResumableUploads
+
+    b = app.extensions["momento"]
+    return ResumableUploads.from_config(b.storage, b.catalog, app.config)
+
+
+def reader(data: bytes, before=None):
+    """A body read in 1 MiB pieces; `before()` runs once, at the first read."""
+    view = {"pos": 0, "before": before}
+
+    def read(n: int) -> bytes:
+        if view["before"]:
+            view["before"], hook = None, view["before"]
+            hook()
+        chunk = data[view["pos"]:view["pos"] + n]
+        view["pos"] += len(chunk)
+        return chunk
+    return read
+
+
+def test_two_patches_at_one_offset_cannot_both_win(app, alice):
+    from momento.errors import Conflict
+
+    uploads = service(app)
+    video = padded_video()
+    record = uploads.create(alice.user, length=len(video), filename="race.mp4", tags=())
+    later = {}
+
+    def newer_patch():  # arrives while the first one is still reading its body, at the same offset
+        later["record"] = uploads.receive(alice.user, record.id, offset=0, read=reader(video[:9 * MiB]))
+
+    with pytest.raises(Conflict):
+        uploads.receive(alice.user, record.id, offset=0, read=reader(video[:7 * MiB], before=newer_patch))
+    assert later["record"].offset == 9 * MiB
+    assert uploads.find(alice.user, record.id).offset == 9 * MiB  # the newer one counted, the older one did not
+    done = uploads.receive(alice.user, record.id, offset=9 * MiB, read=reader(video[9 * MiB:]))
+    assert stored_bytes(alice, done.result_id) == video
+
+
+def test_a_failed_finish_is_run_again_by_an_empty_patch(app, alice, tus, backends, monkeypatch):
+    video = padded_video()
+    url = tus.start(video)
+    real = backends.storage.complete_parts
+
+    def flaky(*args, **kwargs):
+        monkeypatch.setattr(backends.storage, "complete_parts", real)
+        raise BackendError("The object store failed to finish the object (SlowDown).")
+
+    monkeypatch.setattr(backends.storage, "complete_parts", flaky)
+    resp = tus.patch(url, video, 0)
+    assert resp.status_code == 503
+    assert tus.offset(url) == len(video) and tus.state(url)["state"] == "receiving"
+    resp = tus.patch(url, b"", len(video))
+    assert resp.status_code == 204, resp.json
+    assert stored_bytes(alice, resp.headers["Momento-Upload-Id"]) == video
+
+
+def test_a_hash_state_from_another_version_is_recomputed(app, alice, tus, backends):
+    video = padded_video()
+    url = tus.start(video)
+    assert tus.patch(url, video[:6 * MiB], 0).status_code == 204
+    record = backends.catalog.get_tus(alice.user.id, url.rsplit("/", 1)[1])
+    backends.catalog.update_tus(record.evolve(hash_state="rehashes-0.0.1-sha256:AAAA"))
+    resp = tus.patch(url, video[6 * MiB:], 6 * MiB)
+    assert resp.status_code == 204
+    assert tus.state(url)["upload"]["sha256"] == hashlib.sha256(video).hexdigest()

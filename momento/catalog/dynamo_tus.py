@@ -83,4 +83,5 @@ class DynamoTus:
 
 
 def _from_item(item: dict[str, Any]) -> TusUpload:
+    """A record back from its item."""
     return TusUpload.from_dict({k: v for k, v in to_doc(item).items() if k not in ("pk", "sk")})

@@ -39,6 +39,7 @@ class LocalParts:
         return self.root.parent / "parts"
 
     def _folder(self, ref: str) -> Path:
+        """The folder of one multipart object; BadRequest for a reference Momento did not make."""
         if not _REF.match(ref or ""):
             raise BadRequest("Invalid multipart reference.", code="bad_key")
         return self.parts / ref

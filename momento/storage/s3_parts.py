@@ -51,6 +51,7 @@ class S3Parts:
 
     @staticmethod
     def _parts_call(what: str, method, **kwargs) -> dict:
+        """One client call; NoSuchUpload becomes ObjectMissing, other errors BackendError."""
         try:
             return method(**kwargs)
         except ClientError as exc:

@@ -12,7 +12,7 @@ from ..backends import backends, catalog
 from ..errors import BadRequest, BackendError, NotFound
 from ..media.tags import normalize_tags, parse_tag_field
 from ..models import Page, Upload
-from ..limits import check_upload_rate, release_upload_bytes, reserve_upload_bytes
+from ..limits import charge_upload_bytes, check_upload_rate, release_upload_bytes, reserve_upload_bytes
 from ..pipeline import IncomingUpload, IngestResult, Limits
 from ..quota import check_quota
 from ..search import Query, build_query, search, tag_counts
@@ -64,6 +64,7 @@ def receive_upload() -> IngestResult:
         kept = 0 if result.duplicate else result.upload.size
     finally:
         release_upload_bytes(user, max(0, reserved - kept))
+    charge_upload_bytes(user, max(0, kept - reserved))  # a body without a declared length counts afterwards
     if not result.duplicate:
         audit.record_request(b.catalog, user, "upload", upload_id=result.upload.id, filename=result.upload.filename)
     return result

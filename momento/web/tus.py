@@ -55,11 +55,13 @@ def tus_headers(response):
 
 
 def _require_version() -> None:
+    """412 unless the request speaks tus 1.0.0."""
     if request.headers.get("Tus-Resumable") != VERSION:
         raise VersionMismatch(f"Send 'Tus-Resumable: {VERSION}'; this server speaks tus {VERSION} only.")
 
 
 def _int_header(name: str) -> int:
+    """A header holding a byte count; 400 when missing or malformed."""
     raw = request.headers.get(name, "")
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
         raise BadRequest(f"Send {name} as a whole number of bytes.", code="invalid_header", fields=[(name, "invalid")])
@@ -80,6 +82,7 @@ def _metadata(raw: str) -> dict[str, str]:
 
 
 def _checksum() -> tuple[str, bytes] | None:
+    """Upload-Checksum as (algorithm, digest), or None; 400 for an algorithm not offered or a malformed value."""
     raw = request.headers.get("Upload-Checksum")
     if raw is None:
         return None
@@ -94,6 +97,7 @@ def _checksum() -> tuple[str, bytes] | None:
 
 
 def _read_body(size: int) -> bytes:
+    """The next bytes of the PATCH body; BodyCut when the client went away before its end."""
     try:
         return request.stream.read(size)
     except ClientDisconnected:
@@ -101,6 +105,7 @@ def _read_body(size: int) -> bytes:
 
 
 def _progress(response, record: TusUpload):
+    """Where the upload stands, in tus headers (and the Upload's id once it is stored)."""
     response.headers["Upload-Offset"] = str(record.offset)
     response.headers["Upload-Expires"] = http_date(parse_iso(record.expires_at))
     if record.state == STORED and record.result_id:

@@ -34,21 +34,27 @@ class S3Writer:
         self._buffer += data
         self.size += len(data)
         while len(self._buffer) >= self.part_size:
-            part = bytes(self._buffer[: self.part_size])
+            self._slots.acquire()  # wait for a free slot before cutting the part: one copy in memory, not two
+            with memoryview(self._buffer) as view:
+                part = bytes(view[: self.part_size])
             del self._buffer[: self.part_size]
             self._send(part)
 
     def _send(self, part: bytes) -> None:
+        """Send a part; the caller holds one of the in-flight slots, released when the part is done."""
         client = self.storage.client
-        if self._upload_id is None:
-            answer = self._call(client.create_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
-                                ContentType=self.content_type, **self.storage._encryption_args())
-            self._upload_id = answer["UploadId"]
-        self._slots.acquire()
-        self._raise_failed()
-        number = len(self._futures) + 1
-        future = self.storage.executor.submit(self._call, client.upload_part, Bucket=self.storage.bucket,
-                                              Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=part)
+        try:
+            if self._upload_id is None:
+                answer = self._call(client.create_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
+                                    ContentType=self.content_type, **self.storage._encryption_args())
+                self._upload_id = answer["UploadId"]
+            self._raise_failed()
+            future = self.storage.executor.submit(self._call, client.upload_part, Bucket=self.storage.bucket,
+                                                  Key=self.key, UploadId=self._upload_id,
+                                                  PartNumber=len(self._futures) + 1, Body=part)
+        except BaseException:
+            self._slots.release()
+            raise
         future.add_done_callback(lambda _: self._slots.release())
         self._futures.append(future)
 
@@ -62,6 +68,7 @@ class S3Writer:
         if self._upload_id is None:
             return self.storage.put_bytes(self.key, bytes(self._buffer), self.content_type)
         if self._buffer:
+            self._slots.acquire()
             self._send(bytes(self._buffer))
             self._buffer.clear()
         parts = [{"PartNumber": n, "ETag": f.result()["ETag"]} for n, f in enumerate(self._futures, 1)]

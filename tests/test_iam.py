@@ -312,7 +312,7 @@ def test_policies_name_only_configured_resources():
             found = statement["Resource"]
             resources.update([found] if isinstance(found, str) else found)
     assert resources == {"arn:aws:s3:::photos-bucket", "arn:aws:s3:::photos-bucket/user-*",
-                         "arn:aws:s3:::photos-bucket/*"} | {
+                         "arn:aws:s3:::photos-bucket/tus/*", "arn:aws:s3:::photos-bucket/*"} | {
         f"arn:aws:dynamodb:us-east-1:111122223333:table/prod-{t}" for t in TABLES}
 
 

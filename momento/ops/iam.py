@@ -21,6 +21,7 @@ class Names:
                  region: str = "*", account: str = "*", partition: str = "aws"):
         self.bucket = f"arn:{partition}:s3:::{bucket}"
         self.objects = f"{self.bucket}/user-*"
+        self.resumable = f"{self.bucket}/tus/*"  # tails of resumable uploads between two PATCHes
         self.table = {t: f"arn:{partition}:dynamodb:{region}:{account}:table/{table_prefix}{t}" for t in TABLES}
         self.kms_key = None
         if kms_key_id:
@@ -44,6 +45,7 @@ def web_statements(n: Names) -> list[dict]:
     t = n.table
     return [
         _allow("ObjectsUnderUserPrefixes", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], n.objects),
+        _allow("ResumableUploadTails", ["s3:GetObject", "s3:PutObject"], n.resumable),
         # HeadBucket (/healthz) is authorised as ListBucket, and without it a missing object answers 403, not 404
         _allow("ReachTheBucket", ["s3:ListBucket"], n.bucket),
         _allow("Accounts", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",

@@ -174,6 +174,7 @@
   }
 
   function start(job) {
+    if (window.MomentoTus && window.MomentoTus.wants(job.file)) { startTus(job); return; }
     var ui = job.ui;
     var xhr;
     try {
@@ -206,6 +207,28 @@
     } catch (e) {
       finish(job, "failed", "Failed: the browser could not send this file.");
     }
+  }
+
+  // Large files go through the resumable (tus) endpoint: chunks, retries, and resume after a reload.
+  function startTus(job) {
+    var ui = job.ui, startedAt = Date.now();
+    running += 1;
+    ui.row.setAttribute("data-state", "sending");
+    ui.state.textContent = "Sending";
+    job.xhr = window.MomentoTus.upload(job.file, {
+      tags: job.tags, csrfToken: csrfToken,
+      onProgress: function (loaded, total) {
+        if (job.done || !total) return;
+        ui.bar.value = Math.min(99, Math.floor((loaded / total) * 100));
+        var seconds = (Date.now() - startedAt) / 1000;
+        if (seconds > 0.25) ui.speed.textContent = humanSize(loaded / seconds) + "/s";
+        if (loaded >= total) ui.state.textContent = "Processing";
+      },
+      onDone: function (status, body) {
+        if (status === 0) { finish(job, "failed", "Failed: the connection was lost. Check your network and try again."); return; }
+        onAnswer(job, { status: status, responseText: body ? JSON.stringify(body) : "" });
+      }
+    });
   }
 
   function parseJson(text) {

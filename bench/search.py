@@ -91,8 +91,8 @@ def fill(catalog, user_id: str, n: int, local: bool) -> float:
     else:
         from concurrent.futures import ThreadPoolExecutor
 
-        # moto's in-process server is not safe under many writers at once: two at a time.
-        with ThreadPoolExecutor(2) as pool:
+        # moto's in-process server is not safe under several writers at once: one at a time.
+        with ThreadPoolExecutor(1) as pool:
             list(pool.map(catalog.put_upload, uploads))
     return time.perf_counter() - start
 

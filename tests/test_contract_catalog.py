@@ -302,13 +302,14 @@ def test_schema_is_idempotent_and_checked(catalog, backend_config):
 def test_dynamodb_errors_become_backend_errors(monkeypatch):
     from botocore.config import Config
 
+    from momento import aws
     from momento.catalog import dynamodb
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setattr(dynamodb, "CLIENT_CONFIG", Config(retries={"mode": "standard", "max_attempts": 1}))
+    monkeypatch.setattr(aws, "CLIENT_CONFIG", Config(retries={"mode": "standard", "max_attempts": 1}))
     catalog = dynamodb.DynamoCatalog("unreachable-")
     for attempt in (catalog.check, lambda: catalog.get_user("u"), lambda: catalog.create_user(user(1)),
                     lambda: catalog.list_uploads("u"), lambda: catalog.put_upload(upload("u", 1))):

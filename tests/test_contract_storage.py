@@ -304,13 +304,14 @@ def test_s3_policy_denies_plain_http_on_real_endpoints():
 def test_s3_errors_become_backend_errors(monkeypatch):
     from botocore.config import Config
 
+    from momento import aws
     from momento.storage import s3
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setattr(s3, "CLIENT_CONFIG", Config(retries={"mode": "standard", "max_attempts": 1}))
+    monkeypatch.setattr(aws, "CLIENT_CONFIG", Config(retries={"mode": "standard", "max_attempts": 1}))
     storage = s3.S3Storage("momento-test-unreachable")
     for attempt in (storage.check, lambda: storage.stat("k/x"), lambda: storage.put_bytes("k/x", b"x", "t/p"),
                     lambda: list(storage.list()), lambda: storage.delete("k/x")):

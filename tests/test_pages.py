@@ -89,7 +89,7 @@ def test_detail_page_shows_metadata_and_edits_tags(alice):
     assert resp.status_code == 302
     page = html(alice.get(f"/uploads/{uid}"))
     assert "Tags saved." in page and 'value="beach, sunset"' in page
-    assert f'href="/search?tag=sunset"' in page
+    assert 'href="/search?tag=sunset"' in page
 
 
 def test_detail_page_of_a_heic_shows_its_preview(alice):

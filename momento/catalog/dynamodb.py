@@ -1,14 +1,11 @@
 """The DynamoDB catalog: users, tokens and uploads in four tables, always read by key, never in bulk."""
 from __future__ import annotations
 
-import threading
 from typing import Any, Iterator, Optional
 
-import boto3
-from boto3.exceptions import Boto3Error
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..aws import CLIENT_ERRORS, LazyClient
 from ..errors import BackendError, Conflict, DuplicateUpload, EmailTaken, NotFound
 from ..models import Page, PostureCheck, Upload, User
 from .cursor import decode_cursor, encode_cursor
@@ -19,7 +16,6 @@ from .dynamo_tus import DynamoTus
 from .dynamo_items import error_code, s, to_doc, to_item, to_upload, to_user, updates
 from .records import upload_to_dict, user_to_dict
 
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32)
 FAILED = "ConditionalCheckFailedException"
 CANCELLED = "TransactionCanceledException"
 # table -> key attributes, hash first; every key attribute is a string
@@ -38,9 +34,7 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus):
     def __init__(self, prefix: str = "momento-", *, session: Any = None):
         self.prefix = prefix
         self.tables = {name: f"{prefix}{name}" for name in TABLES}
-        self._session = session
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._clients = LazyClient("dynamodb", session)
 
     @classmethod
     def from_app(cls, app, session: Any = None) -> "DynamoCatalog":
@@ -50,15 +44,10 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus):
     @property
     def client(self) -> Any:
         """The DynamoDB client, created on first use; the endpoint comes from boto3's own settings."""
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    try:
-                        session = self._session or boto3.session.Session()
-                        self._client = session.client("dynamodb", config=CLIENT_CONFIG)
-                    except (BotoCoreError, Boto3Error) as exc:
-                        raise BackendError(f"The catalog could not start ({type(exc).__name__}).") from exc
-        return self._client
+        try:
+            return self._clients.get()
+        except CLIENT_ERRORS as exc:
+            raise BackendError(f"The catalog could not start ({type(exc).__name__}).") from exc
 
     def _call(self, operation: str, *, expect: tuple[str, ...] = (), **kwargs: Any) -> dict[str, Any]:
         """One client call; errors become BackendError, except the codes in expect (re-raised)."""

@@ -7,12 +7,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Iterator, Optional
 
-import boto3
 from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..aws import CLIENT_ERRORS, LazyClient
 from ..errors import BackendError, BadRequest, ObjectMissing, RangeNotSatisfiable
 from ..models import ObjectInfo, PostureCheck
 from .s3_parts import S3Parts
@@ -21,7 +20,6 @@ from .s3_writer import S3Writer
 
 MiB = 1024 * 1024
 CHUNK = 256 * 1024
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32)
 MISSING_KEY = {"404", "NoSuchKey", "NotFound"}
 ABORT_RULE_ID = "momento-abort-incomplete-multipart"
 # What moto (and some S3-compatible stores) answer for a call they do not implement.
@@ -74,8 +72,7 @@ class S3Storage(S3Parts):
                  part_size: int = 8 * MiB, concurrency: int = 4, in_flight: int = 2):
         self.bucket = bucket
         self.kms_key_id = kms_key_id
-        self._session = session
-        self._client: Any = None
+        self._clients = LazyClient("s3", session)
         self._executor: Optional[ThreadPoolExecutor] = None
         self._lock = threading.Lock()
         self.part_size, self.in_flight = part_size, in_flight
@@ -95,15 +92,10 @@ class S3Storage(S3Parts):
     @property
     def client(self) -> Any:
         """The S3 client, created on first use; the endpoint comes from boto3's own settings."""
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    try:
-                        session = self._session or boto3.session.Session()
-                        self._client = session.client("s3", config=CLIENT_CONFIG)
-                    except (BotoCoreError, Boto3Error) as exc:
-                        raise _failed("start", exc) from exc
-        return self._client
+        try:
+            return self._clients.get()
+        except CLIENT_ERRORS as exc:
+            raise _failed("start", exc) from exc
 
     def _encryption_args(self) -> dict[str, str]:
         if self.kms_key_id:

@@ -168,7 +168,7 @@ def memory(args, folder: str, backend: str) -> list[tuple]:
         moto, env = moto_env(os.path.join(folder, "aws-mem"))
     else:
         env = {"MOMENTO_DATA_DIR": os.path.join(folder, "mem")}
-    part = int(env.get("MOMENTO_S3_PART_SIZE", 8 * MiB)) if backend == "aws" else 0
+    part = int(env.get("MOMENTO_S3_PART_SIZE", 5 * MiB)) if backend == "aws" else 0
     try:
         for n in args.concurrency:
             token = make_token(env)

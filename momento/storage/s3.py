@@ -86,7 +86,7 @@ class S3Storage(S3Parts):
     def from_app(cls, app, session: Any = None) -> "S3Storage":
         """A store on the app's bucket (through session's credentials when given)."""
         return cls(app.config["BUCKET"], kms_key_id=app.config.get("KMS_KEY_ID"), session=session,
-                   part_size=int(app.config.get("S3_PART_SIZE", 8 * MiB)),
+                   part_size=int(app.config.get("S3_PART_SIZE", 5 * MiB)),
                    in_flight=int(app.config.get("S3_PARTS_IN_FLIGHT", 2)))
 
     @property

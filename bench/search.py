@@ -89,11 +89,18 @@ def fill(catalog, user_id: str, n: int, local: bool) -> float:
                 for upload in uploads[at:at + 2000]:
                     catalog.put_upload(upload)
     else:
-        from concurrent.futures import ThreadPoolExecutor
+        # moto's transactions are slow (and it is not safe under several writers): write the records in
+        # batches, then build the index from them with the same code the search-index migration uses.
+        from momento.catalog.dynamo_items import s as string, to_item
+        from momento.catalog.records import upload_to_dict
 
-        # moto's in-process server is not safe under several writers at once: one at a time.
-        with ThreadPoolExecutor(1) as pool:
-            list(pool.map(catalog.put_upload, uploads))
+        requests = []
+        for upload in uploads:
+            doc = upload_to_dict(upload)
+            key = {"userId": string(doc.pop("user_id")), "uploadId": string(doc.pop("id"))}
+            requests.append({"PutRequest": {"Item": key | to_item(doc) | {"rev": {"N": "0"}}}})
+        catalog._batch_write("uploads", requests)
+        catalog.rebuild_index(user_id)
     return time.perf_counter() - start
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -14,37 +13,12 @@ from momento import create_app, resumable_record
 from momento.errors import BackendError
 from momento.resumable_record import TusUpload
 from tests import corpus
-from tests.conftest import Account, both_backends
+from tests.test_streaming import CountingStream
+from tests.test_streaming import CountingStream
 
 MiB = 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
 STREAM = "application/offset+octet-stream"
-
-
-class Body(io.RawIOBase):
-    """A request body that can stop short of its Content-Length, as a connection cut mid-body does."""
-
-    def __init__(self, data: bytes, cut_at: int | None = None):
-        self.data, self.pos, self.end = data, 0, len(data) if cut_at is None else cut_at
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        self.pos = {0: pos, 1: self.pos + pos, 2: len(self.data) + pos}[whence]
-        return self.pos
-
-    def readinto(self, buffer) -> int:
-        n = min(len(buffer), self.end - self.pos)
-        buffer[:n] = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return n
 
 
 class TusClient:
@@ -72,7 +46,7 @@ class TusClient:
         extra = {"Upload-Offset": str(offset)}
         if checksum:
             extra["Upload-Checksum"] = checksum
-        return self.client.patch(url, input_stream=Body(data, cut_at), content_length=len(data), content_type=STREAM,
+        return self.client.patch(url, input_stream=CountingStream(data, cut_at), content_length=len(data), content_type=STREAM,
                                  headers=self.headers(**extra))
 
     def offset(self, url: str) -> int:

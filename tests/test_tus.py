@@ -13,7 +13,7 @@ from momento import create_app, resumable_record
 from momento.errors import BackendError
 from momento.resumable_record import TusUpload
 from tests import corpus
-from tests.test_streaming import CountingStream
+from tests.conftest import Account, both_backends
 from tests.test_streaming import CountingStream
 
 MiB = 1024 * 1024

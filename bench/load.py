@@ -21,7 +21,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,14 +35,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import free_port  # noqa: E402
 TAGS = ["beach", "family", "city", "snow", "dog", "sunset", "work", "food"]
 MIX = [("upload", 3), ("list", 3), ("search", 2), ("download", 2)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_users(data_dir: Path, count: int) -> list[tuple[str, str]]:

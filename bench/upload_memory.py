@@ -37,6 +37,10 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import free_port, wait_for  # noqa: E402
+
 MiB = 1024 * 1024
 TARGET_MIB = 64
 READ = 1024 * 1024
@@ -108,12 +112,6 @@ def video(workdir: Path, size: int) -> Path:
 
 # --- processes ----------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def status_kib(pid: int, field: str) -> int:
     """A VmRSS/VmHWM-style field of /proc/<pid>/status, in bytes."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -156,20 +154,6 @@ class PeakSampler:
         self._thread.join()
 
 
-def wait_http(port: int, path: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", path)
-            if conn.getresponse().status < 500:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"nothing answered on port {port}")
-
-
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -210,7 +194,7 @@ class Stack:
             log = open(self.data / "moto.log", "wb")  # noqa: SIM115 - lives as long as the server
             self.moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
                                          stdout=log, stderr=subprocess.STDOUT, env=self.env)
-            wait_http(moto_port, "/moto-api/")
+            wait_for(moto_port, "/moto-api/")
             tag = uuid.uuid4().hex[:8]
             self.env.update(AWS_ENV, AWS_ENDPOINT_URL=f"http://127.0.0.1:{moto_port}",
                             AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
@@ -219,7 +203,7 @@ class Stack:
         self.server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{self.port}", "--timeout", "1800",
              "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=self.env)
-        wait_http(self.port, "/healthz")
+        wait_for(self.port, "/healthz")
         (self.pid,) = children(self.server.pid)  # the one gunicorn worker
         return self
 

@@ -147,3 +147,17 @@ def dynamo_ops() -> Iterator[Any]:
     yield record
     for events, handler in hooks:
         events.unregister("before-call.dynamodb", handler)
+
+
+@pytest.fixture
+def catalog(backend_config, dynamo_ops):
+    """A catalog with its schema; on aws, every DynamoDB call of the test is recorded and none may be a Scan."""
+    catalog = build_catalog(backend_config, create=False)
+    ops = dynamo_ops(catalog) if backend_config["BACKEND"] == "aws" else None
+    catalog.create_schema()
+    yield catalog
+    if ops is not None:
+        assert "CreateTable" in ops  # the recorder saw the calls
+        assert "Scan" not in ops, f"the DynamoDB catalog scanned a table: {ops}"
+    if hasattr(catalog, "close"):
+        catalog.close()

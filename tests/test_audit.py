@@ -11,25 +11,12 @@ from momento import audit
 from momento.errors import BackendError, BadRequest
 from momento.models import AuditEvent
 from tests import corpus
-from tests.backends import backends, build_catalog
+from tests.backends import backends
 from tests.conftest import both_backends
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")  # many sign-ins: hashing is not under test here
 
 UA = {"User-Agent": "AuditTest/1.0 (X11)"}
-
-
-@pytest.fixture
-def catalog(backend_config, dynamo_ops):
-    """A catalog with its schema; on aws, no audit call may be a Scan."""
-    catalog = build_catalog(backend_config, create=False)
-    ops = dynamo_ops(catalog) if backend_config["BACKEND"] == "aws" else None
-    catalog.create_schema()
-    yield catalog
-    if ops is not None:
-        assert "Scan" not in ops, ops
-    if hasattr(catalog, "close"):
-        catalog.close()
 
 
 def event(user_id: str, i: int, **changes) -> AuditEvent:

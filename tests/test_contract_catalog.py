@@ -15,20 +15,6 @@ from momento.models import PHOTO, VIDEO, Upload, User
 from tests.backends import backends, build_catalog
 
 
-@pytest.fixture
-def catalog(backend_config, dynamo_ops):
-    """A catalog with its schema; on aws, every DynamoDB call of the test is recorded and none may be a Scan."""
-    catalog = build_catalog(backend_config, create=False)
-    ops = dynamo_ops(catalog) if backend_config["BACKEND"] == "aws" else None
-    catalog.create_schema()
-    yield catalog
-    if ops is not None:
-        assert "CreateTable" in ops  # the recorder saw the calls
-        assert "Scan" not in ops, f"the DynamoDB catalog scanned a table: {ops}"
-    if hasattr(catalog, "close"):
-        catalog.close()
-
-
 def user(n: int = 1, **changes) -> User:
     """An account with a lower-case email, as callers store them."""
     values = dict(id=f"user{n}", email=f"person{n}@example.com", password_hash="pbkdf2:x",

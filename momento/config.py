@@ -38,6 +38,17 @@ DEFAULTS = {
     "ADMIN_ACCESS_KEY_ID": None,
     "ADMIN_SECRET_ACCESS_KEY": None,
     "ADMIN_SESSION_TOKEN": None,
+    # Optional split of the object permissions (aws): the web server writes objects with the uploader's
+    # credentials and reads them with the reader's, so that neither key alone can both read and overwrite
+    # photos; its own credentials then need no object permission. Both or neither, each a profile or a key pair.
+    "UPLOADER_PROFILE": None,
+    "UPLOADER_ACCESS_KEY_ID": None,
+    "UPLOADER_SECRET_ACCESS_KEY": None,
+    "UPLOADER_SESSION_TOKEN": None,
+    "READER_PROFILE": None,
+    "READER_ACCESS_KEY_ID": None,
+    "READER_SECRET_ACCESS_KEY": None,
+    "READER_SESSION_TOKEN": None,
 }
 
 # What `flask momento stats` estimates a month with: us-east-1 list prices in USD, each overridable
@@ -71,6 +82,16 @@ RESUMABLE = {"TUS_EXPIRY_HOURS": 24, "TUS_PART_SIZE": 8 * MiB, "TUS_PARTS_IN_FLI
 DEFAULTS.update(RESUMABLE)
 
 
+def role_keys(role: str) -> tuple[str, ...]:
+    """The settings that name one role's credentials: MOMENTO_<ROLE>_PROFILE, or a key pair (and session token)."""
+    return tuple(f"{role}_{name}" for name in ("PROFILE", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_TOKEN"))
+
+
+def role_configured(cfg, role: str) -> bool:
+    """Whether any of a role's credential settings is set."""
+    return any(cfg.get(name) for name in role_keys(role))
+
+
 class ConfigError(MomentoError):
     """The configuration cannot work; raised at start-up."""
 
@@ -85,6 +106,8 @@ def load_config(app, test_config: dict | None) -> None:
     cfg["BACKEND"] = str(cfg["BACKEND"]).lower()
     if cfg["BACKEND"] not in ("local", "aws"):
         raise ConfigError(f"MOMENTO_BACKEND must be 'local' or 'aws', not {cfg['BACKEND']!r}.")
+    if role_configured(cfg, "UPLOADER") != role_configured(cfg, "READER"):
+        raise ConfigError("Set both MOMENTO_UPLOADER_* and MOMENTO_READER_* credentials, or neither.")
     if not cfg.get("DATA_DIR"):
         cfg["DATA_DIR"] = app.instance_path
     cfg["DATA_DIR"] = os.path.abspath(str(cfg["DATA_DIR"]))

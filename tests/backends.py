@@ -85,7 +85,7 @@ def aws_session() -> Any:
 
 
 def build_storage(config: dict[str, Any], *, create: bool = True, **options: Any):
-    """The storage for a config (created unless told); options go to S3Storage (part_size, concurrency)."""
+    """The storage for a config (created unless told); options go to S3Storage (part_size, in_flight)."""
     if config["BACKEND"] == "aws":
         from momento.storage.s3 import S3Storage
 

@@ -176,7 +176,7 @@ def test_escaping_keys_refused(storage, key):
 def test_failing_stream_leaves_nothing(storage, backend_config):
     size = 12 * MiB if backend_config["BACKEND"] == "aws" else 3 * MiB
     if backend_config["BACKEND"] == "aws":
-        storage = build_storage(backend_config, create=False, part_size=5 * MiB, concurrency=1)
+        storage = build_storage(backend_config, create=False, part_size=5 * MiB, in_flight=1)
     with pytest.raises(StreamBroke):
         storage.put("k/broken", GeneratedStream(size, fail_at=size - MiB), "application/octet-stream")
     assert list(storage.list("k/")) == []
@@ -203,8 +203,8 @@ print(json.dumps({"peak": tracemalloc.get_traced_memory()[1], "size": info.size,
 @backends
 def test_put_keeps_memory_bounded(storage, backend_config):
     # In a child process: the moto server lives in this one and would be measured too.
-    # s3transfer holds (concurrency + 1) parts at most; 5 MiB is S3's smallest part.
-    size, options = 20 * MiB, {"part_size": 5 * MiB, "concurrency": 1}
+    # the writer holds the filling part and in_flight parts being sent; 5 MiB is S3's smallest part.
+    size, options = 20 * MiB, {"part_size": 5 * MiB, "in_flight": 1}
     limit = 3 * options["part_size"] if backend_config["BACKEND"] == "aws" else 4 * MiB
     out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, json.dumps(backend_config), str(size),
                           json.dumps(options)], cwd=ROOT, capture_output=True, text=True, timeout=120)

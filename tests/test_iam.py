@@ -27,9 +27,11 @@ from momento.storage.s3 import S3Storage
 from tests import corpus
 from tests.backends import aws_session
 from tests.conftest import Account
+from tests.test_tus import TusClient, padded_video, stored_bytes
 
 aws = pytest.mark.aws
 REGION = "us-east-1"
+MiB = 1024 * 1024
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -67,21 +69,23 @@ class KeyedSession:
 class Deployment:
     """A bucket, tables and one IAM user per role, made for this test's names."""
 
-    def __init__(self, url: str, tmp_path: Path):
+    def __init__(self, url: str, tmp_path: Path, *, set_up: bool = True):
         tag = uuid.uuid4().hex[:8]
         self.url, self.tmp_path, self._clients = url, tmp_path, {}
         self.bucket, self.prefix = f"momento-iam-{tag}", f"i{tag}-"
         self.names = iam.Names(self.bucket, self.prefix, region=REGION)
         root = self.session("root", "root")
         self.backends = Backends(S3Storage(self.bucket, session=root), DynamoCatalog(self.prefix, session=root))
-        apply_pending(self.backends)  # bucket with its protections, tables, migrations
+        if set_up:
+            apply_pending(self.backends)  # bucket with its protections, tables, migrations
         client = root.client("iam")
         self.keys = {}
-        for role in iam.ROLES:
+        policies = {role: iam.iam_policy(role, self.names) for role in iam.ROLES}
+        policies["web-split"] = iam.iam_policy("web", self.names, split_objects=True)
+        for role, policy in policies.items():
             name = f"{role}-{tag}"
             client.create_user(UserName=name)
-            client.put_user_policy(UserName=name, PolicyName=f"momento-{role}",
-                                   PolicyDocument=json.dumps(iam.iam_policy(role, self.names)))
+            client.put_user_policy(UserName=name, PolicyName=f"momento-{role}", PolicyDocument=json.dumps(policy))
             key = client.create_access_key(UserName=name)["AccessKey"]
             self.keys[role] = (key["AccessKeyId"], key["SecretAccessKey"])
 
@@ -97,19 +101,31 @@ class Deployment:
             self._clients[role, service] = self.role_session(role).client(service)
         return self._clients[role, service]
 
-    def app(self, *, admin: bool = False):
-        """The app as a web server runs it (the web role's keys), plus the admin keys for commands when asked."""
+    def app(self, *, admin: bool = False, split: bool = False):
+        """The app as a web server runs it (the web role's keys), plus the admin keys for commands when asked,
+        or the uploader's and reader's keys for the objects when split."""
         config = {"TESTING": True, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": False, "BACKEND": "aws",
                   "BUCKET": self.bucket, "TABLE_PREFIX": self.prefix, "DATA_DIR": str(self.tmp_path / "data"),
                   "S3_PART_SIZE": 5 * 1024 * 1024}
-        if admin:
-            config.update(ADMIN_ACCESS_KEY_ID=self.keys["admin"][0], ADMIN_SECRET_ACCESS_KEY=self.keys["admin"][1])
+        for role in ("admin",) * admin + ("uploader", "reader") * split:
+            key, secret = self.keys[role]
+            config.update({f"{role.upper()}_ACCESS_KEY_ID": key, f"{role.upper()}_SECRET_ACCESS_KEY": secret})
         return create_app(config)
 
 
 @pytest.fixture
 def deployment(iam_server, tmp_path, monkeypatch):
     """Fresh resources and users; boto3's default credentials are the web role's, and IAM is enforced."""
+    yield from _deployment(iam_server, tmp_path, monkeypatch, set_up=True)
+
+
+@pytest.fixture
+def bare_deployment(iam_server, tmp_path, monkeypatch):
+    """Users and policies only: no bucket, no tables (init's work); IAM is enforced."""
+    yield from _deployment(iam_server, tmp_path, monkeypatch, set_up=False)
+
+
+def _deployment(iam_server, tmp_path, monkeypatch, *, set_up: bool):
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"):
         monkeypatch.delenv(name, raising=False)
     blank = tmp_path / "aws-config"
@@ -120,7 +136,7 @@ def deployment(iam_server, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
     _enforce(iam_server, False)
-    made = Deployment(iam_server, tmp_path)
+    made = Deployment(iam_server, tmp_path, set_up=set_up)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", made.keys["web"][0])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", made.keys["web"][1])
     _enforce(iam_server, True)
@@ -143,9 +159,8 @@ def test_enforcement_is_on(deployment):
         stranger.list_objects_v2(Bucket=deployment.bucket)
 
 
-@aws
-def test_web_role_serves_every_request_path(deployment):
-    app = deployment.app()
+def _walk_every_request_path(app) -> None:
+    """Each kind of request a user makes, from registration to a revoked token; each must succeed."""
     alice = Account(app, "alice@example.com")  # registration and a token: users and index tables
     assert app.test_client().get("/healthz").json == {"status": "ok"}
     photo = corpus.jpeg(80, 60, exif_date="2024:07:01 12:00:00")
@@ -184,6 +199,38 @@ def test_web_role_serves_every_request_path(deployment):
     dropped = storage.writer(f"user-{alice.user.id}/videos/{uuid.uuid4().hex}.mp4", "video/mp4")
     dropped.write(os.urandom(6 * 1024 * 1024))
     dropped.abort()
+    # a resumable upload in two PATCHes: a 5 MiB part, then a tail kept under tus/ until the rest arrives
+    app.config["TUS_PART_SIZE"] = 5 * MiB
+    tus, resumable = TusClient(alice), padded_video(6 * MiB)
+    url = tus.start(resumable, filename="long.mp4")
+    for start, end in ((0, 5 * MiB + 1000), (5 * MiB + 1000, len(resumable))):
+        assert tus.patch(url, resumable[start:end], start).status_code == 204
+    assert stored_bytes(alice, tus.state(url)["upload"]["id"]) == resumable
+    # a QuickTime movie gets a browser rendition from the worker: it reads the original, writes the playback
+    movie = alice.upload(corpus.mov(1), "clip.mov")
+    assert movie.status_code == 201, movie.json
+    worked = app.test_cli_runner().invoke(args=["momento", "work", "--json"])
+    assert worked.exit_code == 0, worked.output
+    assert alice.get(f"/media/{movie.json['id']}/playback").status_code == 200
+
+
+@aws
+def test_web_role_serves_every_request_path(deployment):
+    _walk_every_request_path(deployment.app())
+
+
+@aws
+def test_split_object_keys_serve_every_request_path(deployment, monkeypatch):
+    """With uploader and reader keys configured, the server's own key needs (and has) no object permission."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", deployment.keys["web-split"][0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", deployment.keys["web-split"][1])
+    app = deployment.app(split=True)
+    _walk_every_request_path(app)
+    web = deployment.client("web-split", "s3")
+    key = deployment.client("reader", "s3").list_objects_v2(Bucket=deployment.bucket, Prefix="user-")["Contents"][0]["Key"]
+    _denied(web.get_object, Bucket=deployment.bucket, Key=key)
+    _denied(web.put_object, Bucket=deployment.bucket, Key=key, Body=b"overwritten")
+    assert web.head_bucket(Bucket=deployment.bucket)  # /healthz
 
 
 @aws
@@ -256,6 +303,21 @@ def test_purge_and_verify_need_the_admin_role(deployment, monkeypatch):
 
 
 @aws
+def test_init_and_migrate_from_nothing_need_the_admin_role(bare_deployment):
+    refused = bare_deployment.app().test_cli_runner().invoke(args=["momento", "init"])
+    assert refused.exit_code == 1 and "AccessDenied" in refused.output
+    runner = bare_deployment.app(admin=True).test_cli_runner()
+    made = runner.invoke(args=["momento", "init"])
+    assert made.exit_code == 0, made.output
+    checked = runner.invoke(args=["momento", "init", "--check", "--json"])
+    assert checked.exit_code == 0, checked.output
+    status = json.loads(runner.invoke(args=["momento", "migrate", "--status", "--json"]).output)
+    assert len(status) >= 4 and all(step["applied_at"] for step in status), status
+    assert runner.invoke(args=["momento", "migrate"]).exit_code == 0  # nothing left, still fine
+    _walk_every_request_path(bare_deployment.app())  # and the web role can serve from what init made
+
+
+@aws
 def test_uploader_writes_but_cannot_read_and_reader_reads_but_cannot_write(deployment):
     key = "user-someone/photos/01JD3Z8Q4M5X2V7K9T1B6N0C3F.jpg"
     uploader = S3Storage(deployment.bucket, session=deployment.role_session("uploader"))
@@ -268,9 +330,9 @@ def test_uploader_writes_but_cannot_read_and_reader_reads_but_cannot_write(deplo
         reader.put_bytes(key, b"overwritten", "image/jpeg")
     for role in ("uploader", "reader"):
         _denied(deployment.client(role, "s3").delete_object, Bucket=deployment.bucket, Key=key)
-        _denied(deployment.client(role, "s3").list_objects_v2, Bucket=deployment.bucket)
         _denied(deployment.client(role, "dynamodb").get_item, TableName=f"{deployment.prefix}users",
                 Key={"pk": {"S": "x"}})
+    _denied(deployment.client("uploader", "s3").list_objects_v2, Bucket=deployment.bucket)
     _denied(deployment.client("uploader", "s3").put_object, Bucket=deployment.bucket, Key="other/x", Body=b"x")
     assert b"".join(reader.open(key)) == b"photo bytes"
 
@@ -337,3 +399,23 @@ def test_local_backend_ignores_admin_credentials(tmp_path):
 
     app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "ADMIN_PROFILE": "ops"})
     assert admin_backends(app) is app.extensions["momento"]
+
+
+def test_split_object_keys_come_in_pairs(tmp_path):
+    from momento.config import ConfigError
+
+    with pytest.raises(ConfigError, match="both"):
+        create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "BACKEND": "aws", "UPLOADER_PROFILE": "up"})
+    with pytest.raises(ConfigError, match="go together"):
+        create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "BACKEND": "aws", "UPLOADER_ACCESS_KEY_ID": "AKIA1",
+                    "READER_ACCESS_KEY_ID": "AKIA2", "READER_SECRET_ACCESS_KEY": "s"})
+
+
+def test_iam_policy_for_split_object_keys(runner, app):
+    plain = json.loads(runner.invoke(args=["momento", "iam-policy"]).output)
+    split = json.loads(runner.invoke(args=["momento", "iam-policy", "--split-objects"]).output)
+    allowed = [a for s in split["Statement"] if s["Effect"] == "Allow" for a in s["Action"]]
+    assert not [a for a in allowed if a.startswith("s3:") and a != "s3:ListBucket"]
+    assert any(s["Sid"] == "ObjectsUnderUserPrefixes" for s in plain["Statement"])
+    app.config.update(UPLOADER_PROFILE="up", READER_PROFILE="down")  # configured: split by default
+    assert json.loads(runner.invoke(args=["momento", "iam-policy"]).output) == split

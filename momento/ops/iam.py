@@ -4,7 +4,9 @@
   write the catalog, never delete an object or an upload record, never scan or drop a table.
 - admin: web, plus what init, migrate, verify and purge need (deleting objects and records, bucket and
   table set-up, batch index rebuilds, the migrations item).
-- uploader / reader: one half each of the object permissions, for deployments that split writing and reading.
+- uploader / reader: one half each of the object permissions, for deployments that split writing and reading
+  (MOMENTO_UPLOADER_* / MOMENTO_READER_*): the web server then holds three keys, and its own (web) key has no
+  object permission at all, so that no single leaked key can both read and overwrite photos.
 """
 from __future__ import annotations
 
@@ -40,12 +42,21 @@ def _kms(names: Names, actions: list[str]) -> list[dict]:
     return [_allow("UseTheBucketKey", actions, names.kms_key)] if names.kms_key else []
 
 
-def web_statements(n: Names) -> list[dict]:
-    """The web server's permissions."""
+OBJECT_READS = ["s3:GetObject"]
+OBJECT_WRITES = ["s3:PutObject", "s3:AbortMultipartUpload"]
+
+
+def web_statements(n: Names, split_objects: bool = False) -> list[dict]:
+    """The web server's permissions; with split_objects, its objects are the uploader's and reader's business."""
     t = n.table
-    return [
-        _allow("ObjectsUnderUserPrefixes", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], n.objects),
+    objects = [] if split_objects else [
+        _allow("ObjectsUnderUserPrefixes", OBJECT_READS + OBJECT_WRITES, n.objects),
         _allow("ResumableUploadTails", ["s3:GetObject", "s3:PutObject"], n.resumable),
+        *_kms(n, ["kms:GenerateDataKey", "kms:Decrypt"]),
+    ]
+    never = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucket", "s3:PutBucketPolicy"]
+    return [
+        *objects,
         # HeadBucket (/healthz) is authorised as ListBucket, and without it a missing object answers 403, not 404
         _allow("ReachTheBucket", ["s3:ListBucket"], n.bucket),
         _allow("Accounts", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
@@ -54,12 +65,12 @@ def web_statements(n: Names) -> list[dict]:
                                  "dynamodb:UpdateItem", "dynamodb:DescribeTable"], t["uploads"]),
         _allow("IndexAndJobs", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem",
                                 "dynamodb:UpdateItem", "dynamodb:DeleteItem"], t["index"]),  # stale index entries
-        *_kms(n, ["kms:GenerateDataKey", "kms:Decrypt"]),
         # Spelled out so that no policy attached later can widen the web role into deleting or scanning.
         {"Sid": "NeverDeleteObjectsOrUploadRecords", "Effect": "Deny",
-         "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucket", "s3:PutBucketPolicy",
-                    "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], "Resource": [n.bucket, f"{n.bucket}/*",
-                                                                                    t["uploads"]]},
+         "Action": never + ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
+         "Resource": [n.bucket, f"{n.bucket}/*", t["uploads"]]},
+        *([{"Sid": "ObjectsGoThroughTheUploaderAndReader", "Effect": "Deny", "Action": OBJECT_READS + OBJECT_WRITES,
+            "Resource": f"{n.bucket}/*"}] if split_objects else []),
         {"Sid": "NeverScanOrDropTables", "Effect": "Deny", "Action": ["dynamodb:Scan", "dynamodb:DeleteTable"],
          "Resource": list(t.values())},
     ]
@@ -86,22 +97,23 @@ def admin_statements(n: Names) -> list[dict]:
 
 
 def uploader_statements(n: Names) -> list[dict]:
-    """Writing objects only: a leaked key cannot read anyone's photos."""
-    return [_allow("WriteObjectsOnly", ["s3:PutObject", "s3:AbortMultipartUpload"], n.objects),
+    """Writing objects only (photos, videos, thumbnails, resumable tails): a leaked key cannot read anyone's photos."""
+    return [_allow("WriteObjectsOnly", OBJECT_WRITES, [n.objects, n.resumable]),
             *_kms(n, ["kms:GenerateDataKey", "kms:Decrypt"])]  # multipart uploads with SSE-KMS need Decrypt
 
 
 def reader_statements(n: Names) -> list[dict]:
     """Reading objects only: a leaked key cannot overwrite them."""
-    return [_allow("ReadObjectsOnly", ["s3:GetObject"], n.objects), *_kms(n, ["kms:Decrypt"])]
+    return [_allow("ReadObjectsOnly", OBJECT_READS, [n.objects, n.resumable]),
+            # without it S3 answers 403 rather than 404 for a missing object; it shows key names, never bytes
+            _allow("TellMissingFromForbidden", ["s3:ListBucket"], n.bucket),
+            *_kms(n, ["kms:Decrypt"])]
 
 
-_BUILDERS = {"web": web_statements, "admin": admin_statements, "uploader": uploader_statements,
-             "reader": reader_statements}
-
-
-def iam_policy(role: str, names: Names) -> dict:
-    """The IAM policy document for a role."""
-    if role not in _BUILDERS:
+def iam_policy(role: str, names: Names, *, split_objects: bool = False) -> dict:
+    """The IAM policy document for a role (web without object permissions when the deployment splits them)."""
+    builders = {"web": lambda n: web_statements(n, split_objects), "admin": admin_statements,
+                "uploader": uploader_statements, "reader": reader_statements}
+    if role not in builders:
         raise BadRequest(f"The role is one of {', '.join(ROLES)}.", code="unknown_role")
-    return {"Version": "2012-10-17", "Statement": _BUILDERS[role](names)}
+    return {"Version": "2012-10-17", "Statement": builders[role](names)}

@@ -7,11 +7,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Iterator, Optional
 
-from boto3.exceptions import Boto3Error
-from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..aws import CLIENT_ERRORS, LazyClient
+from ..aws import CLIENT_ERRORS, LazyClient, role_session
+from ..config import role_configured
 from ..errors import BackendError, BadRequest, ObjectMissing, RangeNotSatisfiable
 from ..models import ObjectInfo, PostureCheck
 from .s3_parts import S3Parts
@@ -66,36 +65,57 @@ class S3Stream:
 
 
 class S3Storage(S3Parts):
-    """Keys to bytes in one bucket; one lazily created boto3 client per instance."""
+    """Keys to bytes in one bucket; boto3 clients created lazily.
+
+    Object writes go through `writes` and object reads through `reads`: the uploader's and the reader's
+    credentials when the deployment splits them (MOMENTO_UPLOADER_* / MOMENTO_READER_*), else the same
+    client as everything else (listing, deleting, bucket set-up).
+    """
 
     def __init__(self, bucket: str, *, kms_key_id: Optional[str] = None, session: Any = None,
-                 part_size: int = 8 * MiB, concurrency: int = 4, in_flight: int = 2):
+                 write_session: Any = None, read_session: Any = None, part_size: int = 8 * MiB,
+                 in_flight: int = 2):
         self.bucket = bucket
         self.kms_key_id = kms_key_id
         self._clients = LazyClient("s3", session)
+        self._writes = LazyClient("s3", write_session) if write_session is not None else self._clients
+        self._reads = LazyClient("s3", read_session) if read_session is not None else self._clients
         self._executor: Optional[ThreadPoolExecutor] = None
         self._lock = threading.Lock()
         self.part_size, self.in_flight = part_size, in_flight
-        # A non-seekable stream is buffered a part at a time, and s3transfer allows 10 parts in
-        # memory by default: capped at the parts in flight, a put holds (concurrency + 1) parts at most.
-        self.transfer = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size,
-                                       max_concurrency=concurrency)
-        self.transfer.max_in_memory_upload_chunks = concurrency
 
     @classmethod
     def from_app(cls, app, session: Any = None) -> "S3Storage":
-        """A store on the app's bucket (through session's credentials when given)."""
-        return cls(app.config["BUCKET"], kms_key_id=app.config.get("KMS_KEY_ID"), session=session,
-                   part_size=int(app.config.get("S3_PART_SIZE", 5 * MiB)),
-                   in_flight=int(app.config.get("S3_PARTS_IN_FLIGHT", 2)))
+        """A store on the app's bucket: through session's credentials when given (operators' commands), else
+        the default ones, with the object writes and reads split between the uploader and reader when set."""
+        cfg = app.config
+        split = {}
+        if session is None and role_configured(cfg, "UPLOADER"):
+            split = {"write_session": role_session(cfg, "UPLOADER"), "read_session": role_session(cfg, "READER")}
+        return cls(cfg["BUCKET"], kms_key_id=cfg.get("KMS_KEY_ID"), session=session, **split,
+                   part_size=int(cfg.get("S3_PART_SIZE", 5 * MiB)), in_flight=int(cfg.get("S3_PARTS_IN_FLIGHT", 2)))
+
+    @staticmethod
+    def _client_of(holder: LazyClient) -> Any:
+        try:
+            return holder.get()
+        except CLIENT_ERRORS as exc:
+            raise _failed("start", exc) from exc
 
     @property
     def client(self) -> Any:
-        """The S3 client, created on first use; the endpoint comes from boto3's own settings."""
-        try:
-            return self._clients.get()
-        except CLIENT_ERRORS as exc:
-            raise _failed("start", exc) from exc
+        """The client for the bucket itself, listing and deleting; the endpoint comes from boto3's own settings."""
+        return self._client_of(self._clients)
+
+    @property
+    def writes(self) -> Any:
+        """The client that puts objects and their parts."""
+        return self._client_of(self._writes)
+
+    @property
+    def reads(self) -> Any:
+        """The client that gets and heads objects."""
+        return self._client_of(self._reads)
 
     def _encryption_args(self) -> dict[str, str]:
         if self.kms_key_id:
@@ -103,13 +123,15 @@ class S3Storage(S3Parts):
         return {"ServerSideEncryption": "AES256"}
 
     def put(self, key: str, stream: BinaryIO, content_type: str) -> ObjectInfo:
-        """Upload the stream in parts (multipart past part_size); errors of the stream itself propagate."""
-        extra = {"ContentType": content_type, **self._encryption_args()}
+        """Upload the stream through a writer (multipart past part_size); errors of the stream itself propagate."""
+        writer = self.writer(key, content_type)
         try:
-            self.client.upload_fileobj(stream, self.bucket, check_key(key), ExtraArgs=extra, Config=self.transfer)
-        except (BotoCoreError, ClientError, Boto3Error) as exc:
-            raise _failed("store the object", exc) from exc
-        return self.stat(key)
+            while chunk := stream.read(CHUNK * 4):
+                writer.write(chunk)
+            return writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -127,7 +149,7 @@ class S3Storage(S3Parts):
     def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
         """Store a small value in one request."""
         try:
-            answer = self.client.put_object(Bucket=self.bucket, Key=check_key(key), Body=data,
+            answer = self.writes.put_object(Bucket=self.bucket, Key=check_key(key), Body=data,
                                             ContentType=content_type, **self._encryption_args())
         except (BotoCoreError, ClientError) as exc:
             raise _failed("store the object", exc) from exc
@@ -136,7 +158,7 @@ class S3Storage(S3Parts):
     def stat(self, key: str) -> ObjectInfo:
         """Size, type and ETag of key; ObjectMissing when absent."""
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=check_key(key))
+            head = self.reads.head_object(Bucket=self.bucket, Key=check_key(key))
         except ClientError as exc:
             if _code(exc) in MISSING_KEY:
                 raise ObjectMissing(f"Object {key} is missing.") from exc
@@ -155,7 +177,7 @@ class S3Storage(S3Parts):
                 raise RangeNotSatisfiable("The range is empty.", size=self.stat(key).size)
             args["Range"] = f"bytes={first}-{'' if end is None else end}"
         try:
-            answer = self.client.get_object(**args)
+            answer = self.reads.get_object(**args)
         except ClientError as exc:
             if _code(exc) in MISSING_KEY:
                 raise ObjectMissing(f"Object {key} is missing.") from exc

@@ -20,27 +20,28 @@ class S3Parts:
 
     def begin_parts(self, key: str, content_type: str) -> str:
         """CreateMultipartUpload at key (encrypted like every object); the upload id."""
-        answer = self._parts_call("start the object", self.client.create_multipart_upload, Bucket=self.bucket,
+        answer = self._parts_call("start the object", self.writes.create_multipart_upload, Bucket=self.bucket,
                                   Key=key, ContentType=content_type, **self._encryption_args())
         return answer["UploadId"]
 
     def put_part(self, key: str, upload_ref: str, number: int, data: bytes) -> str:
         """UploadPart `number` (1-based; at least 5 MiB unless it is the last); its ETag."""
-        answer = self._parts_call("store a part", self.client.upload_part, Bucket=self.bucket, Key=key,
+        answer = self._parts_call("store a part", self.writes.upload_part, Bucket=self.bucket, Key=key,
                                   UploadId=upload_ref, PartNumber=number, Body=data)
         return answer["ETag"]
 
     def complete_parts(self, key: str, upload_ref: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
         """CompleteMultipartUpload with these (number, ETag) pairs; S3 refuses a part whose ETag differs."""
-        self._parts_call("finish the object", self.client.complete_multipart_upload, Bucket=self.bucket, Key=key,
-                         UploadId=upload_ref,
-                         MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]})
+        listed = [{"PartNumber": n, "ETag": etag} for n, etag in parts]
+        self._parts_call("finish the object", self.writes.complete_multipart_upload, Bucket=self.bucket, Key=key,
+                         UploadId=upload_ref, MultipartUpload={"Parts": listed})
+        # The size is the sum of the parts, which only the caller knows: one read (the reader's key when split).
         return self.stat(key)
 
     def abort_parts(self, key: str, upload_ref: str) -> None:
         """AbortMultipartUpload; an upload already gone is fine."""
         try:
-            self._parts_call("drop the parts", self.client.abort_multipart_upload, Bucket=self.bucket, Key=key,
+            self._parts_call("drop the parts", self.writes.abort_multipart_upload, Bucket=self.bucket, Key=key,
                              UploadId=upload_ref)
         except ObjectMissing:
             pass

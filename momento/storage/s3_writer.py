@@ -42,7 +42,7 @@ class S3Writer:
 
     def _send(self, part: bytes) -> None:
         """Send a part; the caller holds one of the in-flight slots, released when the part is done."""
-        client = self.storage.client
+        client = self.storage.writes
         try:
             if self._upload_id is None:
                 answer = self._call(client.create_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
@@ -72,10 +72,12 @@ class S3Writer:
             self._send(bytes(self._buffer))
             self._buffer.clear()
         parts = [{"PartNumber": n, "ETag": f.result()["ETag"]} for n, f in enumerate(self._futures, 1)]
-        self._call(self.storage.client.complete_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
-                   UploadId=self._upload_id, MultipartUpload={"Parts": parts})
+        answer = self._call(self.storage.writes.complete_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
+                            UploadId=self._upload_id, MultipartUpload={"Parts": parts})
         self._upload_id, self._futures = None, []
-        return self.storage.stat(self.key)
+        # What S3 answered is all there is to know: no read-back, so a write-only key is enough.
+        return ObjectInfo(key=self.key, size=self.size, content_type=self.content_type,
+                          etag=(answer.get("ETag") or "").strip('"'))
 
     def abort(self) -> None:
         """Drop what was sent; safe to call after a failure or twice."""
@@ -88,7 +90,7 @@ class S3Writer:
                 pass
         if self._upload_id is not None:
             try:
-                self.storage.client.abort_multipart_upload(Bucket=self.storage.bucket, Key=self.key,
+                self.storage.writes.abort_multipart_upload(Bucket=self.storage.bucket, Key=self.key,
                                                            UploadId=self._upload_id)
             except (BotoCoreError, ClientError):
                 pass  # the bucket's lifecycle rule aborts it after 7 days

@@ -11,7 +11,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator, Optional
 from ulid import ULID
 
 from .accounts import now_iso
-from .errors import BadRequest, DuplicateUpload, TooLarge
+from .errors import BadRequest, Conflict, DuplicateUpload, TooLarge
 from .media import MediaInfo, inspect, placeholder_thumbnail
 from .media.filenames import clean_filename
 from .media.renditions import needs_rendition
@@ -275,9 +275,21 @@ def _local_copy(storage, key: str, *, hashed: bool) -> Iterator[tuple[str, Optio
 
 def _revive(catalog, existing: Upload) -> Upload:
     # Sending the same bytes again is a clear wish to have them: bring a trashed copy back.
+    if existing.purge_started_at:
+        raise Conflict("This file is being deleted for good from your trash right now; send it again in a minute.",
+                       code="being_deleted")
     if existing.trashed:
-        return catalog.set_trashed(existing.user_id, existing.id, None)
+        return restore_from_trash(catalog, existing)
     return existing
+
+
+def restore_from_trash(catalog, upload: Upload) -> Upload:
+    """Bring an upload back; a video whose rendition was still to be made gets its job again (the worker
+    drops the jobs of trashed uploads)."""
+    restored = catalog.set_trashed(upload.user_id, upload.id, None)
+    if restored.kind == VIDEO:
+        _queue_rendition(catalog, restored)
+    return restored
 
 
 def build_upload(user: User, info: MediaInfo, *, sha256: str, size: int, filename: Optional[str],
@@ -297,7 +309,7 @@ def _rendition(info: MediaInfo) -> str:
     """'pending' for a video that browsers other than Safari may not play as it is, else 'none'."""
     extra = info.extra
     needed = info.kind == VIDEO and needs_rendition(extra.get("container"), extra.get("video_codec"),
-                                                    extra.get("audio_codec"))
+                                                    extra.get("audio_codec"), extra.get("pix_fmt"))
     return PENDING if needed else "none"
 
 

@@ -175,7 +175,7 @@ _ENCODERS = {
 
 def _video(fmt: str, *, seconds: float, codec: Optional[str], faststart: bool = False, audio: bool = True,
            size: tuple[int, int] = (160, 120), rotation: int = 0, creation_time: Optional[str] = None,
-           gps: Optional[str] = None, audio_codec: str = "aac") -> bytes:
+           gps: Optional[str] = None, audio_codec: str = "aac", pix_fmt: str = "yuv420p") -> bytes:
     """Encode a small clip with PyAV (via a temp file: faststart rewrites the file in place)."""
     fd, path = tempfile.mkstemp()
     os.close(fd)
@@ -185,7 +185,7 @@ def _video(fmt: str, *, seconds: float, codec: Optional[str], faststart: bool = 
                 if value:
                     out.metadata[key] = value
             # Every stream must exist before the first packet is muxed (that writes the header).
-            video = _video_stream(out, codec, size, rotation) if codec else None
+            video = _video_stream(out, codec, size, rotation, pix_fmt) if codec else None
             sound = out.add_stream(audio_codec, rate=48000) if audio else None
             if video is not None:
                 _pictures(out, video, size, rotation, seconds)
@@ -197,11 +197,11 @@ def _video(fmt: str, *, seconds: float, codec: Optional[str], faststart: bool = 
         os.unlink(path)
 
 
-def _video_stream(out: Any, codec: str, size: tuple[int, int], rotation: int) -> Any:
+def _video_stream(out: Any, codec: str, size: tuple[int, int], rotation: int, pix_fmt: str = "yuv420p") -> Any:
     """A video stream of VIDEO_FPS frames a second, rotated for display by `rotation` clockwise."""
     name, codec_options = _ENCODERS[codec]
     video = out.add_stream(name, rate=VIDEO_FPS, options=dict(codec_options))
-    video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+    video.width, video.height, video.pix_fmt = size[0], size[1], pix_fmt
     if rotation:
         # PyAV counts counter-clockwise; the 'rotate' convention (and ours) is clockwise.
         video.set_display_rotation(-rotation)
@@ -235,10 +235,10 @@ def _silence(out: Any, sound: Any, seconds: float) -> None:
 
 def mp4(seconds: float = 2, *, codec: Optional[str] = "h264", faststart: bool = False, audio: bool = True,
         size: tuple[int, int] = (160, 120), rotation: int = 0, creation_time: Optional[str] = None,
-        gps: Optional[str] = None) -> bytes:
+        gps: Optional[str] = None, pix_fmt: str = "yuv420p") -> bytes:
     """An MP4 (codec "h264", "hevc", or None for sound only); without faststart moov follows mdat."""
     return _video("mp4", seconds=seconds, codec=codec, faststart=faststart, audio=audio, size=size,
-                  rotation=rotation, creation_time=creation_time, gps=gps)
+                  rotation=rotation, creation_time=creation_time, gps=gps, pix_fmt=pix_fmt)
 
 
 def mov(seconds: float = 2, *, codec: str = "h264", audio: bool = True, size: tuple[int, int] = (160, 120),

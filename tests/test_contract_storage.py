@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import json
 import random
 import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from momento.errors import BackendError, BadRequest, ObjectMissing
+from momento.storage.local import LocalStorage
 from tests.backends import backends, build_storage
 
 MiB = 1024 * 1024
@@ -239,6 +242,26 @@ def test_check(storage, backend_config):
 # S3 specifics: bucket settings, encryption and the client
 
 @pytest.mark.aws
+def test_local_start_sweeps_only_stale_scratch(tmp_path):
+    storage = LocalStorage(tmp_path)
+    storage.create()
+    old = time.time() - 2 * 3600
+    stale_file, fresh_file = storage.tmp / "put-dead", storage.tmp / "put-live"
+    stale_dir, busy_dir = storage.tmp / "rendition-dead", storage.tmp / "rendition-busy"
+    for path in (stale_file, fresh_file):
+        path.write_bytes(b"x")
+    for folder in (stale_dir, busy_dir):
+        folder.mkdir()
+        (folder / "original.mov").write_bytes(b"x")
+        os.utime(folder / "original.mov", (old, old))
+    (busy_dir / "playback.mp4").write_bytes(b"being written")  # a long transcode still at work
+    for path in (stale_file, stale_dir, busy_dir):
+        os.utime(path, (old, old))
+    storage.create()  # what every start does
+    assert sorted(p.name for p in storage.tmp.iterdir()) == ["put-live", "rendition-busy"]
+    assert storage.sweep_scratch(grace=0) == 2
+
+
 def test_s3_create_is_idempotent_and_protects_the_bucket(moto_server):
     storage = build_storage({"BACKEND": "aws", "BUCKET": f"momento-test-{uuid.uuid4().hex[:8]}"})
     storage.create()
@@ -248,8 +271,9 @@ def test_s3_create_is_idempotent_and_protects_the_bucket(moto_server):
         {"ObjectOwnership": "BucketOwnerEnforced"}]
     rule = client.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
-    [lifecycle] = client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    lifecycle, tails = client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     assert lifecycle["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert (tails["Filter"], tails["Expiration"]) == ({"Prefix": "tus/"}, {"Days": 7})
     storage.put_bytes("k/x", b"x", "text/plain")
     assert client.head_object(Bucket=bucket, Key="k/x")["ServerSideEncryption"] == "AES256"
 

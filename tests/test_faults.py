@@ -392,8 +392,12 @@ def test_server_killed_mid_upload_leaves_nothing_half_done(tmp_path):
     # The half-received upload left at most scratch files, never an object or a record.
     assert in_flight, "the server had not started writing the upload when it was killed"
     assert [f for f in _files(data_dir / "objects")] == []
+    hours_ago = time.time() - 2 * 3600  # the restart sweeps scratch nothing has written to for an hour
+    for name in in_flight:
+        os.utime(data_dir / "tmp" / name, (hours_ago, hours_ago))
     server = _start_server(data_dir, port, log)
     try:
+        assert _files(data_dir / "tmp") == []
         listing = _get_json(port, "/api/v1/uploads", alice.token)
         assert listing["items"] == []
         verify = subprocess.run([sys.executable, "-m", "flask", "momento", "verify", "--json"], cwd=ROOT,

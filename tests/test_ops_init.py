@@ -49,6 +49,7 @@ def test_check_reports_every_difference_of_a_bucket_made_wrong(app, runner, back
     assert bad["Default encryption"]["actual"] == "SSE-KMS with key someone-elses-key"
     assert bad["Default encryption"]["expected"] == "SSE-S3 (AES256)"
     assert bad["Lifecycle"]["actual"] == "no rule aborts incomplete multipart uploads"
+    assert bad["Resumable upload tails"]["actual"] == "never expire"
     assert bad[f"table {app.config['TABLE_PREFIX']}meta"]["actual"] == "missing"
     assert bad["migrations"]["actual"].startswith("pending: 0001_schema")
     # moto refuses plain-http requests once the TLS-only policy is on, so init leaves it out there,
@@ -106,7 +107,8 @@ def test_posture_reads_a_tls_policy_on_https_endpoints():
 
         def get_bucket_lifecycle_configuration(self, Bucket):
             return {"Rules": [{"ID": "x", "Status": "Enabled", "Filter": {},
-                               "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 3}}]}
+                               "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 3}},
+                              {"ID": "y", "Status": "Enabled", "Prefix": "tus/", "Expiration": {"Days": 30}}]}
 
         def get_bucket_policy(self, Bucket):
             return {"Policy": self.policy}
@@ -119,9 +121,9 @@ def test_posture_reads_a_tls_policy_on_https_endpoints():
     by_hand = json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}, statement]})
     checks = bucket_posture(Client(by_hand), "momento-uploads", applied)
     assert all(c.ok for c in checks), checks
-    assert checks[3].actual == "aborted after 3 days"
+    assert checks[3].actual == "aborted after 3 days" and checks[4].actual == "expire after 30 days"
     other = json.dumps({"Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]})
-    policy = bucket_posture(Client(other), "momento-uploads", applied)[4]
+    policy = bucket_posture(Client(other), "momento-uploads", applied)[5]
     assert not policy.ok and policy.actual == "the policy lacks the TLS rule"
 
 

@@ -117,7 +117,8 @@ def test_failed_deletes_are_retried_with_backoff(app, alice, monkeypatch):
 def test_a_purge_that_keeps_failing_parks_the_job_and_a_later_run_finishes(app, runner, alice, monkeypatch,
                                                                           fast_retries):
     b = app.extensions["momento"]
-    stuck = _trash(app, alice, corpus.jpeg(34, 20), LONG_AGO)
+    photo = corpus.jpeg(34, 20)
+    stuck = _trash(app, alice, photo, LONG_AGO)
     real_delete = b.storage.delete
 
     def broken(key):
@@ -132,11 +133,17 @@ def test_a_purge_that_keeps_failing_parks_the_job_and_a_later_run_finishes(app, 
     assert alice.get("/api/v1/uploads").json["items"] == []
     assert alice.post(f"/api/v1/uploads/{stuck}/restore").status_code == 404
     assert b.catalog.due_jobs(purge.QUEUE, "9999-12-31T00:00:00Z")[0].error.startswith("The object store failed")
+    kept = _keys(app)
+    again = alice.upload(photo)  # the same bytes: neither a restore nor a second copy, but a clear answer
+    assert again.status_code == 409 and again.json["error"]["code"] == "being_deleted", again.json
+    assert _keys(app) == kept
 
     monkeypatch.setattr(b.storage, "delete", real_delete)
     healed = runner.invoke(args=["momento", "purge"])
     assert healed.exit_code == 0, healed.output
     assert b.catalog.get_upload(alice.user.id, stuck) is None and _keys(app) == set()
+    fresh = alice.upload(photo)
+    assert fresh.status_code == 201 and fresh.json["id"] != stuck
 
 
 @both_backends

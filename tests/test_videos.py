@@ -77,6 +77,26 @@ def test_which_videos_need_a_rendition(container, video, audio, needed):
     assert needs_rendition(container, video, audio) is needed
 
 
+@pytest.mark.parametrize("codec,pix_fmt,needed", [
+    ("h264", "yuv420p", False), ("h264", "yuvj420p", False), ("h264", None, False), ("h264", "yuv420p10le", True),
+    ("h264", "yuv422p", True), ("h264", "yuv444p", True), ("vp9", "yuv420p10le", False), ("av1", "yuv420p10le", False),
+])
+def test_pixel_formats_browsers_cannot_decode_need_a_rendition(codec, pix_fmt, needed):
+    assert needs_rendition("mp4", codec, "aac", pix_fmt) is needed
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p10le", "yuv422p"])
+def test_high_profile_h264_gets_an_8_bit_rendition(app, alice, pix_fmt):
+    clip = corpus.mp4(seconds=1, pix_fmt=pix_fmt)
+    body = alice.upload(clip, "camera.mp4").json
+    assert body["rendition"] == "pending"
+    assert run(app) == {"ready": 1}
+    facts, _ = decoded(alice.get(f"/media/{body['id']}/playback").data)
+    assert facts["pix_fmt"] == "yuv420p" and "h264" in facts["codecs"]
+    plain = alice.upload(corpus.mp4(seconds=1, size=(162, 120)), "plain.mp4").json
+    assert plain["rendition"] == "none"
+
+
 @pytest.mark.parametrize("args,size", [
     ((3840, 2160), (1920, 1080)), ((3840, 2160, 90), (1080, 1920)), ((1920, 1440), (1440, 1080)),
     ((161, 121), (160, 120)), ((640, 480, 270), (480, 640)), ((720, 480, 0, Fraction(32, 27)), (852, 480)),
@@ -194,6 +214,21 @@ def test_trashed_uploads_job_is_dropped(app, alice, backends, hevc):
     assert jobs(app) == []
     upload = backends.catalog.get_upload(alice.user.id, upload_id)
     assert [o.key for o in backends.storage.list(f"user-{alice.user.id}/videos/")] == [upload.original_key]
+
+
+def test_restored_video_gets_its_rendition_after_all(app, alice, backends, hevc):
+    upload_id = alice.upload(hevc, "clip.mp4").json["id"]
+    assert alice.delete(f"/api/v1/uploads/{upload_id}").status_code == 204
+    assert run(app) == {"dropped": 1}  # trashed before the worker came round
+    assert alice.post(f"/api/v1/uploads/{upload_id}/restore").json["rendition"] == "pending"
+    assert run(app) == {"ready": 1}
+    assert alice.get(f"/media/{upload_id}/playback").status_code == 200
+    # restoring by sending the same bytes again queues it too
+    assert alice.delete(f"/api/v1/uploads/{upload_id}").status_code == 204
+    backends.catalog.set_rendition(alice.user.id, upload_id, "pending")  # as if trashed while still pending
+    assert jobs(app) == []
+    assert alice.upload(hevc, "again.mp4").json["duplicate"] is True
+    assert run(app) == {"ready": 1}
 
 
 def test_long_jobs_renew_their_lease_without_spending_attempts(app, alice, hevc):

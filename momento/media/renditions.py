@@ -13,6 +13,9 @@ PLAYABLE = {
     "mp4": ({"h264", "vp9", "av1"}, {"aac", "mp3", "opus", None}),
     "webm": ({"vp8", "vp9", "av1"}, {"opus", "vorbis", None}),
 }
+# Pixel formats browsers decode, for codecs where some profiles are out of reach: H.264 plays in 8-bit
+# 4:2:0 only (High 10, 4:2:2 and 4:4:4, which some cameras record, fail in Chrome and Firefox).
+PLAYABLE_PIXELS = {"h264": {"yuv420p", "yuvj420p"}}
 # The rendition fits this box (long side, short side), keeping the aspect ratio.
 MAX_LONG, MAX_SHORT = 1920, 1080
 PRESET, CRF = "veryfast", 23
@@ -32,10 +35,13 @@ class Rendition:
     has_audio: bool
 
 
-def needs_rendition(container: Optional[str], video_codec: Optional[str], audio_codec: Optional[str]) -> bool:
-    """Whether browsers other than Safari may fail to play this video as it is (HEVC, MOV, PCM sound...)."""
+def needs_rendition(container: Optional[str], video_codec: Optional[str], audio_codec: Optional[str],
+                    pix_fmt: Optional[str] = None) -> bool:
+    """Whether browsers other than Safari may fail to play this video as it is (HEVC, MOV, PCM sound,
+    10-bit H.264...). An unknown pixel format (a record older than the probe's) counts as playable."""
     video_ok, audio_ok = PLAYABLE.get(container or "", (set(), set()))
-    return video_codec not in video_ok or audio_codec not in audio_ok
+    pixels_ok = pix_fmt is None or pix_fmt in PLAYABLE_PIXELS.get(video_codec or "", {pix_fmt})
+    return video_codec not in video_ok or audio_codec not in audio_ok or not pixels_ok
 
 
 def fit(width: int, height: int, rotation: int = 0, sample_aspect: Optional[Fraction] = None) -> tuple[int, int]:

@@ -85,6 +85,7 @@ def _inspect_open(container: Any, path: str, sniffed: Sniffed, max_pixels: Optio
         extra={
             "container": sniffed.ext,
             "video_codec": stream.codec_context.codec.canonical_name,
+            "pix_fmt": stream.codec_context.pix_fmt,
             "audio_codec": audio[0].codec_context.codec.canonical_name if audio else None,
             "has_audio": bool(audio),
             "rotation": rotation,

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import os
+import secrets
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO, Iterator, Optional
 
@@ -14,6 +16,20 @@ from ..models import ObjectInfo, PostureCheck
 from .local_parts import LocalParts
 
 CHUNK = 1024 * 1024
+SCRATCH_GRACE = 3600.0  # seconds untouched before a scratch file counts as left by a process that died
+
+
+def _last_write(entry: Path) -> float:
+    """When anything in entry (a file, or a folder and what it holds) was last written."""
+    latest = entry.lstat().st_mtime
+    if entry.is_dir() and not entry.is_symlink():
+        for folder, _, files in os.walk(entry):
+            for name in files:
+                try:
+                    latest = max(latest, os.lstat(os.path.join(folder, name)).st_mtime)
+                except FileNotFoundError:
+                    pass
+    return latest
 
 
 class LocalStream:
@@ -97,12 +113,36 @@ class LocalStorage(LocalParts):
         return cls(app.config["DATA_DIR"])
 
     def create(self) -> None:
-        """Make the folders, closed to other users of the machine; safe to call again."""
+        """Make the folders, closed to other users of the machine, and sweep stale scratch; safe to call again."""
         for folder in (self.root, self.tmp):
             folder.mkdir(parents=True, exist_ok=True)
             mode = folder.stat().st_mode & 0o777
             if mode & 0o007:
                 folder.chmod(mode & ~0o007)
+        self.sweep_scratch()
+
+    def sweep_scratch(self, grace: float = SCRATCH_GRACE, now: Optional[float] = None) -> int:
+        """Remove what a killed process left in tmp/ (half-received uploads, decode copies, rendition folders):
+        entries nothing has written to for `grace` seconds, since live ones are written as they go. How many."""
+        now = time.time() if now is None else now
+        swept = 0
+        for entry in self._scratch_entries():
+            try:
+                if now - _last_write(entry) < grace:
+                    continue
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+                swept += 1
+            except FileNotFoundError:
+                continue  # its own process finished with it meanwhile
+            except OSError:
+                continue  # not ours to remove; the next start tries again
+        return swept
+
+    def _scratch_entries(self) -> list[Path]:
+        try:
+            return list(self.tmp.iterdir())
+        except FileNotFoundError:
+            return []
 
     def _path(self, key: str) -> Path:
         # Keys are built by Momento, but a key must never climb out of the folder.

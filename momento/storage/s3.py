@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,8 @@ MiB = 1024 * 1024
 CHUNK = 256 * 1024
 MISSING_KEY = {"404", "NoSuchKey", "NotFound"}
 ABORT_RULE_ID = "momento-abort-incomplete-multipart"
+TAILS_RULE_ID = "momento-expire-resumable-tails"
+TAILS_PREFIX = "tus/"
 # What moto (and some S3-compatible stores) answer for a call they do not implement.
 NOT_IMPLEMENTED = {"NotImplemented", "NotImplementedError", "501"}
 MISSING_BUCKET = {"404", "NoSuchBucket", "NotFound"}
@@ -74,8 +77,9 @@ class S3Storage(S3Parts):
 
     def __init__(self, bucket: str, *, kms_key_id: Optional[str] = None, session: Any = None,
                  write_session: Any = None, read_session: Any = None, part_size: int = 8 * MiB,
-                 in_flight: int = 2):
+                 in_flight: int = 2, tail_days: int = 7):
         self.bucket = bucket
+        self.tail_days = tail_days  # resumable upload tails under tus/ expire after this (the lifecycle rule)
         self.kms_key_id = kms_key_id
         self._clients = LazyClient("s3", session)
         self._writes = LazyClient("s3", write_session) if write_session is not None else self._clients
@@ -92,8 +96,11 @@ class S3Storage(S3Parts):
         split = {}
         if session is None and role_configured(cfg, "UPLOADER"):
             split = {"write_session": role_session(cfg, "UPLOADER"), "read_session": role_session(cfg, "READER")}
+        # a tail lives as long as its resumable upload may resume, and a day more
+        tail_days = max(7, math.ceil(int(cfg.get("TUS_EXPIRY_HOURS", 24)) / 24) + 1)
         return cls(cfg["BUCKET"], kms_key_id=cfg.get("KMS_KEY_ID"), session=session, **split,
-                   part_size=int(cfg.get("S3_PART_SIZE", 5 * MiB)), in_flight=int(cfg.get("S3_PARTS_IN_FLIGHT", 2)))
+                   part_size=int(cfg.get("S3_PART_SIZE", 5 * MiB)), in_flight=int(cfg.get("S3_PARTS_IN_FLIGHT", 2)),
+                   tail_days=tail_days)
 
     @staticmethod
     def _client_of(holder: LazyClient) -> Any:
@@ -294,7 +301,10 @@ class S3Storage(S3Parts):
             # init owns the bucket's lifecycle: this replaces any rules added by hand.
             ("set the lifecycle", client.put_bucket_lifecycle_configuration, {"LifecycleConfiguration": {
                 "Rules": [{"ID": ABORT_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""},
-                           "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]}}),
+                           "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}},
+                          # the web role may not delete objects: its finished uploads' tails go this way
+                          {"ID": TAILS_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": TAILS_PREFIX},
+                           "Expiration": {"Days": self.tail_days}}]}}),
         ]
         # Over plain http (a moto server, a local S3 stand-in) the policy would deny Momento itself:
         # moto evaluates aws:SecureTransport. Real S3 endpoints are https, where it always applies.

@@ -18,7 +18,7 @@ def bucket_posture(client: Any, bucket: str, wanted: dict[str, dict[str, Any]]) 
         _public_access(read(client.get_public_access_block), wanted["block public access"]),
         _ownership(read(client.get_bucket_ownership_controls), wanted["set ownership"]),
         _encryption(read(client.get_bucket_encryption), wanted["set encryption"]),
-        _lifecycle(read(client.get_bucket_lifecycle_configuration), wanted["set the lifecycle"]),
+        *_lifecycle(read(client.get_bucket_lifecycle_configuration), wanted["set the lifecycle"]),
         _policy(read, client, wanted.get("set the policy")),
     ]
 
@@ -76,14 +76,26 @@ def _rule_prefix(rule: dict[str, Any]) -> str:
     return flt.get("Prefix") or both.get("Prefix") or rule.get("Prefix") or ""
 
 
-def _lifecycle(answer: Optional[dict], wanted: dict[str, Any]) -> PostureCheck:
-    days = wanted["LifecycleConfiguration"]["Rules"][0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
-    found = [r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] for r in (answer or {}).get("Rules", [])
-             if r.get("Status") == "Enabled" and "AbortIncompleteMultipartUpload" in r and not _rule_prefix(r)]
+def _lifecycle(answer: Optional[dict], wanted: dict[str, Any]) -> list[PostureCheck]:
+    abort, tails = wanted["LifecycleConfiguration"]["Rules"]
+    rules = [r for r in (answer or {}).get("Rules", []) if r.get("Status") == "Enabled"]
+    days = abort["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+    found = [r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] for r in rules
+             if "AbortIncompleteMultipartUpload" in r and not _rule_prefix(r)]
     expected = f"incomplete multipart uploads aborted after {days} days"
     if not found:
-        return PostureCheck("Lifecycle", expected, "no rule aborts incomplete multipart uploads", False)
-    return PostureCheck("Lifecycle", expected, f"aborted after {min(found)} days", min(found) <= days)
+        checks = [PostureCheck("Lifecycle", expected, "no rule aborts incomplete multipart uploads", False)]
+    else:
+        checks = [PostureCheck("Lifecycle", expected, f"aborted after {min(found)} days", min(found) <= days)]
+    # the tails of resumable uploads, which the web role may not delete: a rule that expires them in time
+    prefix, tail_days = tails["Filter"]["Prefix"], tails["Expiration"]["Days"]
+    expires = [r["Expiration"]["Days"] for r in rules if "Days" in r.get("Expiration", {})
+               and _rule_prefix(r) in ("", prefix)]
+    expected = f"objects under {prefix} expire after {tail_days} days"
+    actual = f"expire after {min(expires)} days" if expires else "never expire"
+    # Sooner would remove the tail of an upload still allowed to resume; much later only costs a little.
+    checks.append(PostureCheck("Resumable upload tails", expected, actual, bool(expires) and min(expires) >= tail_days))
+    return checks
 
 
 def _policy(read: Callable, client: Any, wanted: Optional[dict[str, Any]]) -> PostureCheck:

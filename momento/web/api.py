@@ -13,7 +13,7 @@ from ..errors import BadRequest, BackendError, NotFound
 from ..media.tags import normalize_tags, parse_tag_field
 from ..models import Page, Upload
 from ..limits import charge_upload_bytes, check_upload_rate, release_upload_bytes, reserve_upload_bytes
-from ..pipeline import IncomingUpload, IngestResult, Limits
+from ..pipeline import IncomingUpload, IngestResult, Limits, restore_from_trash
 from ..quota import check_quota
 from ..search import Query, build_query, search, tag_counts
 from .auth import owner
@@ -158,7 +158,7 @@ def restore_upload(upload_id: str):
     """Bring an upload back from the trash."""
     upload = owned_upload(upload_id)
     if upload.trashed:
-        upload = catalog().set_trashed(upload.user_id, upload.id, None)
+        upload = restore_from_trash(catalog(), upload)
         audit.record_request(catalog(), owner(), "restore", upload_id=upload.id, filename=upload.filename)
     return jsonify(upload_json(upload))
 

@@ -13,6 +13,7 @@ from ..backends import catalog
 from ..catalog.cursor import encode_cursor
 from ..errors import BadRequest
 from ..media.tags import parse_tag_field
+from ..pipeline import restore_from_trash
 from ..quota import user_quota
 from ..search import Query, tag_counts
 from .api import find_uploads, owned_upload, query_from_args
@@ -159,7 +160,7 @@ def restore(upload_id: str):
     """Bring back from the trash."""
     upload = owned_upload(upload_id)
     if upload.trashed:
-        catalog().set_trashed(upload.user_id, upload.id, None)
+        restore_from_trash(catalog(), upload)
         audit.record_request(catalog(), owner(), "restore", upload_id=upload.id, filename=upload.filename)
     flash(f"{upload.filename} restored.")
     return redirect(request.form.get("next") == "trash" and url_for("pages.trash_page")

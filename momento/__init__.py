@@ -7,10 +7,12 @@ import os
 from flask import Flask
 
 from .config import load_config
+from .memory import release_large_buffers
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: config, extensions, backends, blueprints, CLI."""
+    release_large_buffers()
     app = Flask(__name__, instance_relative_config=True)
     load_config(app, test_config)
     app.json.sort_keys = False

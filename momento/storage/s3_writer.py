@@ -30,17 +30,22 @@ class S3Writer:
         self.size = 0
 
     def write(self, data: bytes) -> None:
-        """Add bytes; a full part is handed to the pool (waiting while `in_flight` parts are out)."""
-        self._buffer += data
-        self.size += len(data)
-        while len(self._buffer) >= self.part_size:
-            self._slots.acquire()  # wait for a free slot before cutting the part: one copy in memory, not two
-            with memoryview(self._buffer) as view:
-                part = bytes(view[: self.part_size])
-            del self._buffer[: self.part_size]
-            self._send(part)
+        """Add bytes; each full part is handed to the pool (waiting while `in_flight` parts are out).
 
-    def _send(self, part: bytes) -> None:
+        The buffer fills to exactly one part and is handed over as it is, so a part is never copied.
+        """
+        self.size += len(data)
+        view = memoryview(data)
+        while len(view):
+            room = self.part_size - len(self._buffer)
+            self._buffer += view[:room]
+            view = view[room:]
+            if len(self._buffer) == self.part_size:
+                self._slots.acquire()  # wait for a free slot first: at most `in_flight` parts out at once
+                part, self._buffer = self._buffer, bytearray()
+                self._send(part)
+
+    def _send(self, part: bytes | bytearray) -> None:
         """Send a part; the caller holds one of the in-flight slots, released when the part is done."""
         client = self.storage.writes
         try:
@@ -69,8 +74,8 @@ class S3Writer:
             return self.storage.put_bytes(self.key, bytes(self._buffer), self.content_type)
         if self._buffer:
             self._slots.acquire()
-            self._send(bytes(self._buffer))
-            self._buffer.clear()
+            part, self._buffer = self._buffer, bytearray()
+            self._send(part)
         parts = [{"PartNumber": n, "ETag": f.result()["ETag"]} for n, f in enumerate(self._futures, 1)]
         answer = self._call(self.storage.writes.complete_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
                             UploadId=self._upload_id, MultipartUpload={"Parts": parts})

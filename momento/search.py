@@ -49,6 +49,11 @@ class SearchIndex(Protocol):
     def date_entries(self, user_id: str, start: str, end: str) -> list[IndexEntry]:
         """Live uploads whose date is within [start, end]."""
 
+    def dated_page(self, user_id: str, *, cursor: Optional[str] = None, limit: int = 50, kind: Optional[str] = None,
+                   oldest_first: bool = False) -> tuple[list[IndexEntry], Optional[str]]:
+        """Live uploads by date then id, newest first (or oldest first), up to limit past an opaque cursor,
+        with the next page's cursor (None at the end)."""
+
     def get_uploads(self, user_id: str, upload_ids: list[str]) -> list[Upload]:
         """These uploads (missing ones left out), in any order."""
 
@@ -161,6 +166,14 @@ def _collect(index, user_id: str, query: Query, entries, checks, excluded, limit
     items = tuple(by_id[i] for i in page_ids if i in by_id and not by_id[i].trashed)
     more = len(found) > limit
     return Page(items, encode_cursor(page_ids[-1]) if more and page_ids else None)
+
+
+def by_date(index: SearchIndex, user_id: str, *, kind: Optional[str], limit: int, cursor: Optional[str]) -> Page:
+    """Live uploads by capture date (else upload date), newest first, a page at a time: the gallery's order."""
+    entries, next_cursor = index.dated_page(user_id, cursor=cursor, limit=limit, kind=kind)
+    by_id = {u.id: u for u in index.get_uploads(user_id, [e.upload_id for e in entries])}
+    items = (by_id.get(e.upload_id) for e in entries)
+    return Page(tuple(u for u in items if u is not None and not u.trashed), next_cursor)
 
 
 def tag_counts(index: SearchIndex, user_id: str) -> dict[str, int]:

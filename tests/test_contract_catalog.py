@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from ulid import ULID
 
-from momento.catalog.cursor import encode_cursor
+from momento.catalog.cursor import encode_cursor, encode_date_cursor
 from momento.errors import BackendError, BadRequest, Conflict, DuplicateUpload, EmailTaken, NotFound
 from momento.models import PHOTO, VIDEO, Upload, User
 from tests.backends import backends, build_catalog
@@ -301,3 +301,102 @@ def test_dynamodb_errors_become_backend_errors(monkeypatch):
                     lambda: catalog.list_uploads("u"), lambda: catalog.put_upload(upload("u", 1))):
         with pytest.raises(BackendError):
             attempt()
+
+
+# the date order (the gallery's): dated_page
+
+def dated(catalog, user_id: str, *, limit: int, kind=None, oldest_first: bool = False, cursor=None) -> list[str]:
+    """Every id of dated_page, page after page from the cursor; asserts each page is full but the last."""
+    seen: list[str] = []
+    while True:
+        entries, cursor = catalog.dated_page(user_id, cursor=cursor, limit=limit, kind=kind, oldest_first=oldest_first)
+        seen += [e.upload_id for e in entries]
+        assert len(entries) == limit or cursor is None
+        if cursor is None:
+            return seen
+
+
+def taken(i: int) -> str:
+    return f"20{10 + i % 5}-0{1 + i % 3}-01T10:00:00Z"
+
+
+@backends
+def test_dated_page_orders_by_date_then_id(catalog):
+    # Upload order and dates interleave; three share a date; one has no capture date (its upload date counts).
+    made = [catalog.put_upload(upload("user1", i, taken_at=taken(i))) for i in range(9)]
+    made += [catalog.put_upload(upload("user1", 20 + i, taken_at="2013-02-01T10:00:00Z")) for i in range(3)]
+    made.append(catalog.put_upload(upload("user1", 30, uploaded_at="2012-06-01T00:00:00Z")))
+    catalog.put_upload(upload("user2", 40, taken_at="2030-01-01T00:00:00Z"))  # another user's: never seen
+    expected = [u.id for u in sorted(made, key=lambda u: (u.sort_date, u.id), reverse=True)]
+    assert expected != [u.id for u in reversed(made)]  # not the upload order
+    entries, cursor = catalog.dated_page("user1", limit=50)
+    assert [e.upload_id for e in entries] == expected and cursor is None
+    assert {e.date for e in entries} == {u.sort_date for u in made} and {e.kind for e in entries} == {PHOTO}
+    for limit in (1, 2, 5, 12):
+        assert dated(catalog, "user1", limit=limit) == expected, limit
+    assert catalog.dated_page("user1", limit=13)[1] is None
+    # Ties: the higher id first; the three of 2013-02 come in a row.
+    tie = [u.id for u in made[9:12]]
+    assert expected[expected.index(tie[2]):expected.index(tie[2]) + 3] == tie[::-1]
+    # Oldest first from any place, the same sequence backwards.
+    entries, middle = catalog.dated_page("user1", limit=6)
+    assert dated(catalog, "user1", limit=2, oldest_first=True, cursor=middle) == expected[:5][::-1]
+    assert dated(catalog, "user1", limit=4, oldest_first=True) == expected[::-1]
+    assert catalog.dated_page("user2", limit=5)[0][0].date == "2030-01-01T00:00:00Z"
+    assert catalog.dated_page("nobody", limit=5) == ([], None)
+
+
+@backends
+def test_dated_page_by_kind_fills_its_pages(catalog):
+    # Three photos between videos: a filtered read comes back short, so the catalog reads on.
+    made = [catalog.put_upload(upload("user1", i, kind=VIDEO if i % 4 == 0 else PHOTO, taken_at=taken(i)))
+            for i in range(24)]
+    order = sorted(made, key=lambda u: (u.sort_date, u.id), reverse=True)
+    videos = [u.id for u in order if u.kind == VIDEO]
+    assert dated(catalog, "user1", limit=1, kind=VIDEO) == videos
+    assert dated(catalog, "user1", limit=4, kind=VIDEO) == videos
+    assert dated(catalog, "user1", limit=5, kind=PHOTO) == [u.id for u in order if u.kind == PHOTO]
+    assert dated(catalog, "user1", limit=2, kind=VIDEO, oldest_first=True) == videos[::-1]
+    entries, _ = catalog.dated_page("user1", limit=50, kind=VIDEO)
+    assert {e.kind for e in entries} == {VIDEO}
+
+
+@backends
+def test_dated_page_leaves_out_the_trash(catalog):
+    made = [catalog.put_upload(upload("user1", i, taken_at=taken(i))) for i in range(6)]
+    catalog.set_trashed("user1", made[2].id, "2026-11-05T00:00:00Z")
+    catalog.delete_upload("user1", made[4].id)
+    live = [u.id for u in sorted(made, key=lambda u: (u.sort_date, u.id), reverse=True) if u not in made[2:5:2]]
+    assert dated(catalog, "user1", limit=2) == live
+    catalog.set_trashed("user1", made[2].id, None)
+    assert made[2].id in dated(catalog, "user1", limit=2)
+    # The uploads behind the entries, by key.
+    got = catalog.get_uploads("user1", live)
+    assert {u.id for u in got} == set(live) and catalog.get_uploads("user2", live) == []
+
+
+@backends
+@pytest.mark.parametrize("cursor", [
+    "not a cursor",
+    "e30",  # {}
+    encode_cursor("01ARZ3NDEKTSV4RRFFQ69G5FAV"),  # the upload order's cursor
+    base64.urlsafe_b64encode(json.dumps({"date": "2020-01-01T00:00:00Z", "id": "../x"}).encode()).decode(),
+    base64.urlsafe_b64encode(json.dumps({"date": "2020#01", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}).encode()).decode(),
+    base64.urlsafe_b64encode(json.dumps({"date": 2020, "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}).encode()).decode(),
+    base64.urlsafe_b64encode(b"[1, 2]").decode(),
+    "\u00e9t\u00e9",
+])
+def test_dated_page_bad_cursor(catalog, cursor):
+    with pytest.raises(BadRequest):
+        catalog.dated_page("user1", cursor=cursor, limit=5)
+
+
+@backends
+def test_date_and_upload_cursors_do_not_mix(catalog):
+    for i in range(3):
+        catalog.put_upload(upload("user1", i, taken_at=taken(i)))
+    _, cursor = catalog.dated_page("user1", limit=1)
+    with pytest.raises(BadRequest):
+        catalog.list_uploads("user1", cursor=cursor)
+    past = encode_date_cursor("0000", str(ULID.from_timestamp(1_700_000_000)))
+    assert catalog.dated_page("user1", cursor=past, limit=5) == ([], None)

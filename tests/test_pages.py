@@ -9,7 +9,7 @@ from ulid import ULID
 
 from momento.models import Upload
 from tests import corpus
-from tests.conftest import Account
+from tests.conftest import Account, both_backends
 
 
 def html(resp) -> str:
@@ -296,3 +296,138 @@ def test_the_upload_pages_request_is_stored_with_csrf_on(request, tmp_path):
                   content_type="multipart/form-data", headers={"X-CSRFToken": token, "Accept": "application/json"})
     assert resp.status_code == 201, resp.get_json()
     assert resp.json["tags"] == ["x"]
+
+
+# The gallery's two orders: by date taken (the default) and by date added.
+
+def _gallery(account: Account, url: str) -> tuple[list[str], list[str], list[str]]:
+    """(ids, data-month of each section, headings) of a gallery and every page after it, by its More links,
+    with a section that continues the previous page's last month merged into it (as library.js does)."""
+    ids: list[str] = []
+    months: list[str] = []
+    headings: list[str] = []
+    while url:
+        page = html(account.get(url))
+        ids += re.findall(r'<li class="tile-item" data-id="(\w+)"', page)
+        for month, heading in re.findall(r'<section class="month" data-month="([^"]+)">\s*<h2>([^<]+)</h2>', page):
+            if not months or months[-1] != month:
+                months.append(month)
+                headings.append(heading)
+        more = re.search(r'<a class="button" href="([^"]+)" rel="next" data-more>', page)
+        url = more.group(1).replace("&amp;", "&") if more else None
+    return ids, months, headings
+
+
+def _interleaved(account: Account) -> dict[str, str]:
+    """Old photos imported between new ones: capture months that interleave with the upload order."""
+    made = {}
+    for n, (name, when) in enumerate([("a", "2019:03:01 10:00:00"), ("b", "2021:05:02 10:00:00"),
+                                      ("c", "2019:03:20 10:00:00"), ("d", None), ("e", "2021:05:02 10:00:00"),
+                                      ("f", "2019:03:01 10:00:00")]):
+        made[name] = upload(account, corpus.jpeg(40, 30, exif_date=when, color=(n * 40, 90, 10)), f"{name}.jpg")
+    made["clip"] = upload(account, corpus.mp4(seconds=1), "clip.mp4")
+    return made
+
+
+@both_backends
+def test_gallery_months_never_repeat_in_either_order(app, alice, bob):
+    app.config["GALLERY_PAGE_SIZE"] = 2
+    made = _interleaved(alice)
+    bob.upload(corpus.jpeg(30, 30, exif_date="2020:01:01 10:00:00"))
+    m = made
+    # By date taken, newest first; the two of 2021-05-02 10:00 (and of 2019-03-01) by id, newer first.
+    ids, months, headings = _gallery(alice, "/")
+    assert ids == [m["clip"], m["d"], m["e"], m["b"], m["c"], m["f"], m["a"]]
+    assert months[1:] == ["2021-05", "2019-03"] and len(set(months)) == 3
+    assert headings[1:] == ["May 2021", "March 2019"]
+    # By date added: the upload order, under upload months, which cannot repeat either.
+    ids, months, headings = _gallery(alice, "/?order=added")
+    assert ids == [m["clip"], m["f"], m["e"], m["d"], m["c"], m["b"], m["a"]]
+    assert len(months) == len(set(months)) == 1 and re.fullmatch(r"[A-Z][a-z]+ \d{4}", headings[0])
+    # The kind filter works in both orders, and each link keeps the order and the kind.
+    assert _gallery(alice, "/?kind=photo")[0] == [m["d"], m["e"], m["b"], m["c"], m["f"], m["a"]]
+    assert _gallery(alice, "/?kind=photo&order=added")[0] == [m["f"], m["e"], m["d"], m["c"], m["b"], m["a"]]
+    assert _gallery(alice, "/?kind=video&order=added")[0] == _gallery(alice, "/?kind=video")[0] == [m["clip"]]
+    page = html(alice.get("/?kind=photo&order=added"))
+    more = re.search(r'href="([^"]+)" rel="next" data-more', page).group(1)
+    assert "order=added" in more and "kind=photo" in more and "cursor=" in more
+    assert f'href="/uploads/{m["f"]}?order=added&amp;kind=photo"' in page
+    assert f'href="/uploads/{m["d"]}?kind=photo"' in html(alice.get("/?kind=photo"))
+    # The switch: Taken is the default, each keeps the kind.
+    switch = html(alice.get("/?kind=photo")).split('aria-label="Order"')[1].split("</nav>")[0]
+    assert re.search(r'href="/\?kind=photo"\s*aria-current="page">Taken</a>', switch)
+    assert re.search(r'href="/\?kind=photo&amp;order=added">Added</a>', switch)
+    # Trashed uploads leave both orders.
+    alice.delete(f"/api/v1/uploads/{m['e']}")
+    assert m["e"] not in _gallery(alice, "/")[0] and m["e"] not in _gallery(alice, "/?order=added")[0]
+
+
+@both_backends
+def test_gallery_refuses_a_bad_order_or_cursor(alice):
+    uid = upload(alice, corpus.jpeg(), "x.jpg")
+    assert alice.get("/?order=size").status_code == 400
+    assert alice.get(f"/uploads/{uid}?order=size").status_code == 400
+    assert alice.get(f"/uploads/{uid}?kind=sound").status_code == 400
+    for url in ("/?cursor=garbage", "/?order=added&cursor=garbage", "/?kind=video&cursor=e30"):
+        assert alice.get(url).status_code == 400, url
+    # Each order's cursor is its own.
+    taken_cursor = "eyJkYXRlIjoiMjAyMC0wMS0wMVQwMDowMDowMFoiLCJpZCI6IjAxQVJaM05ERUtUU1Y0UlJGRlE2OUc1RkFWIn0"
+    assert alice.get(f"/?cursor={taken_cursor}").status_code == 200
+    assert alice.get(f"/?order=added&cursor={taken_cursor}").status_code == 400
+
+
+def _walk(account: Account, first: str, query: str = "") -> tuple[list[str], list[str]]:
+    """The ids met pressing Next from `first` to the end, then Previous back (links keep the query)."""
+    forward, url = [], f"/uploads/{first}{query}"
+    while True:
+        page = html(account.get(url))
+        forward.append(url.split("/")[2].split("?")[0])
+        back = re.search(r'<a class="back" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+        assert back == "/" + query, back
+        nxt = re.search(r'href="/uploads/(\w+)([^"]*)" rel="next" data-key="ArrowRight"', page)
+        if not nxt:
+            break
+        assert nxt.group(2).replace("&amp;", "&") == query
+        url = f"/uploads/{nxt.group(1)}{query}"
+    backward = [forward[-1]]
+    while True:
+        page = html(account.get(f"/uploads/{backward[-1]}{query}"))
+        prev = re.search(r'href="/uploads/(\w+)([^"]*)" rel="prev" data-key="ArrowLeft"', page)
+        if not prev:
+            break
+        backward.append(prev.group(1))
+    return forward, backward[::-1]
+
+
+@both_backends
+def test_previous_and_next_follow_the_order_of_the_gallery(app, alice):
+    app.config["GALLERY_PAGE_SIZE"] = 3
+    made = _interleaved(alice)
+    alice.delete(f"/api/v1/uploads/{made['c']}")
+    for query in ("", "?order=added", "?kind=photo", "?order=added&kind=photo"):
+        shown = _gallery(alice, "/" + query)[0]
+        assert _walk(alice, shown[0], query) == (shown, shown), query
+    # A detail page opened without an order follows the date order; a trashed upload has no neighbours.
+    taken = _gallery(alice, "/")[0]
+    assert _neighbours(alice, taken[2]) == (taken[1], taken[3])
+    assert _neighbours(alice, made["c"]) == (None, None)
+
+
+@both_backends
+def test_gallery_requests_never_scan_dynamodb(app, alice, backends, dynamo_ops):
+    """The gallery's orders, pages, filters and detail neighbours read by key only."""
+    app.config["GALLERY_PAGE_SIZE"] = 2
+    made = _interleaved(alice)
+    ops = dynamo_ops(backends.catalog) if app.config["BACKEND"] == "aws" else None
+    urls = ["/", "/?order=added", "/?kind=video", "/?kind=photo", "/?kind=photo&order=added", "/?tag=x"]
+    for url in list(urls):
+        more = re.search(r'href="([^"]+)" rel="next" data-more', html(alice.get(url)))
+        if more:
+            urls.append(more.group(1).replace("&amp;", "&"))
+    urls += [f"/uploads/{made['c']}", f"/uploads/{made['c']}?order=added", f"/uploads/{made['c']}?kind=photo",
+             f"/uploads/{made['clip']}?order=added&kind=video"]
+    for url in urls:
+        assert alice.get(url).status_code == 200, url
+    if ops is not None:
+        assert "Query" in ops and "BatchGetItem" in ops and "Scan" not in ops, ops
+        assert set(ops) <= {"Query", "GetItem", "BatchGetItem"}, set(ops)

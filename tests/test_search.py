@@ -10,7 +10,7 @@ from ulid import ULID
 
 from momento.errors import BackendError, BadRequest
 from momento.models import PHOTO, VIDEO, Upload
-from momento.search import build_query, search, tag_counts
+from momento.search import build_query, by_date, search, tag_counts
 from tests.backends import backends
 
 TAGS = ["beach", "family", "sunset", "dog", "work", "snow"]
@@ -121,6 +121,36 @@ def test_trash_and_tag_changes_keep_the_index_in_step(backends_pair):
     catalog.set_trashed("u1", beach[0].id, None)
     assert beach[0].id in run(catalog, tags=["beach"])
     assert tag_counts(catalog, "u1").get("beach", 0) == len(beach) - 1
+
+
+def by_date_ids(catalog, user_id="u1", *, kind=None, limit=7) -> list[str]:
+    """Every id of the date order, page after page."""
+    seen, cursor = [], None
+    while True:
+        page = by_date(catalog, user_id, kind=kind, limit=limit, cursor=cursor)
+        seen += [u.id for u in page.items]
+        if not (cursor := page.next_cursor):
+            return seen
+
+
+@backends
+def test_the_date_order_matches_the_oracle(backends_pair):
+    _, catalog = backends_pair
+    uploads = make_library(catalog, n=30)
+    make_library(catalog, "u2", n=5, seed=3)
+    catalog.set_trashed("u1", uploads[3].id, "2026-11-01T00:00:00Z")
+    catalog.delete_upload("u1", uploads[4].id)
+    catalog.set_tags("u1", uploads[5].id, ("moved",))  # a change that keeps the date keeps the place
+    live = [u for u in uploads if u not in uploads[3:5]]
+    for kind in (None, PHOTO, VIDEO):
+        expected = [u.id for u in sorted(live, key=lambda u: (u.sort_date, u.id), reverse=True)
+                    if kind in (None, u.kind)]
+        for limit in (1, 7, 50):
+            assert by_date_ids(catalog, kind=kind, limit=limit) == expected, (kind, limit)
+    page = by_date(catalog, "u1", kind=None, limit=3, cursor=None)
+    assert [u.tags for u in page.items] == [catalog.get_upload("u1", u.id).tags for u in page.items]
+    with pytest.raises(BadRequest):
+        by_date(catalog, "u1", kind=None, limit=3, cursor="nope")
 
 
 @backends

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Optional
 from ..errors import BackendError
 from ..models import Upload
 from ..search import IndexEntry
+from .cursor import decode_date_cursor, encode_date_cursor
 from .indexing import index_delta, upload_terms, usage_from_counts
 from .dynamo_items import s, to_doc, to_upload
 
@@ -113,11 +114,33 @@ class DynamoIndex:
         """Live uploads dated within [start, end] (a Query on the date partition)."""
         items = self._query("index", KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b", ConsistentRead=True,
                             ExpressionAttributeValues={":p": s(f"{user_id}#date"), ":a": s(start), ":b": s(end + "~")})
-        out = []
-        for item in items:
-            date, _, upload_id = item["sk"]["S"].rpartition("#")
-            out.append(IndexEntry(upload_id, date, item["k"]["S"]))
-        return out
+        return [self._date_entry(item) for item in items]
+
+    def dated_page(self, user_id: str, *, cursor: Optional[str] = None, limit: int = 50, kind: Optional[str] = None,
+                   oldest_first: bool = False) -> tuple[list[IndexEntry], Optional[str]]:
+        """Live uploads by date, newest first (ties: higher id first), past the cursor, and the next page's
+        cursor (None at the end); `oldest_first` reads the other way. Queries on the date partition."""
+        place = decode_date_cursor(cursor)
+        values = {":p": s(f"{user_id}#date")}
+        condition = "pk = :p"
+        if place:
+            condition += " AND sk > :c" if oldest_first else " AND sk < :c"
+            values[":c"] = s(f"{place[0]}#{place[1]}")
+        args: dict[str, Any] = {"TableName": self.tables["index"], "KeyConditionExpression": condition,
+                                "ExpressionAttributeValues": values, "ScanIndexForward": oldest_first,
+                                "ConsistentRead": True}
+        if kind:
+            args |= {"FilterExpression": "#k = :k", "ExpressionAttributeNames": {"#k": "k"}}
+            values[":k"] = s(kind)
+        items, more = self._query_page(limit, **args)
+        entries = [self._date_entry(item) for item in items]
+        return entries, encode_date_cursor(entries[-1].date, entries[-1].upload_id) if more and entries else None
+
+    @staticmethod
+    def _date_entry(item: dict[str, Any]) -> IndexEntry:
+        """An item of the date partition as an entry (its sort key is `<date>#<uploadId>`)."""
+        date, _, upload_id = item["sk"]["S"].rpartition("#")
+        return IndexEntry(upload_id, date, item["k"]["S"])
 
     def get_uploads(self, user_id: str, upload_ids: list[str]) -> list[Upload]:
         """These uploads, in any order (BatchGetItem)."""

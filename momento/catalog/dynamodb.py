@@ -83,6 +83,23 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus):
                 return
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
+    def _query_page(self, limit: int, **args: Any) -> tuple[list[dict[str, Any]], bool]:
+        """The first `limit` items a (filtered) Query matches, and whether there are more.
+
+        Limit counts the items read before a FilterExpression, so a page of sparse matches comes back short:
+        read on, with a wider Limit each time, until the page is full or the partition ends.
+        """
+        items: list[dict[str, Any]] = []
+        page_limit = limit + 1
+        while len(items) <= limit:
+            answer = self._call("query", Limit=page_limit, **args)
+            items.extend(answer.get("Items", ()))
+            if "LastEvaluatedKey" not in answer:
+                break
+            args["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            page_limit = min(page_limit * 2, 1000)
+        return items[:limit], len(items) > limit
+
     # schema and migrations
     def create_schema(self) -> None:
         """Create the four tables (on-demand billing) and wait until they are active; safe to call again."""
@@ -282,17 +299,8 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus):
         args = {"TableName": self.tables["uploads"], "KeyConditionExpression": condition,
                 "FilterExpression": " AND ".join(filters), "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values, "ScanIndexForward": False, "ConsistentRead": True}
-        items: list[dict[str, Any]] = []
-        page_limit = limit + 1  # Limit counts items read before the filter: widen it while items are sparse
-        while len(items) <= limit:
-            answer = self._call("query", Limit=page_limit, **args)
-            items.extend(answer.get("Items", ()))
-            if "LastEvaluatedKey" not in answer:
-                break
-            args["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-            page_limit = min(page_limit * 2, 1000)
-        uploads = [to_upload(item) for item in items[: limit + 1]]
-        more, uploads = len(uploads) > limit, uploads[:limit]
+        items, more = self._query_page(limit, **args)
+        uploads = [to_upload(item) for item in items]
         return Page(tuple(uploads), encode_cursor(uploads[-1].id) if more and uploads else None)
 
     def _get_with_rev(self, user_id: str, upload_id: str) -> tuple[Upload, int]:

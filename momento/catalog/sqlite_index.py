@@ -7,6 +7,7 @@ from typing import Optional
 
 from ..models import Upload
 from ..search import IndexEntry
+from .cursor import decode_date_cursor, encode_date_cursor
 from .indexing import index_delta, usage_from_counts
 from .records import upload_from_dict
 
@@ -105,6 +106,24 @@ class SqliteIndex:
         rows = self._read("SELECT upload_id, date, kind FROM dates WHERE user_id = ? AND date BETWEEN ? AND ?",
                           (user_id, start, end))
         return [IndexEntry(r["upload_id"], r["date"], r["kind"]) for r in rows]
+
+    def dated_page(self, user_id: str, *, cursor: Optional[str] = None, limit: int = 50, kind: Optional[str] = None,
+                   oldest_first: bool = False) -> tuple[list[IndexEntry], Optional[str]]:
+        """Live uploads by date, newest first (ties: higher id first), past the cursor, and the next page's
+        cursor (None at the end); `oldest_first` reads the other way. One read along the primary key."""
+        place = decode_date_cursor(cursor)
+        sign, way = (">", "ASC") if oldest_first else ("<", "DESC")
+        sql, args = "SELECT upload_id, date, kind FROM dates WHERE user_id = ?", [user_id]
+        if place:
+            sql += f" AND (date, upload_id) {sign} (?, ?)"
+            args += place
+        if kind:
+            sql += " AND kind = ?"
+            args.append(kind)
+        rows = self._read(sql + f" ORDER BY date {way}, upload_id {way} LIMIT ?", (*args, limit + 1))
+        entries = [IndexEntry(r["upload_id"], r["date"], r["kind"]) for r in rows]
+        more, entries = len(entries) > limit, entries[:limit]
+        return entries, encode_date_cursor(entries[-1].date, entries[-1].upload_id) if more and entries else None
 
     def get_uploads(self, user_id: str, upload_ids: list[str]) -> list[Upload]:
         """These uploads, in any order."""

@@ -10,18 +10,20 @@ from ulid import ULID
 from .. import audit
 from ..accounts import now_iso
 from ..backends import catalog
-from ..catalog.cursor import encode_cursor
+from ..catalog.cursor import encode_cursor, encode_date_cursor
 from ..errors import BadRequest
 from ..media.tags import parse_tag_field
+from ..models import Upload
 from ..pipeline import restore_from_trash
 from ..quota import user_quota
-from ..search import Query, tag_counts
+from ..search import Query, by_date, tag_counts
 from .api import find_uploads, owned_upload, query_from_args
 from .auth import owner
 
 bp = Blueprint("pages", __name__)
 
 PAGE = 60  # tiles per page of the gallery, search and trash (GALLERY_PAGE_SIZE in the config overrides it)
+TAKEN, ADDED = "taken", "added"  # the gallery's orders: by capture date (the default), by upload
 
 
 def page_size() -> int:
@@ -38,13 +40,40 @@ def known_tags(*, editable: bool = False) -> list[str]:
 @bp.get("/")
 @login_required
 def gallery():
-    """Thumbnails, newest first, a page at a time."""
-    query = query_from_args(request.args)
-    page = find_uploads(owner().id, query, limit=page_size(), cursor=request.args.get("cursor"))
+    """Thumbnails, newest taken first (or newest added first), a page at a time, under month headings."""
+    query, order = query_from_args(request.args), gallery_order(request.args)
+    cursor = request.args.get("cursor")
+    if order == TAKEN and query.is_plain:
+        page = by_date(catalog(), owner().id, kind=query.kind, limit=page_size(), cursor=cursor)
+    else:
+        # Tags, dates or words (which the API offers and the gallery passes on) are served by the search, in
+        # upload order only: the date index cannot check them while it walks, so the gallery falls back to
+        # the added order, and its headings and detail links follow suit.
+        order = ADDED
+        page = find_uploads(owner().id, query, limit=page_size(), cursor=cursor)
     usage = catalog().usage(owner().id)
     return render_template("gallery.html", uploads=page.items, next_cursor=page.next_cursor, usage=usage,
-                           quota=user_quota(owner()),
-                           kind=request.args.get("kind") or "", known_tags=known_tags(editable=True))
+                           quota=user_quota(owner()), order=order, added_at=added_at,
+                           nav=gallery_nav(order, query.kind), kind=request.args.get("kind") or "",
+                           known_tags=known_tags(editable=True))
+
+
+def gallery_order(args) -> str:
+    """The gallery's order from the query string: taken (the default) or added; BadRequest for anything else."""
+    order = args.get("order") or TAKEN
+    if order not in (TAKEN, ADDED):
+        raise BadRequest("order must be 'taken' or 'added'.", code="invalid_order")
+    return order
+
+
+def gallery_nav(order: str, kind: Optional[str]) -> dict[str, Optional[str]]:
+    """The query-string values that keep the gallery's order and kind in links (defaults left out)."""
+    return {"order": order if order != TAKEN else None, "kind": kind or None}
+
+
+def added_at(upload: Upload) -> str:
+    """When the upload was added, from its id (so the added order's months follow the order exactly)."""
+    return ULID.from_str(upload.id).datetime.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @bp.get("/search")
@@ -88,23 +117,38 @@ def upload():
 @bp.get("/uploads/<upload_id>")
 @login_required
 def detail(upload_id: str):
-    """One photo or video, its metadata and its tags, with its neighbours in the gallery."""
+    """One photo or video, its metadata and its tags, with its neighbours in the gallery it was opened from."""
     upload = owned_upload(upload_id)
+    order, kind = gallery_order(request.args), query_from_args(request.args).kind
     newer = older = None
     if not upload.trashed:
-        newer, older = _newer(upload.user_id, upload.id), _older(upload.user_id, upload.id)
-    return render_template("detail.html", upload=upload, newer=newer, older=older,
+        newer, older = neighbours(upload, order, kind)
+    return render_template("detail.html", upload=upload, newer=newer, older=older, nav=gallery_nav(order, kind),
                            known_tags=known_tags(editable=True))
 
 
-def _older(user_id: str, upload_id: str) -> Optional[str]:
-    """The id after this one in the gallery (newest first)."""
-    page = catalog().list_uploads(user_id, limit=1, cursor=encode_cursor(upload_id))
+def neighbours(upload: Upload, order: str, kind: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    """The ids before and after an upload in the gallery of this order and kind (None at either end)."""
+    if order == ADDED:
+        return _newer(upload.user_id, upload.id, kind), _older(upload.user_id, upload.id, kind)
+    return _taken_next(upload, kind, newer=True), _taken_next(upload, kind, newer=False)
+
+
+def _taken_next(upload: Upload, kind: Optional[str], *, newer: bool) -> Optional[str]:
+    """The id beside this upload in the date order, read from its place in the date index (one key read)."""
+    here = encode_date_cursor(upload.sort_date, upload.id)
+    entries, _ = catalog().dated_page(upload.user_id, cursor=here, limit=1, kind=kind, oldest_first=newer)
+    return entries[0].upload_id if entries else None
+
+
+def _older(user_id: str, upload_id: str, kind: Optional[str] = None) -> Optional[str]:
+    """The id after this one in the added order (newest first)."""
+    page = catalog().list_uploads(user_id, kind=kind, limit=1, cursor=encode_cursor(upload_id))
     return page.items[0].id if page.items else None
 
 
-def _newer(user_id: str, upload_id: str) -> Optional[str]:
-    """The id before this one in the gallery.
+def _newer(user_id: str, upload_id: str, kind: Optional[str] = None) -> Optional[str]:
+    """The id before this one in the added order.
 
     The catalog only pages downwards, so look below an upper bound (a ULID past every id of its
     millisecond) that starts a second after this upload and widens eightfold until it holds newer
@@ -115,11 +159,11 @@ def _newer(user_id: str, upload_id: str) -> Optional[str]:
     while True:
         bound = min(start + step, now + 1000)
         cursor = encode_cursor(str(ULID.from_bytes(bound.to_bytes(6, "big") + b"\xff" * 10)))
-        page = catalog().list_uploads(user_id, limit=PAGE, cursor=cursor)
+        page = catalog().list_uploads(user_id, kind=kind, limit=PAGE, cursor=cursor)
         newer = [u.id for u in page.items if u.id > upload_id]
         if newer:
             while page.next_cursor and page.items[-1].id > upload_id:
-                page = catalog().list_uploads(user_id, limit=PAGE, cursor=page.next_cursor)
+                page = catalog().list_uploads(user_id, kind=kind, limit=PAGE, cursor=page.next_cursor)
                 newer += [u.id for u in page.items if u.id > upload_id]
             return newer[-1]
         if bound > now:

@@ -1,7 +1,7 @@
 """Search latency against library size: fills one user's library, times the searches, compares sizes.
 
 Fills a library of N uploads (and one of N/10) for one user on the local backend (SQLite) and on a moto
-server (DynamoDB), then reports the median time of: the newest 50, a one-tag search, a three-tag AND,
+server (DynamoDB), then reports the median time of: the newest 50 (by upload, and by date taken as the gallery shows them), a one-tag search, a three-tag AND,
 an OR of two tags and a date range, and the ratio between the two sizes. Tags are drawn the way photo
 libraries have them: each upload belongs to an event whose tags it carries (beach + family + summer),
 plus a few loose tags. Each query's first page is checked against the answer computed from the generated
@@ -44,13 +44,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ulid import ULID  # noqa: E402
 
 from momento.models import PHOTO, VIDEO, Upload  # noqa: E402
-from momento.search import build_query, search  # noqa: E402
+from momento.search import build_query, by_date, search  # noqa: E402
 
 EVENTS = [("beach", "family", "summer"), ("hike", "mountain", "friends"), ("birthday", "family", "party"),
           ("city", "night", "travel"), ("snow", "ski", "winter"), ("garden", "flowers", "spring")]
 LOOSE = [f"tag{i:03d}" for i in range(200)]
+TAKEN = {"order": "taken"}  # the gallery's default view: newest taken first (by_date), not a search
 QUERIES = {
     "newest 50": {},
+    "newest 50 taken": TAKEN,
     "one tag": {"tags": ["family"]},
     "three-tag AND": {"tags": ["beach", "family", "summer"]},
     "OR of two tags": {"any_tags": ["snow", "night"]},
@@ -80,6 +82,9 @@ def library(user_id: str, n: int, seed: int = 1):
 
 def expected_ids(uploads: list[Upload], kw: dict) -> list[str]:
     """The first page a query must answer, computed from the uploads themselves."""
+    if kw is TAKEN:
+        live = [u for u in uploads if not u.trashed]
+        return [u.id for u in sorted(live, key=lambda u: (u.sort_date, u.id), reverse=True)][:PAGE]
     query = build_query(**kw)
 
     def matches(upload: Upload) -> bool:
@@ -207,6 +212,8 @@ def run_query(catalog, user_id: str, kw: dict) -> tuple[float, list[str]]:
     start = time.perf_counter()
     if not kw:
         page = catalog.list_uploads(user_id, limit=PAGE)
+    elif kw is TAKEN:
+        page = by_date(catalog, user_id, kind=None, limit=PAGE, cursor=None)
     else:
         page = search(catalog, user_id, build_query(**kw), limit=PAGE, cursor=None)
     return (time.perf_counter() - start) * 1000, [u.id for u in page.items]

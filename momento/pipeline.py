@@ -99,6 +99,11 @@ class IncomingUpload:
             return
         self._write(data)
 
+    @property
+    def room(self) -> int:
+        """How many more bytes it may take before its kind's limit; 0 until its type is known."""
+        return 0 if self.sniffed is None else max(0, self.limits.for_kind(self.sniffed.kind) - self.size)
+
     def _start(self) -> None:
         if not self._head:
             raise BadRequest("The file is empty.", code="empty_file")

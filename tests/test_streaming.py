@@ -152,3 +152,30 @@ def test_quota_is_checked_on_the_declared_size_and_as_bytes_arrive(app, alice, b
     _nothing_left(app, backends, alice)
     assert post(alice, CountingStream(body), len(body)).status_code == 201
     assert "left" in alice.upload(corpus.mp4(seconds=1) + b"\0" * 300_000, "w.mp4").json["error"]["message"]
+
+
+def test_body_reader_stops_at_the_declared_length(app):
+    """Bytes past Content-Length (a pipelined next request, say) are never taken for the body."""
+    from flask import request
+
+    from momento.web.receive import body_reader
+
+    stream = CountingStream(b"b" * 100 + b"GET /next HTTP/1.1\r\n\r\n")
+    with app.test_request_context("/", method="POST", input_stream=stream, environ_overrides={"CONTENT_LENGTH": "100"}):
+        read = body_reader(request)
+        assert read(64) == b"b" * 64 and read(64) == b"b" * 36 and read(64) == b""
+    assert stream.pos == 100
+
+
+def test_body_reader_reports_a_client_that_went_away(app):
+    from flask import request
+    from werkzeug.exceptions import ClientDisconnected
+
+    from momento.web.receive import body_reader
+
+    with app.test_request_context("/", method="POST", input_stream=CountingStream(b"x" * 100, cut_at=60),
+                                  content_length=100):
+        read = body_reader(request)
+        assert read(50) == b"x" * 50 and read(50) == b"x" * 10
+        with pytest.raises(ClientDisconnected):
+            read(50)

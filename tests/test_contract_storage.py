@@ -22,7 +22,7 @@ from tests.backends import backends, build_storage
 
 MiB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[1]
-PATTERN = random.Random(7).randbytes(MiB)
+PATTERN = random.Random(7).randbytes(MiB + 4099)  # no part size is a multiple of it: every part differs
 DATA = PATTERN[:1000]
 
 

@@ -201,6 +201,16 @@ def test_a_person_uses_momento(page, tmp_path):
     expect(page.get_by_role("img", name="sunset.jpg — holiday")).to_be_visible()
     shoot(page, "gallery")
     shoot(page, "gallery", dark=True)
+    # Sorted by when they were added instead: all three today, so one month, across both pages.
+    order = page.get_by_role("navigation", name="Order")
+    follow(page, order.get_by_role("link", name="Added"))
+    expect(page).to_have_url(re.compile(r"/\?order=added$"))
+    expect(page.locator(".tile-item")).to_have_count(3)
+    expect(page.locator("section.month h2")).to_have_count(1)
+    expect(order.get_by_role("link", name="Added")).to_have_attribute("aria-current", "page")
+    follow(page, order.get_by_role("link", name="Taken"))
+    expect(page.locator(".tile-item")).to_have_count(3)
+    expect(page.locator("section.month h2")).to_have_count(2)
 
     # Open the photo: metadata, tags with autocomplete, previous and next with the arrow keys.
     follow(page, page.get_by_role("link", name="sunset.jpg — holiday"))

@@ -194,6 +194,7 @@ def test_a_person_uses_momento(page, tmp_path):
     go(page, "Gallery")
     expect(page.locator(".tile-item")).to_have_count(3)
     expect(page.locator("a[data-more]")).to_have_count(0)  # the second page was in view, so it came by itself
+    expect(page.locator("#announcer")).to_have_text("1 more item loaded.")  # said to screen readers
     # A heading per capture month (the files went up in parallel, so in no fixed order).
     headings = set(page.locator("section.month h2").all_inner_texts())
     assert "July 2023" in headings and len(headings) == 2, headings
@@ -227,6 +228,7 @@ def test_a_person_uses_momento(page, tmp_path):
     entry = page.get_by_label("Edit tags", exact=True)
     entry.fill("beach")
     entry.press("Enter")
+    expect(page.locator("#announcer")).to_have_text("beach added.")
     follow(page, page.get_by_role("button", name="Save tags"))
     expect(page.get_by_text("Tags saved.")).to_be_visible()
     expect(meta.locator(".chips").first).to_have_text(re.compile(r"holiday\s*beach"))

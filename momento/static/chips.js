@@ -4,15 +4,7 @@
 (function () {
   "use strict";
 
-  var announcer = document.createElement("p");
-  announcer.className = "visually-hidden";
-  announcer.setAttribute("aria-live", "polite");
-  document.body.appendChild(announcer);
-
-  function announce(text) {
-    announcer.textContent = "";
-    window.setTimeout(function () { announcer.textContent = text; }, 50);
-  }
+  var announce = window.Momento.announce;  // from momento.js, which every page loads first
 
   // The server's normalisation, near enough for display: it has the last word.
   function clean(text) { return text.replace(/\s+/g, " ").trim().toLowerCase(); }

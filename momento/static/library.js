@@ -8,15 +8,7 @@
 
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") || "" : "";
-  var announcer = document.createElement("p");
-  announcer.className = "visually-hidden";
-  announcer.setAttribute("aria-live", "polite");
-  document.body.appendChild(announcer);
-
-  function announce(text) {
-    announcer.textContent = "";
-    window.setTimeout(function () { announcer.textContent = text; }, 50);
-  }
+  var announce = window.Momento.announce;  // from momento.js, which every page loads first
 
   function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
 

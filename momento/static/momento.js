@@ -2,6 +2,20 @@
 (function () {
   "use strict";
 
+  // Momento.announce(text): says text to screen readers through the page's one polite live region (made
+  // now, before anything is said in it, as screen readers only follow regions that were there already).
+  var announcer = document.createElement("p");
+  announcer.id = "announcer";
+  announcer.className = "visually-hidden";
+  announcer.setAttribute("aria-live", "polite");
+  document.body.appendChild(announcer);
+  window.Momento = {
+    announce: function (text) {
+      announcer.textContent = "";
+      window.setTimeout(function () { announcer.textContent = text; }, 50);
+    }
+  };
+
   // <form data-confirm="Question?"> asks before submitting.
   document.addEventListener("submit", function (event) {
     var form = event.target;

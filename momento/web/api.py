@@ -145,22 +145,31 @@ def patch_upload(upload_id: str):
 @login_required
 def delete_upload(upload_id: str):
     """Move an upload to the trash."""
-    upload = owned_upload(upload_id)
+    trash_owned(owned_upload(upload_id))
+    return "", 204
+
+
+def trash_owned(upload) -> None:
+    """Move the signed-in user's upload to the trash, with its audit entry; one already there stays as it is."""
     if not upload.trashed:
         catalog().set_trashed(upload.user_id, upload.id, now_iso())
         audit.record_request(catalog(), owner(), "trash", upload_id=upload.id, filename=upload.filename)
-    return "", 204
 
 
 @bp.post("/uploads/<upload_id>/restore")
 @login_required
 def restore_upload(upload_id: str):
     """Bring an upload back from the trash."""
-    upload = owned_upload(upload_id)
-    if upload.trashed:
-        upload = restore_from_trash(catalog(), upload)
-        audit.record_request(catalog(), owner(), "restore", upload_id=upload.id, filename=upload.filename)
-    return jsonify(upload_json(upload))
+    return jsonify(upload_json(restore_owned(owned_upload(upload_id))))
+
+
+def restore_owned(upload):
+    """Bring the signed-in user's upload back from the trash, with its audit entry; a live one is left as it is."""
+    if not upload.trashed:
+        return upload
+    restored = restore_from_trash(catalog(), upload)
+    audit.record_request(catalog(), owner(), "restore", upload_id=upload.id, filename=upload.filename)
+    return restored
 
 
 @bp.get("/tags")

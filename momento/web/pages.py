@@ -7,17 +7,14 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import login_required
 from ulid import ULID
 
-from .. import audit
-from ..accounts import now_iso
 from ..backends import catalog
 from ..catalog.cursor import encode_cursor, encode_date_cursor
 from ..errors import BadRequest
 from ..media.tags import parse_tag_field
 from ..models import Upload
-from ..pipeline import restore_from_trash
 from ..quota import user_quota
 from ..search import Query, by_date, tag_counts
-from .api import find_uploads, owned_upload, query_from_args
+from .api import find_uploads, owned_upload, query_from_args, restore_owned, trash_owned
 from .auth import owner
 
 bp = Blueprint("pages", __name__)
@@ -191,9 +188,7 @@ def save_tags(upload_id: str):
 def trash(upload_id: str):
     """Move to the trash from the detail page."""
     upload = owned_upload(upload_id)
-    if not upload.trashed:
-        catalog().set_trashed(upload.user_id, upload.id, now_iso())
-        audit.record_request(catalog(), owner(), "trash", upload_id=upload.id, filename=upload.filename)
+    trash_owned(upload)
     flash(f"{upload.filename} moved to the trash.")
     return redirect(url_for("pages.gallery"))
 
@@ -202,10 +197,7 @@ def trash(upload_id: str):
 @login_required
 def restore(upload_id: str):
     """Bring back from the trash."""
-    upload = owned_upload(upload_id)
-    if upload.trashed:
-        restore_from_trash(catalog(), upload)
-        audit.record_request(catalog(), owner(), "restore", upload_id=upload.id, filename=upload.filename)
+    upload = restore_owned(owned_upload(upload_id))
     flash(f"{upload.filename} restored.")
     return redirect(request.form.get("next") == "trash" and url_for("pages.trash_page")
                     or url_for("pages.detail", upload_id=upload.id))

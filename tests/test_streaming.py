@@ -154,28 +154,42 @@ def test_quota_is_checked_on_the_declared_size_and_as_bytes_arrive(app, alice, b
     assert "left" in alice.upload(corpus.mp4(seconds=1) + b"\0" * 300_000, "w.mp4").json["error"]["message"]
 
 
-def test_body_reader_stops_at_the_declared_length(app):
+def _receive(app, stream: CountingStream, length: int):
+    """receive() on a body of declared length; the form, and the file's bytes as the pipeline got them."""
+    from flask import request
+
+    from momento.web.receive import receive
+
+    fed = []
+
+    class Incoming:
+        sniffed, room = None, 0
+
+        def feed(self, data):
+            fed.append(bytes(data))
+
+        def abort(self):
+            fed.clear()
+
+    with app.test_request_context("/", method="POST", input_stream=stream, environ_overrides={
+            "CONTENT_LENGTH": str(length), "CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY}"}):
+        form = receive(request, lambda filename: Incoming(), max_field_bytes=500 * 1024, max_parts=10)
+    return form, b"".join(fed)
+
+
+def test_a_body_is_read_to_its_declared_length_and_no_further(app):
     """Bytes past Content-Length (a pipelined next request, say) are never taken for the body."""
-    from flask import request
-
-    from momento.web.receive import body_reader
-
-    stream = CountingStream(b"b" * 100 + b"GET /next HTTP/1.1\r\n\r\n")
-    with app.test_request_context("/", method="POST", input_stream=stream, environ_overrides={"CONTENT_LENGTH": "100"}):
-        read = body_reader(request)
-        assert read(64) == b"b" * 64 and read(64) == b"b" * 36 and read(64) == b""
-    assert stream.pos == 100
+    body = multipart(b"b" * 200_000, tags="x")
+    stream = CountingStream(body + b"GET /next HTTP/1.1\r\n\r\n")
+    form, data = _receive(app, stream, len(body))
+    assert data == b"b" * 200_000 and form.fields == {"tags": "x"}
+    assert stream.pos == len(body)
 
 
-def test_body_reader_reports_a_client_that_went_away(app):
-    from flask import request
-    from werkzeug.exceptions import ClientDisconnected
+def test_a_client_that_went_away_is_an_incomplete_body(app):
+    from momento.errors import BadRequest
 
-    from momento.web.receive import body_reader
-
-    with app.test_request_context("/", method="POST", input_stream=CountingStream(b"x" * 100, cut_at=60),
-                                  content_length=100):
-        read = body_reader(request)
-        assert read(50) == b"x" * 50 and read(50) == b"x" * 10
-        with pytest.raises(ClientDisconnected):
-            read(50)
+    body = multipart(b"x" * 100_000)
+    with pytest.raises(BadRequest) as caught:
+        _receive(app, CountingStream(body, cut_at=60_000), len(body))
+    assert caught.value.code == "incomplete_body"

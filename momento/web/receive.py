@@ -12,7 +12,7 @@ from ..errors import BadRequest, TooLarge
 from ..pipeline import IncomingUpload
 
 # The body is read in large pieces (what a server reads from its socket at once, so none is split and copied
-# again on the way) and fed to the decoder in small ones, which it parses several times faster (its copies
+# again on the server's side) and fed to the decoder in small ones, which it parses several times faster (its copies
 # stay in the processor's cache). Until the file's type is known, and near its size limit, reads are small
 # too, so non-media or an oversized file is refused before much more of it is read.
 READ = 1024 * 1024
@@ -26,35 +26,6 @@ class ReceivedForm:
     def __init__(self) -> None:
         self.fields: dict[str, str] = {}
         self.upload: Optional[IncomingUpload] = None
-
-
-def body_reader(request: Request) -> Callable[[int], bytes]:
-    """read(n): up to n next bytes of the request body, b"" at its end; ClientDisconnected when the client
-    went away before it; RequestEntityTooLarge (at once, or as bytes arrive) past MAX_CONTENT_LENGTH.
-
-    A body of declared length is read from the server's input directly, bounded here: Werkzeug's wrapper
-    would copy every piece twice more (into a buffer, then out of it).
-    """
-    stream = request.stream  # Werkzeug's checks: a declared length over the limit is refused here
-    length = request.content_length
-    if length is None:
-        return stream.read  # chunked: the wrapper enforces the limit as bytes arrive
-    raw, left = request.environ["wsgi.input"], length
-
-    def read(n: int) -> bytes:
-        nonlocal left
-        if left <= 0:
-            return b""
-        try:
-            data = raw.read(min(n, left))
-        except (OSError, ValueError) as exc:
-            raise ClientDisconnected() from exc
-        if not data:
-            raise ClientDisconnected()
-        left -= len(data)
-        return data
-
-    return read
 
 
 def receive(request: Request, start: Callable[[Optional[str]], IncomingUpload], *, max_field_bytes: int,
@@ -78,7 +49,7 @@ def receive(request: Request, start: Callable[[Optional[str]], IncomingUpload], 
 
 
 def _drive(request, decoder, form, start, max_field_bytes) -> None:
-    read = body_reader(request)
+    read = request.stream.read  # Werkzeug's stream: bounded by Content-Length, a cut-off is ClientDisconnected
     parts = _Parts(decoder, form, start, max_field_bytes)
     if request.content_length == 0:
         return  # no parts at all: the caller says which one is missing

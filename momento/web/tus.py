@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Callable
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import login_required
@@ -24,7 +23,6 @@ from ..resumable import ResumableUploads
 from ..resumable_patch import CHECKSUMS, BodyCut
 from ..resumable_record import COMPLETING, REFUSED, STORED, TusUpload, parse_iso
 from .auth import owner
-from .receive import body_reader
 from .serialize import upload_json
 
 bp = Blueprint("tus", __name__, url_prefix="/api/v1/tus")
@@ -98,17 +96,12 @@ def _checksum() -> tuple[str, bytes] | None:
         raise BadRequest("Upload-Checksum must be '<algorithm> <base64 digest>'.", code="invalid_checksum") from None
 
 
-def _body() -> Callable[[int], bytes]:
-    """read(n): the next bytes of the PATCH body; BodyCut when the client went away before its end."""
-    read_body = body_reader(request)
-
-    def read(size: int) -> bytes:
-        try:
-            return read_body(size)
-        except ClientDisconnected:
-            raise BodyCut() from None
-
-    return read
+def _read_body(size: int) -> bytes:
+    """The next bytes of the PATCH body; BodyCut when the client went away before its end."""
+    try:
+        return request.stream.read(size)
+    except ClientDisconnected:
+        raise BodyCut() from None
 
 
 def _progress(response, record: TusUpload):
@@ -183,7 +176,7 @@ def receive(tus_id: str):
     reserved = reserve_upload_bytes(user, request.content_length or 0)  # the daily allowance counts bytes received
     kept = 0
     try:
-        record = uploads().receive(user, tus_id, offset=offset, read=_body(), content_length=request.content_length,
+        record = uploads().receive(user, tus_id, offset=offset, read=_read_body, content_length=request.content_length,
                                    checksum=checksum, on_stored=lambda upload: audit.record_request(
                                        catalog(), user, "upload", upload_id=upload.id, filename=upload.filename))
         kept = 0 if record.duplicate or record.state == REFUSED else max(0, record.offset - offset)

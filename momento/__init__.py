@@ -7,12 +7,12 @@ import os
 from flask import Flask
 
 from .config import load_config
-from .memory import release_large_buffers
+from .memory import tune_allocator
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: config, extensions, backends, blueprints, CLI."""
-    release_large_buffers()
+    tune_allocator()
     app = Flask(__name__, instance_relative_config=True)
     load_config(app, test_config)
     app.json.sort_keys = False

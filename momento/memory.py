@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 _done = False
 
 
-def release_large_buffers() -> bool:
+def tune_allocator() -> bool:
     """Apply SETTINGS once per process (nothing elsewhere, e.g. musl or macOS); whether they were set."""
     global _done
     if _done:

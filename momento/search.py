@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable, Iterator, Optional, Protocol
 
-from .catalog.cursor import decode_cursor, encode_cursor
+from .catalog.cursor import decode_cursor, encode_cursor, encode_date_cursor
 from .errors import BadRequest
 from .media.tags import normalize_tag
 from .models import KINDS, Page, Upload
@@ -174,6 +174,14 @@ def by_date(index: SearchIndex, user_id: str, *, kind: Optional[str], limit: int
     by_id = {u.id: u for u in index.get_uploads(user_id, [e.upload_id for e in entries])}
     items = (by_id.get(e.upload_id) for e in entries)
     return Page(tuple(u for u in items if u is not None and not u.trashed), next_cursor)
+
+
+def beside_by_date(index: SearchIndex, upload: Upload, *, kind: Optional[str], newer: bool) -> Optional[str]:
+    """The id next to an upload in that order (the newer one, or the older), None at the end: one key read
+    from its place in the date index."""
+    here = encode_date_cursor(upload.sort_date, upload.id)
+    entries, _ = index.dated_page(upload.user_id, cursor=here, limit=1, kind=kind, oldest_first=newer)
+    return entries[0].upload_id if entries else None
 
 
 def tag_counts(index: SearchIndex, user_id: str) -> dict[str, int]:

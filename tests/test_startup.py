@@ -69,13 +69,13 @@ def test_healthz_reports_a_broken_catalog(app, client, backends, monkeypatch):
     assert resp.status_code == 503 and resp.json["status"] == "unavailable"
 
 
-def test_large_buffers_go_back_to_the_system_on_linux():
+def test_the_allocator_is_tuned_on_linux():
     """glibc's mmap threshold is fixed once per process, so freed upload parts do not stay resident."""
     import platform
 
-    from momento.memory import release_large_buffers
+    from momento.memory import tune_allocator
 
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert release_large_buffers() is True
+        assert tune_allocator() is True
     else:
-        release_large_buffers()  # elsewhere it is a no-op and must not fail
+        tune_allocator()  # elsewhere it is a no-op and must not fail

@@ -7,7 +7,6 @@ from ..models import AuditEvent, Job, Page, PostureCheck, Upload, User
 
 if TYPE_CHECKING:
     from ..resumable_record import TusUpload
-    from ..search import IndexEntry
 
 
 class Catalog(Protocol):
@@ -72,23 +71,6 @@ class Catalog(Protocol):
         cursor: Optional[str] = None,
     ) -> Page:
         """The user's uploads, newest first, live or trashed, a page at a time."""
-
-    def dated_page(
-        self,
-        user_id: str,
-        *,
-        cursor: Optional[str] = None,
-        limit: int = 50,
-        kind: Optional[str] = None,
-        oldest_first: bool = False,
-    ) -> tuple[list["IndexEntry"], Optional[str]]:
-        """Date index entries of the user's live uploads by date (capture, else upload), newest first and the
-        higher id first on a tie, up to limit past the cursor, and the next page's cursor (None at the end);
-        `oldest_first` reads the other way from the cursor. By key: an indexed read or Queries, never a Scan.
-        BadRequest for a cursor that encode_date_cursor did not make."""
-
-    def get_uploads(self, user_id: str, upload_ids: list[str]) -> list[Upload]:
-        """These uploads (missing ones left out), in any order; by key."""
 
     def set_tags(self, user_id: str, upload_id: str, tags: tuple[str, ...]) -> Upload:
         """Replace an upload's user tags; NotFound when absent."""

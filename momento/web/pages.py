@@ -8,12 +8,12 @@ from flask_login import login_required
 from ulid import ULID
 
 from ..backends import catalog
-from ..catalog.cursor import encode_cursor, encode_date_cursor
+from ..catalog.cursor import encode_cursor
 from ..errors import BadRequest
 from ..media.tags import parse_tag_field
 from ..models import Upload
 from ..quota import user_quota
-from ..search import Query, by_date, tag_counts
+from ..search import Query, beside_by_date, by_date, tag_counts
 from .api import find_uploads, owned_upload, query_from_args, restore_owned, trash_owned
 from .auth import owner
 
@@ -128,14 +128,8 @@ def neighbours(upload: Upload, order: str, kind: Optional[str]) -> tuple[Optiona
     """The ids before and after an upload in the gallery of this order and kind (None at either end)."""
     if order == ADDED:
         return _newer(upload.user_id, upload.id, kind), _older(upload.user_id, upload.id, kind)
-    return _taken_next(upload, kind, newer=True), _taken_next(upload, kind, newer=False)
-
-
-def _taken_next(upload: Upload, kind: Optional[str], *, newer: bool) -> Optional[str]:
-    """The id beside this upload in the date order, read from its place in the date index (one key read)."""
-    here = encode_date_cursor(upload.sort_date, upload.id)
-    entries, _ = catalog().dated_page(upload.user_id, cursor=here, limit=1, kind=kind, oldest_first=newer)
-    return entries[0].upload_id if entries else None
+    return (beside_by_date(catalog(), upload, kind=kind, newer=True),
+            beside_by_date(catalog(), upload, kind=kind, newer=False))
 
 
 def _older(user_id: str, upload_id: str, kind: Optional[str] = None) -> Optional[str]:

@@ -11,12 +11,11 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 from ..errors import BadRequest, TooLarge
 from ..pipeline import IncomingUpload
 
-# The body is read in large pieces (what a server reads from its socket at once, so none is split and copied
-# again on the server's side) and fed to the decoder in small ones, which it parses several times faster (its copies
-# stay in the processor's cache). Until the file's type is known, and near its size limit, reads are small
-# too, so non-media or an oversized file is refused before much more of it is read.
+# Reads of 1 MiB, as much as the server reads from its socket at once (gunicorn), so it never keeps a
+# remainder to copy again on the next read; 64 KiB until the file's type is known and near its size limit,
+# so non-media or an oversized file is refused before much more of it is read.
 READ = 1024 * 1024
-FEED = 64 * 1024
+SMALL_READ = 64 * 1024
 FILE = object()  # marks the file part, so a text field that happens to be named "file" is not taken for it
 
 
@@ -37,7 +36,8 @@ def receive(request: Request, start: Callable[[Optional[str]], IncomingUpload], 
     mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
     if mimetype != "multipart/form-data" or not options.get("boundary"):
         raise BadRequest("Send the file as multipart/form-data with a part named 'file'.", code="not_multipart")
-    decoder = MultipartDecoder(options["boundary"].encode("latin-1"), max_field_bytes, max_parts=max_parts)
+    # The decoder's limit bounds its buffer (one read and what it holds back); fields are limited below.
+    decoder = MultipartDecoder(options["boundary"].encode("latin-1"), max_field_bytes + READ, max_parts=max_parts)
     form = ReceivedForm()
     try:
         _drive(request, decoder, form, start, max_field_bytes)
@@ -49,70 +49,53 @@ def receive(request: Request, start: Callable[[Optional[str]], IncomingUpload], 
 
 
 def _drive(request, decoder, form, start, max_field_bytes) -> None:
-    read = request.stream.read  # Werkzeug's stream: bounded by Content-Length, a cut-off is ClientDisconnected
-    parts = _Parts(decoder, form, start, max_field_bytes)
+    stream = request.stream
+    part = None  # the field name being read, or FILE
+    field = bytearray()
+    ended = False
     if request.content_length == 0:
         return  # no parts at all: the caller says which one is missing
-    while not parts.ended:
+    while not ended:
         try:
-            chunk = read(READ if form.upload is not None and form.upload.room > READ else FEED)
+            chunk = stream.read(READ if form.upload is not None and form.upload.room > READ else SMALL_READ)
         except ClientDisconnected:
             raise BadRequest("The upload was cut off before the end.", code="incomplete_body") from None
         except RequestEntityTooLarge:
             raise TooLarge("The request is larger than this server accepts.", code="request_too_large") from None
-        if not chunk:
-            parts.take(None)  # None tells the decoder the body is over
-            if not parts.ended and parts.part is not None:
-                raise BadRequest("The upload was cut off before the end.", code="incomplete_body")
-            return
-        view = memoryview(chunk)
-        for at in range(0, len(chunk), FEED):
-            parts.take(view[at:at + FEED])
-            if parts.ended:
-                break
-
-
-class _Parts:
-    """The decoder's events turned into the form: text fields collected, the file part fed to its upload."""
-
-    def __init__(self, decoder, form: ReceivedForm, start, max_field_bytes: int) -> None:
-        self.decoder, self.form, self.start, self.max_field_bytes = decoder, form, start, max_field_bytes
-        self.part = None  # the field name being read, or FILE
-        self.field = bytearray()
-        self.ended = False
-
-    def take(self, data) -> None:
-        """Give the decoder the next bytes (None at the end of the body) and act on what it finds."""
-        self.decoder.receive_data(data)
+        decoder.receive_data(chunk or None)  # None tells the decoder the body is over
         while True:
             try:
-                event = self.decoder.next_event()
+                event = decoder.next_event()
             except RequestEntityTooLarge:
                 raise TooLarge("A form field or the number of parts is over the limit.", code="form_too_large") from None
             except ValueError as exc:
-                if data is None and self.part is None:
+                if not chunk and part is None:
                     return  # a body with no parts at all: the caller says which one is missing
-                if data is None:
+                if not chunk:
                     raise BadRequest("The upload was cut off before the end.", code="incomplete_body") from None
                 raise BadRequest(f"The form is malformed ({exc}).", code="malformed_form") from None
             if isinstance(event, NeedData):
-                return
+                break
             if isinstance(event, Epilogue):
-                self.ended = True
-                return
+                ended = True
+                break
             if isinstance(event, File):
-                if event.name != "file" or self.form.upload is not None:
+                if event.name != "file" or form.upload is not None:
                     raise BadRequest("Send exactly one file in a form part named 'file'.", code="missing_file",
                                      fields=[("file", "too_many")])
-                self.form.upload, self.part = self.start(event.filename), FILE
+                form.upload, part = start(event.filename), FILE
             elif isinstance(event, Field):
-                self.part, self.field = event.name, bytearray()
+                part, field = event.name, bytearray()
             elif isinstance(event, Data):
-                if self.part is FILE:
-                    self.form.upload.feed(event.data)
-                elif self.part is not None:
-                    self.field += event.data
-                    if len(self.field) > self.max_field_bytes:
+                if part is FILE:
+                    form.upload.feed(event.data)
+                elif part is not None:
+                    field += event.data
+                    if len(field) > max_field_bytes:
                         raise TooLarge("A form field is too long.", code="form_too_large")
                     if not event.more_data:
-                        self.form.fields[self.part] = self.field.decode("utf-8", "replace")
+                        form.fields[part] = field.decode("utf-8", "replace")
+        if not chunk and not ended and part is None:
+            return
+        if not chunk and not ended:
+            raise BadRequest("The upload was cut off before the end.", code="incomplete_body")

@@ -42,13 +42,14 @@ def wait_for(port: int, path: str = "/healthz", timeout: float = 60) -> None:
 
 
 @contextmanager
-def momento_server(env: dict, *, threads: int = 16):
-    """Momento under gunicorn (one worker, `threads` threads) on loopback; yields (port, worker pid)."""
+def momento_server(env: dict, *, threads: int = 16, config: str | None = None):
+    """Momento under gunicorn (one worker, `threads` threads, and a gunicorn config file if given) on loopback;
+    yields (port, worker pid)."""
     port = free_port()
     full_env = os.environ | {"MOMENTO_SECRET_KEY": "bench", "MOMENTO_TAGGERS": ""} | env
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "1", "--threads", str(threads), "-b", f"127.0.0.1:{port}",
-         "--timeout", "600", "--log-level", "warning", "wsgi:app"],
+         "--timeout", "600", "--log-level", "warning", *(["-c", config] if config else []), "wsgi:app"],
         cwd=ROOT, env=full_env)
     try:
         wait_for(port)

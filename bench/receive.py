@@ -2,6 +2,8 @@
 
 1. local backend: a 200 MB video through Momento against a bare socket sink that reads the same request,
    hashes it (sha256) and writes it to a file.                              target: at least 0.7x
+   Also: the same server with its allocator set back as it was before momento/memory.py's tuning
+   (bench/untuned_allocator.py), the uploads in turn.
 2. aws backend on a moto server: the same upload against a direct boto3 put_object to that moto server.
                                                                             target: at least 0.8x
 3. memory: the server's peak RSS above idle while 1, 4 and 16 uploads (and downloads) run at once,
@@ -92,18 +94,22 @@ def throughput(args, folder: str) -> list[tuple]:
     mb = path.stat().st_size / 1e6
     env = {"MOMENTO_DATA_DIR": os.path.join(folder, "local"), "MOMENTO_MAX_VIDEO_BYTES": str(4 * 1024 * MiB)}
     token = make_token(env)
-    floors, ours = [], []
-    with momento_server(env) as (port, _):
-        for i in range(args.repeats):
+    floors, ours, untuned = [], [], []
+    with momento_server(env) as (port, _), \
+            momento_server(env, config=str(Path(__file__).with_name("untuned_allocator.py"))) as (old_port, _):
+        for i in range(args.repeats):  # in turn, so drift on a busy machine hits all three alike
             floors.append(socket_sink_seconds(path, folder))
-            status, body, seconds = upload(port, token, path)
-            assert status == 201 or body.get("duplicate"), body
-            ours.append(seconds)
-            if status == 201:  # the next round must not be a duplicate: delete it for good
-                _forget(env, body["id"])
-    floor, mine = statistics.median(floors), statistics.median(ours)
+            for server, times in ((port, ours), (old_port, untuned)):
+                status, body, seconds = upload(server, token, path)
+                assert status == 201 or body.get("duplicate"), body
+                times.append(seconds)
+                if status == 201:  # the next round must not be a duplicate: delete it for good
+                    _forget(env, body["id"])
+    floor, mine, old = statistics.median(floors), statistics.median(ours), statistics.median(untuned)
     rows.append(("local: Momento vs socket sink (sha256 + file)", f"{mb / mine:.0f} MB/s", f"{mb / floor:.0f} MB/s",
                  f"{floor / mine:.2f}x", "0.70x"))
+    rows.append(("local: Momento vs Momento, allocator untuned", f"{mb / mine:.0f} MB/s", f"{mb / old:.0f} MB/s",
+                 f"{old / mine:.2f}x", ""))
 
     moto, aws = moto_env(folder)
     try:

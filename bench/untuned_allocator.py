@@ -1,0 +1,17 @@
+"""gunicorn config for benchmarks: the worker's allocator set back to a fixed 1 MiB mmap threshold alone (trim
+threshold then fixed at glibc's 128 KiB, one heap per thread), to measure what momento/memory.py's tuning buys.
+
+    gunicorn -c bench/untuned_allocator.py wsgi:app
+"""
+import ctypes
+import ctypes.util
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+
+
+def post_worker_init(worker):
+    """After the app (and its tuning) loaded in the worker, before its request threads start."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    for param, value in ((M_MMAP_THRESHOLD, 1024 * 1024), (M_TRIM_THRESHOLD, 128 * 1024), (M_ARENA_MAX, 0)):
+        if not libc.mallopt(param, value):
+            raise RuntimeError(f"mallopt({param}, {value}) refused")

@@ -64,7 +64,8 @@ def main() -> None:
 
     from momento import create_app
     from momento.accounts import register
-    from momento.pipeline import Limits, ingest_file
+    from momento.uploads.commit import Limits
+    from momento.uploads.incoming import ingest
 
     big = Path(folder) / "photo-6000x4000.jpg"
     for taggers in ("", "color,faces"):
@@ -79,7 +80,8 @@ def main() -> None:
             n[0] += 1
             variant = Path(folder) / "variant.jpg"
             variant.write_bytes(data + bytes([n[0] % 256, n[0] // 256]))  # unique bytes: no duplicate
-            ingest_file(b.storage, b.catalog, user, str(variant), filename="x.jpg", tags=(), limits=limits)
+            with open(variant, "rb") as f:
+                ingest(b.storage, b.catalog, user, f, filename="x.jpg", tags=(), limits=limits)
 
         rows.append((f"24 MP ingest, taggers: {taggers or 'none'}", median_ms(once, args.repeats), None, None))
 

@@ -9,6 +9,11 @@ VIDEO = "video"
 KINDS = (PHOTO, VIDEO)
 
 
+def media_key(user_id: str, kind: str, upload_id: str, ext: str) -> str:
+    """The object key of an upload's original bytes: the one place it is built."""
+    return f"user-{user_id}/{'photos' if kind == PHOTO else 'videos'}/{upload_id}.{ext}"
+
+
 @dataclass(frozen=True)
 class User:
     """An account; `id` is opaque and never the email."""
@@ -56,8 +61,7 @@ class Upload:
     @property
     def original_key(self) -> str:
         """Object key of the user's bytes."""
-        folder = "photos" if self.kind == PHOTO else "videos"
-        return f"user-{self.user_id}/{folder}/{self.id}.{self.ext}"
+        return media_key(self.user_id, self.kind, self.id, self.ext)
 
     @property
     def thumb_key(self) -> str:
@@ -147,3 +151,18 @@ class PostureCheck:
     actual: str
     ok: bool
     note: str = ""
+
+
+@dataclass(frozen=True)
+class QuotaHold:
+    """The answer to a quota reservation: whether it was granted, and the user's bytes as they stood."""
+
+    granted: bool
+    used: int  # live uploads
+    trash: int  # trashed uploads, which keep their bytes until purged
+    reserved: int  # held by uploads in progress (this one included when granted)
+
+    @property
+    def taken(self) -> int:
+        """Every byte that counts against the quota."""
+        return self.used + self.trash + self.reserved

@@ -34,12 +34,41 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "aws: runs against S3 and DynamoDB on the session's moto server")
 
 
+def serialize_moto_dynamodb() -> None:
+    """Make moto's DynamoDB handle one call at a time, as DynamoDB's own transactions are isolated.
+
+    moto applies a transaction item by item on the live table, without a lock, and restores a copy of the whole
+    table when one fails: under concurrent requests two conditional transactions can both pass, and a failed one
+    wipes out writes made meanwhile. Code that relies on DynamoDB's serializable transactions (quota
+    reservations) can only be tested against a moto that serializes them.
+    """
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend, "_momento_serialized", False):
+        return
+    lock = threading.RLock()
+
+    def locked(method):
+        def call(self, *args, **kwargs):
+            with lock:
+                return method(self, *args, **kwargs)
+        return call
+
+    for name in ("transact_write_items", "update_item", "put_item", "delete_item", "get_item", "query",
+                 "batch_get_item", "batch_write_item", "transact_get_items", "scan"):
+        setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+    DynamoDBBackend._momento_serialized = True
+
+
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One in-process moto server for this (xdist worker) process; boto3 finds it through the environment."""
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    serialize_moto_dynamodb()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()  # port 0: the system chose a free one

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from momento.errors import BackendError, Conflict, ObjectMissing
-from momento.resumable_record import TusUpload
+from momento.uploads.tus_record import TusUpload
 from tests.backends import backends
 
 MiB = 1024 * 1024

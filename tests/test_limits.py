@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from momento import create_app, limits
+from ulid import ULID
+
+from momento import create_app
+from momento.formats import in_words
 from momento.config import ConfigError
 from momento.errors import RateLimited, TooLarge
 from tests.conftest import Account, app_config
@@ -87,41 +90,56 @@ def test_limits_are_off_in_tests_unless_asked(app, client, alice):
         assert _login(client, alice.email, "wrong").status_code == 401
 
 
+def _admit(app, user, declared=0):
+    """Admission as the form front door takes it, inside a request of the app."""
+    from momento.uploads.admission import admit
+    from momento.web.library import upload_budgets
+
+    return admit(app.extensions["momento"].catalog, user, upload_budgets(), declared=declared,
+                 reservation_id=str(ULID()))
+
+
 @pytest.mark.parametrize("limited_app", [{"UPLOAD_LIMIT": "2 per minute"}], indirect=True)
 def test_upload_rate_per_user(limited_app):
     alice = Account(limited_app, "alice@example.com")
     bob = Account(limited_app, "bob@example.com")
     with limited_app.test_request_context():
-        limits.check_upload_rate(alice.user)
-        limits.check_upload_rate(alice.user)
+        _admit(limited_app, alice.user)
+        _admit(limited_app, alice.user)
         with pytest.raises(RateLimited) as caught:
-            limits.check_upload_rate(alice.user)
+            _admit(limited_app, alice.user)
         assert caught.value.status == 429 and caught.value.code == "rate_limited"
         assert 0 < caught.value.retry_after <= 60
-        limits.check_upload_rate(bob.user)  # per user
+        _admit(limited_app, bob.user)  # per user
 
 
 @pytest.mark.parametrize("limited_app", [{"UPLOAD_BYTES_PER_DAY": "1000"}], indirect=True)
 def test_daily_byte_budget(limited_app):
     alice = Account(limited_app, "alice@example.com")
     with limited_app.test_request_context():
-        assert limits.reserve_upload_bytes(alice.user, 600) == 600
+        first = _admit(limited_app, alice.user, 600)
         with pytest.raises(RateLimited) as caught:
-            limits.reserve_upload_bytes(alice.user, 600)
+            _admit(limited_app, alice.user, 600)
         assert caught.value.code == "daily_limit_exceeded"
         assert 23 * 3600 < caught.value.retry_after <= 24 * 3600
         assert "400 bytes is left today" in caught.value.message
-        # A refused reservation takes nothing: what is left can still be used.
-        assert limits.reserve_upload_bytes(alice.user, 400) == 400
-        limits.release_upload_bytes(alice.user, 500)  # an upload that failed gives its bytes back
-        assert limits.reserve_upload_bytes(alice.user, 500) == 500
+        # A refused claim takes nothing: what is left can still be used.
+        second = _admit(limited_app, alice.user, 400)
+        first.settle(100)  # an upload that kept less gives the rest back
+        third = _admit(limited_app, alice.user, 500)
         with pytest.raises(TooLarge):
-            limits.reserve_upload_bytes(alice.user, 1001)
-        # Bytes of a body that declared no length are charged once received, and then count like any others.
-        limits.release_upload_bytes(alice.user, 200)  # 800 of 1000 used
-        limits.charge_upload_bytes(alice.user, 200)
+            _admit(limited_app, alice.user, 1001)
+        # A body that declared no length claims its bytes as they arrive, and they count like any others.
+        second.settle(200)  # 100 + 200 + 500 of 1000 used
+        growing = _admit(limited_app, alice.user)
+        growing.need(150)
+        growing.need(200)
         with pytest.raises(RateLimited):
-            limits.reserve_upload_bytes(alice.user, 1)
+            growing.need(201)
+        growing.settle(200)
+        third.settle(500)
+        with pytest.raises(RateLimited):
+            _admit(limited_app, alice.user, 1)
 
 
 def test_rate_limited_errors_become_429_with_retry_after(limited_app):
@@ -137,8 +155,8 @@ def test_rate_limited_errors_become_429_with_retry_after(limited_app):
 def test_upload_limits_do_nothing_when_limits_are_off(app, alice):
     with app.test_request_context():
         for _ in range(500):
-            limits.check_upload_rate(alice.user)
-        assert limits.reserve_upload_bytes(alice.user, 10**15) == 0
+            _admit(app, alice.user)
+        assert _admit(app, alice.user, 10**15).counted == 0
 
 
 @pytest.mark.parametrize("setting,value", [("LOGIN_LIMIT", "lots"), ("UPLOAD_LIMIT", "5 per fortnight"),
@@ -156,12 +174,12 @@ def test_none_turns_a_limit_off(request, tmp_path):
     for _ in range(12):
         assert _login(c, alice.email, "wrong").status_code == 401
     with app.test_request_context():
-        assert limits.reserve_upload_bytes(alice.user, 10**12) == 0
+        assert _admit(app, alice.user, 10**12).counted == 0
 
 
 def test_in_words():
-    assert limits.in_words(1) == "1 second"
-    assert limits.in_words(45) == "45 seconds"
-    assert limits.in_words(61) == "2 minutes"
-    assert limits.in_words(900) == "15 minutes"
-    assert limits.in_words(86400) == "24 hours"
+    assert in_words(1) == "1 second"
+    assert in_words(45) == "45 seconds"
+    assert in_words(61) == "2 minutes"
+    assert in_words(900) == "15 minutes"
+    assert in_words(86400) == "24 hours"

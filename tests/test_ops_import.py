@@ -72,22 +72,22 @@ def test_a_photo_in_the_trash_stays_there(app, runner, alice, folder):
 
 @both_backends
 def test_interrupted_import_then_rerun(app, runner, alice, folder, monkeypatch):
-    real, calls = importer.ingest_file, []
+    real, calls = importer.ingest, []
 
     def crash_on_second(*args, **kwargs):
-        calls.append(args[3])
+        calls.append(kwargs["filename"])
         if len(calls) == 2:
             raise KeyboardInterrupt  # Ctrl-C half-way
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(importer, "ingest_file", crash_on_second)
+    monkeypatch.setattr(importer, "ingest", crash_on_second)
     stopped = runner.invoke(args=["momento", "import", str(folder), "--user", "alice@example.com", "--jobs", "1"])
     assert stopped.exit_code == 1 and "Aborted" in stopped.output  # click's answer to Ctrl-C
     # no new file starts; the one a worker had already taken may finish
     done = len(alice.get("/api/v1/uploads").json["items"])
     assert done in (1, 2)
 
-    monkeypatch.setattr(importer, "ingest_file", real)
+    monkeypatch.setattr(importer, "ingest", real)
     result, report = _import(runner, folder)
     assert result.exit_code == 0
     assert (report["imported"], report["duplicates"]) == (3 - done, 1 + done)

@@ -7,7 +7,10 @@ import pytest
 
 from momento import create_app
 from momento.errors import TooLarge
-from momento.quota import UNLIMITED, QuotaGuard, check_quota, effective_quota, human_bytes, parse_size
+from ulid import ULID
+
+from momento.quota import UNLIMITED, effective_quota, human_bytes, parse_size
+from momento.uploads.admission import Budgets, admit
 from tests import corpus
 from tests.conftest import Account, app_config, both_backends
 
@@ -44,49 +47,102 @@ def test_effective_quota(alice):
     assert effective_quota(replace(user, quota=UNLIMITED), 5000) is None
 
 
+def _admit(backends, user, declared, *, default=None, reservation_id=None):
+    return admit(backends.catalog, user, Budgets(default_quota=default), declared=declared,
+                 reservation_id=reservation_id or str(ULID()))
+
+
 @both_backends
-def test_check_quota_counts_live_and_trashed_bytes(app, alice, backends):
+def test_admission_counts_live_and_trashed_bytes(app, alice, backends):
     first = alice.upload(corpus.jpeg(64, 48)).json
     second = alice.upload(corpus.jpeg(80, 60)).json
     used = first["size"] + second["size"]
     user = replace(alice.user, quota=used + 100)
-    check_quota(backends.catalog, user, 100, default=None)
+    _admit(backends, user, 100).settle(0)
     with pytest.raises(TooLarge) as caught:
-        check_quota(backends.catalog, user, 101, default=None)
+        _admit(backends, user, 101)
     assert caught.value.status == 413 and caught.value.code == "quota_exceeded"
     assert "100 bytes left" in caught.value.message
     # Trashed uploads keep their bytes until purged: they still count, and the message says so.
     assert alice.delete(f"/api/v1/uploads/{first['id']}").status_code == 204
     with pytest.raises(TooLarge) as caught:
-        check_quota(backends.catalog, user, 101, default=None)
+        _admit(backends, user, 101)
     assert "trash" in caught.value.message
 
 
-def test_the_guard_checks_growing_sizes_without_reading_again(app, alice, backends, monkeypatch):
+@both_backends
+def test_reservations_hold_bytes_until_settled(app, alice, backends):
     user = replace(alice.user, quota=1000)
-    guard = check_quota(backends.catalog, user, 10, default=None)  # the declared size
-    monkeypatch.setattr(backends.catalog, "usage", lambda *_: pytest.fail("read again"))
-    guard.check(999)
-    guard.check(1000)
-    with pytest.raises(TooLarge, match="1 KB"):
-        guard.check(1001)  # as bytes arrive
-    assert guard.remaining == 1000
+    first = _admit(backends, user, 600)
+    with pytest.raises(TooLarge) as caught:
+        _admit(backends, user, 600)  # the first upload still holds its 600
+    assert "Uploads in progress hold 600 bytes" in caught.value.message
+    second = _admit(backends, user, 400)
+    first.settle(0)  # refused: its bytes go back
+    third = _admit(backends, user, 600)
+    # A body of unknown length claims as it grows, and is stopped at the quota.
+    growing = _admit(backends, replace(user, quota=1100), 0)
+    growing.need(50)
+    growing.need(100)
+    with pytest.raises(TooLarge):
+        growing.need(101)
+    for admission in (second, third, growing):
+        admission.settle(0)
+    _admit(backends, user, 1000).settle(0)
 
 
-def test_no_quota_reads_nothing(app, alice, backends, monkeypatch):
-    monkeypatch.setattr(backends.catalog, "usage", lambda *_: pytest.fail("read usage"))
-    guard = QuotaGuard.for_user(backends.catalog, alice.user, None)
-    guard.check(10**15)
-    assert guard.remaining is None
+@both_backends
+def test_an_expired_reservation_stops_counting(app, alice, backends):
+    user = replace(alice.user, quota=1000)
+    catalog = backends.catalog
+    hold = catalog.reserve_bytes(user.id, "crashed", 900, quota=1000, expires_at="2020-01-01T00:00:00Z",
+                                 now="2019-12-31T00:00:00Z")
+    assert hold.granted and hold.reserved == 900
+    assert not catalog.reserve_bytes(user.id, "other", 200, quota=1000, expires_at="2030-01-01T00:00:00Z",
+                                     now="2019-12-31T00:00:01Z").granted
+    later = catalog.reserve_bytes(user.id, "other", 200, quota=1000, expires_at="2030-01-01T00:00:00Z",
+                                  now="2020-01-01T00:00:01Z")
+    assert later.granted and later.reserved == 200
+    catalog.release_bytes(user.id, "other")
+    catalog.release_bytes(user.id, "other")  # releasing twice is harmless
+    catalog.release_bytes(user.id, "crashed")
+    assert catalog.reserve_bytes(user.id, "x", 1000, quota=1000, expires_at="2030-01-01T00:00:00Z",
+                                 now="2020-01-01T00:00:02Z").granted
+
+
+@both_backends
+def test_parallel_reservations_never_pass_the_quota(app, alice, backends):
+    from concurrent.futures import ThreadPoolExecutor
+
+    catalog = backends.catalog
+
+    def claim(i):
+        hold = catalog.reserve_bytes(alice.user.id, f"r{i}", 300, quota=1000, expires_at="2099-01-01T00:00:00Z",
+                                     now="2026-01-01T00:00:00Z")
+        return hold.granted
+
+    with ThreadPoolExecutor(8) as pool:
+        granted = list(pool.map(claim, range(8)))
+    assert granted.count(True) == 3
+
+
+def test_no_quota_writes_nothing(app, alice, backends, monkeypatch):
+    monkeypatch.setattr(backends.catalog, "reserve_bytes", lambda *a, **k: pytest.fail("reserved"))
+    admission = _admit(backends, alice.user, 10**15)
+    admission.need(10**16)
+    admission.settle(0)
 
 
 def test_default_quota_comes_from_the_config(request, tmp_path):
     app = create_app(app_config(request, tmp_path, "local", DEFAULT_QUOTA="1KB"))
     alice = Account(app, "alice@example.com")
     with app.test_request_context():
-        check_quota(app.extensions["momento"].catalog, alice.user, 1000)
+        from momento.web.library import upload_budgets
+
+        catalog = app.extensions["momento"].catalog
+        admit(catalog, alice.user, upload_budgets(), declared=1000, reservation_id="a").settle(0)
         with pytest.raises(TooLarge, match="quota of 1 KB"):
-            check_quota(app.extensions["momento"].catalog, alice.user, 1001)
+            admit(catalog, alice.user, upload_budgets(), declared=1001, reservation_id="b")
 
 
 @both_backends

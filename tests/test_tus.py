@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from momento import create_app, resumable_record
+from momento import create_app
+from momento.uploads import tus_record as resumable_record
 from momento.errors import BackendError
-from momento.resumable_record import TusUpload
+from momento.uploads.tus_record import TusUpload
 from tests import corpus
 from tests.conftest import Account, both_backends
 from tests.test_streaming import CountingStream
@@ -322,7 +323,7 @@ def test_record_round_trip():
 
 
 def service(app):
-    from momento.resumable import ResumableUploads
+    from momento.uploads.tus import ResumableUploads
 
     b = app.extensions["momento"]
     return ResumableUploads.from_config(b.storage, b.catalog, app.config)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, Optional, Protocol
 
-from ..models import AuditEvent, Job, Page, PostureCheck, Upload, User
+from ..models import AuditEvent, Job, Page, PostureCheck, QuotaHold, Upload, User
 
 if TYPE_CHECKING:
-    from ..resumable_record import TusUpload
+    from ..uploads.tus_record import TusUpload
 
 
 class Catalog(Protocol):
@@ -116,6 +116,16 @@ class Catalog(Protocol):
 
     def usage(self, user_id: str) -> dict[str, int]:
         """Counts and bytes of a user's uploads: photos, videos, bytes, trash_count, trash_bytes."""
+
+    # quota reservations (momento/uploads/admission.py)
+    def reserve_bytes(self, user_id: str, reservation_id: str, n: int, *, quota: Optional[int], expires_at: str,
+                      now: str) -> QuotaHold:
+        """Atomically hold n more bytes under reservation_id (created or grown, its expiry moved to expires_at)
+        if live uploads, trash and every unexpired reservation of the user plus n fit in quota (None: no limit);
+        expired reservations are dropped on the way. The hold says whether it was granted."""
+
+    def release_bytes(self, user_id: str, reservation_id: str) -> None:
+        """Drop a reservation (its upload was recorded, refused or abandoned); a missing one is fine."""
 
     # audit trail (momento/audit.py)
     def add_audit_event(self, event: AuditEvent) -> None:

@@ -12,6 +12,7 @@ from .cursor import decode_cursor, encode_cursor
 from .dynamo_audit import DynamoAudit
 from .dynamo_index import TRANSACTION_LIMIT, DynamoIndex
 from .dynamo_jobs import DynamoJobs
+from .dynamo_quota import DynamoQuota
 from .dynamo_tus import DynamoTus
 from .dynamo_items import error_code, s, to_doc, to_item, to_upload, to_user, updates
 from .records import upload_to_dict, user_to_dict
@@ -28,7 +29,7 @@ TABLES = {
 USERS_PARTITION = "users"  # index partition listing every account by email, for iter_users
 MIGRATIONS = "migrations"  # meta item whose `applied` map holds migration id -> applied_at
 
-class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus):
+class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota):
     """Users, tokens and uploads in DynamoDB; one lazily created client per instance."""
 
     def __init__(self, prefix: str = "momento-", *, session: Any = None):

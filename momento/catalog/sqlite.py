@@ -17,6 +17,7 @@ from .records import upload_from_dict, upload_to_dict, user_from_dict, user_to_d
 from .sqlite_audit import AUDIT_SCHEMA, SqliteAudit
 from .sqlite_index import INDEX_SCHEMA, SqliteIndex
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
+from .sqlite_quota import QUOTA_SCHEMA, SqliteQuota
 from .sqlite_tus import TUS_SCHEMA, SqliteTus
 
 SCHEMA = """
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS migrations (
 """
 
 
-class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus):
+class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota):
     """Users, tokens and uploads in one SQLite file."""
 
     def __init__(self, path: str):
@@ -102,7 +103,7 @@ class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus):
     def create_schema(self) -> None:
         """Create tables and indexes; safe to call again."""
         try:
-            self.db.executescript(SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA + AUDIT_SCHEMA + TUS_SCHEMA)
+            self.db.executescript(SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA + AUDIT_SCHEMA + TUS_SCHEMA + QUOTA_SCHEMA)
         except sqlite3.Error as exc:
             raise BackendError(f"The catalog failed: {exc}") from exc
 
@@ -282,7 +283,7 @@ class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus):
 
     def check_schema(self) -> list[PostureCheck]:
         """Whether every table init creates is there; changes nothing."""
-        wanted = sorted(set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA + AUDIT_SCHEMA + TUS_SCHEMA)))
+        wanted = sorted(set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA + AUDIT_SCHEMA + TUS_SCHEMA + QUOTA_SCHEMA)))
         found = {r["name"] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
         missing = [t for t in wanted if t not in found]
         return [PostureCheck(f"database {os.path.basename(self.path)}", "tables " + ", ".join(wanted),

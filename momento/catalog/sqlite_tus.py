@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Optional
 
 from ..errors import Conflict
-from ..resumable_record import TusUpload
+from ..uploads.tus_record import TusUpload
 
 TUS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tus_uploads (

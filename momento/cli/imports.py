@@ -10,7 +10,8 @@ from flask import current_app
 from ..errors import MomentoError
 from ..media.tags import parse_tag_field
 from ..ops.importer import FAILED, import_folder, walk
-from ..pipeline import Limits
+from ..uploads.admission import Budgets
+from ..uploads.commit import Limits
 from ..web.templating import human_size
 from . import echo_json, exit_unless, fail, momento_cli, ops_backends, progressbar, user_or_fail
 
@@ -40,7 +41,8 @@ def import_command(folder: str, email: str, tags: str, jobs: int, as_json: bool)
             bar.update(result.size, f"{next(counter)}/{len(files)} files")
 
         report = import_folder(b.storage, b.catalog, user, os.path.abspath(folder), tags=tag_list,
-                               limits=Limits.from_config(current_app.config), jobs=jobs, files=files,
+                               limits=Limits.from_config(current_app.config),
+                               budgets=Budgets.from_config(current_app.config), jobs=jobs, files=files,
                                on_file=advance)
     if as_json:
         echo_json(report.as_dict())

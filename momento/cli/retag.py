@@ -8,7 +8,7 @@ from flask import current_app
 
 from ..backends import backends
 from ..errors import MomentoError
-from ..retag import retag_upload, uploads_to_retag
+from ..uploads.retag import retag_upload, uploads_to_retag
 from . import fail, momento_cli, user_or_fail
 
 

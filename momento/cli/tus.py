@@ -5,7 +5,7 @@ import click
 from flask import current_app
 
 from ..errors import MomentoError
-from ..resumable import ResumableUploads
+from ..uploads.tus import ResumableUploads
 from . import echo_json, fail, momento_cli, ops_backends
 
 

@@ -10,7 +10,11 @@ from typing import Callable, Optional
 
 from ..errors import BackendError, MomentoError
 from ..models import User
-from ..pipeline import Limits, ingest_file
+from ulid import ULID
+
+from ..uploads.admission import Budgets, admit
+from ..uploads.commit import Limits
+from ..uploads.incoming import ingest
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -77,7 +81,7 @@ def _sha256(path: str) -> str:
 
 
 def import_file(storage, catalog, user: User, root: str, rel: str, size: int, *, tags: tuple[str, ...],
-                limits: Limits) -> FileResult:
+                limits: Limits, budgets: Budgets = Budgets()) -> FileResult:
     """Import one file; refusals and failures become results, never exceptions."""
     path = os.path.join(root, rel)
     try:
@@ -86,7 +90,15 @@ def import_file(storage, catalog, user: User, root: str, rel: str, size: int, *,
         if existing is not None:
             return FileResult(rel, size, DUPLICATE, "in_trash" if existing.trashed else "duplicate",
                               upload_id=existing.id)
-        result = ingest_file(storage, catalog, user, path, filename=os.path.basename(rel), tags=tags, limits=limits)
+        admission = admit(catalog, user, budgets, declared=size, reservation_id=str(ULID()), count_upload=False)
+        kept = 0
+        try:
+            with open(path, "rb") as f:
+                result = ingest(storage, catalog, user, f, filename=os.path.basename(rel), tags=tags, limits=limits,
+                                on_size=admission.need)
+            kept = 0 if result.duplicate else result.upload.size
+        finally:
+            admission.settle(kept)
         return FileResult(rel, size, DUPLICATE if result.duplicate else IMPORTED, upload_id=result.upload.id)
     except BackendError as exc:
         return FileResult(rel, size, FAILED, exc.code, exc.message)
@@ -99,14 +111,16 @@ def import_file(storage, catalog, user: User, root: str, rel: str, size: int, *,
         return FileResult(rel, size, FAILED, "internal_error", f"{type(exc).__name__}: {exc}")
 
 
-def import_folder(storage, catalog, user: User, root: str, *, tags: tuple[str, ...], limits: Limits, jobs: int = 2,
+def import_folder(storage, catalog, user: User, root: str, *, tags: tuple[str, ...], limits: Limits,
+                  budgets: Budgets = Budgets(), jobs: int = 2,
                   files: Optional[list[tuple[str, int]]] = None,
                   on_file: Optional[Callable[[FileResult], None]] = None) -> ImportReport:
     """Import every file under root with `jobs` files at a time; results keep the walk's order."""
     files = walk(root) if files is None else files
     results: dict[str, FileResult] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="import") as pool:
-        futures = [pool.submit(import_file, storage, catalog, user, root, rel, size, tags=tags, limits=limits)
+        futures = [pool.submit(import_file, storage, catalog, user, root, rel, size, tags=tags, limits=limits,
+                               budgets=budgets)
                    for rel, size in files]
         try:
             for future in as_completed(futures):

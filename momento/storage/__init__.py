@@ -27,6 +27,9 @@ class ObjectWriter(Protocol):
 
     def write(self, data: bytes) -> None: ...
 
+    def flush(self) -> None:
+        """Make the bytes written so far readable at local_path (when there is one)."""
+
     def commit(self) -> ObjectInfo: ...
 
     def abort(self) -> None: ...
@@ -77,6 +80,12 @@ class Storage(Protocol):
 
     def local_path(self, key: str) -> Optional[str]:
         """Where key's bytes can be read on this disk (the local backend), else None."""
+
+    def scratch_dir(self) -> str:
+        """A folder on this disk for temporary files (decode copies, renditions), swept of what a crash left."""
+
+    def create(self) -> None:
+        """Make what the store needs (folders, or the bucket with its settings); safe to call again."""
 
 
 def make_storage(app) -> Storage:

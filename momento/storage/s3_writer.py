@@ -84,6 +84,9 @@ class S3Writer:
         return ObjectInfo(key=self.key, size=self.size, content_type=self.content_type,
                           etag=(answer.get("ETag") or "").strip('"'))
 
+    def flush(self) -> None:
+        """Nothing to do: S3's bytes are not read back before commit (the pipeline keeps its own copy)."""
+
     def abort(self) -> None:
         """Drop what was sent; safe to call after a failure or twice."""
         for future in self._futures:

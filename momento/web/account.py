@@ -7,7 +7,7 @@ from flask_login import login_required
 from .. import audit
 from ..backends import catalog
 from ..quota import user_quota
-from .auth import owner
+from .library import owner
 
 bp = Blueprint("account", __name__)
 

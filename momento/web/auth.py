@@ -14,6 +14,7 @@ from ..errors import BadRequest, EmailTaken, MomentoError, Unauthorized
 from ..extensions import csrf, limiter, login_manager
 from ..models import User
 from .errors import error_response
+from .library import owner
 from .serialize import user_json
 
 bp = Blueprint("auth", __name__)
@@ -47,11 +48,6 @@ class RegisterForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(min=accounts.MIN_PASSWORD, max=1024)])
     confirm = PasswordField("Repeat the password", validators=[DataRequired(), EqualTo("password", "The passwords differ.")])
-
-
-def owner() -> User:
-    """The signed-in account (routes that call this are login_required)."""
-    return current_user.user
 
 
 def _bearer_token() -> str | None:

@@ -10,7 +10,7 @@ from werkzeug.http import parse_range_header
 from ..backends import storage
 from ..errors import NotFound, ObjectMissing, RangeNotSatisfiable
 from ..models import VIDEO, Upload
-from .api import owned_upload
+from .library import owned_upload
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 

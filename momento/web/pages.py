@@ -14,8 +14,7 @@ from ..media.tags import parse_tag_field
 from ..models import Upload
 from ..quota import user_quota
 from ..search import Query, beside_by_date, by_date, tag_counts
-from .api import find_uploads, owned_upload, query_from_args, restore_owned, trash_owned
-from .auth import owner
+from .library import find_uploads, owned_upload, owner, query_from_args, restore_owned, trash_owned
 
 bp = Blueprint("pages", __name__)
 

@@ -9,7 +9,7 @@ from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from ..errors import BadRequest, TooLarge
-from ..pipeline import IncomingUpload
+from ..uploads.incoming import IncomingUpload
 
 # Reads of 1 MiB, as much as the server reads from its socket at once (gunicorn), so it never keeps a
 # remainder to copy again on the next read; 64 KiB until the file's type is known and near its size limit,

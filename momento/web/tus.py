@@ -16,13 +16,12 @@ from werkzeug.http import http_date
 from .. import audit
 from ..backends import backends, catalog
 from ..errors import BadRequest, MomentoError, Unsupported
-from ..limits import check_upload_rate, release_upload_bytes, reserve_upload_bytes
+from ..formats import parse_iso
 from ..media.tags import parse_tag_field
-from ..quota import check_quota
-from ..resumable import ResumableUploads
-from ..resumable_patch import CHECKSUMS, BodyCut
-from ..resumable_record import COMPLETING, REFUSED, STORED, TusUpload, parse_iso
-from .auth import owner
+from ..uploads.tus import ResumableUploads
+from ..uploads.tus_patch import CHECKSUMS, BodyCut
+from ..uploads.tus_record import COMPLETING, STORED, TusUpload
+from .library import owner, upload_budgets
 from .serialize import upload_json
 
 bp = Blueprint("tus", __name__, url_prefix="/api/v1/tus")
@@ -42,7 +41,7 @@ class VersionMismatch(MomentoError):
 def uploads() -> ResumableUploads:
     """The app's resumable uploads."""
     b = backends()
-    return ResumableUploads.from_config(b.storage, b.catalog, current_app.config)
+    return ResumableUploads.from_config(b.storage, b.catalog, current_app.config, upload_budgets())
 
 
 @bp.after_request
@@ -133,8 +132,6 @@ def create():
     length = _int_header("Upload-Length")
     meta = _metadata(request.headers.get("Upload-Metadata", ""))
     tags = parse_tag_field(meta.get("tags"))
-    check_upload_rate(owner())
-    check_quota(catalog(), owner(), length)  # the length is binding: the whole quota check happens here
     record = uploads().create(owner(), length=length, filename=meta.get("filename") or None, tags=tags)
     response = _progress(current_app.response_class(status=201), record)
     response.headers["Location"] = url_for("tus.upload_state", tus_id=record.id)
@@ -173,15 +170,9 @@ def receive(tus_id: str):
     if request.mimetype != OFFSET_STREAM:
         raise Unsupported(f"Send the bytes as {OFFSET_STREAM}.", code="unsupported_content_type")
     offset, checksum, user = _int_header("Upload-Offset"), _checksum(), owner()
-    reserved = reserve_upload_bytes(user, request.content_length or 0)  # the daily allowance counts bytes received
-    kept = 0
-    try:
-        record = uploads().receive(user, tus_id, offset=offset, read=_read_body, content_length=request.content_length,
-                                   checksum=checksum, on_stored=lambda upload: audit.record_request(
-                                       catalog(), user, "upload", upload_id=upload.id, filename=upload.filename))
-        kept = 0 if record.duplicate or record.state == REFUSED else max(0, record.offset - offset)
-    finally:
-        release_upload_bytes(user, max(0, reserved - kept))
+    record = uploads().receive(user, tus_id, offset=offset, read=_read_body, content_length=request.content_length,
+                               checksum=checksum, on_stored=lambda upload: audit.record_request(
+                                   catalog(), user, "upload", upload_id=upload.id, filename=upload.filename))
     return _progress(current_app.response_class(status=204), record)
 
 

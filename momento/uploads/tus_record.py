@@ -9,8 +9,9 @@ from typing import Any, Optional
 
 from rehashes import PySha256
 
-from .media.sniff import Sniffed
-from .models import PHOTO
+from ..formats import iso, parse_iso
+from ..media.sniff import Sniffed
+from ..models import media_key
 
 RECEIVING, COMPLETING, STORED, REFUSED = "receiving", "completing", "stored", "refused"
 TAIL_PREFIX = "tus/"  # tail objects: `tus/<tus id>/tail-<offset>`
@@ -53,7 +54,7 @@ class TusUpload:
         """The final object key, once the kind is known."""
         if self.kind is None:
             return None
-        return f"user-{self.user_id}/{'photos' if self.kind == PHOTO else 'videos'}/{self.upload_id}.{self.ext}"
+        return media_key(self.user_id, self.kind, self.upload_id, self.ext)
 
     @property
     def sniffed(self) -> Optional[Sniffed]:
@@ -98,16 +99,6 @@ class TusSettings:
 def now() -> datetime:
     """The current time (tests move it to expire uploads)."""
     return datetime.now(timezone.utc)
-
-
-def iso(when: datetime) -> str:
-    """A UTC time as the catalog stores it."""
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    """The inverse of iso()."""
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
 def new_hash_state() -> str:

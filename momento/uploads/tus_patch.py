@@ -6,10 +6,11 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Optional
 
-from .errors import BadRequest, Conflict, MomentoError, TooLarge
-from .media.sniff import SNIFF_BYTES, sniff
-from .pipeline import Limits
-from .resumable_record import MiB, TusUpload, load_hash
+from ..errors import BadRequest, Conflict, MomentoError, TooLarge
+from ..media.sniff import SNIFF_BYTES
+from .commit import Limits
+from .incoming import sniff_head
+from .tus_record import MiB, TusUpload, load_hash
 
 CHECKSUMS = ("md5", "sha1", "sha256")
 READ = MiB
@@ -42,13 +43,7 @@ def moved_on() -> Conflict:
 def sniff_record(record: TusUpload, head: bytes, limits: Limits) -> TusUpload:
     """The record with its kind, from the first bytes; Refusal for non-media or a file over its kind's limit."""
     try:
-        if not head:
-            raise BadRequest("The file is empty.", code="empty_file")
-        found = sniff(head[:SNIFF_BYTES])
-        limit = limits.for_kind(found.kind)
-        if record.length > limit:
-            raise TooLarge(f"This {found.kind} is larger than the {limit / MiB:.0f} MiB limit for {found.kind}s.",
-                           code="file_too_large")
+        found = sniff_head(head, record.length, limits)
     except MomentoError as exc:
         raise Refusal(exc) from exc
     return record.evolve(kind=found.kind, mime=found.mime, ext=found.ext)
@@ -63,11 +58,12 @@ class PatchBody:
     """
 
     def __init__(self, storage, catalog, record: TusUpload, tail: bytes, *, limits: Limits, in_flight: int,
-                 checksum: Optional[tuple[str, bytes]] = None):
+                 checksum: Optional[tuple[str, bytes]] = None, on_size: Optional[Callable[[int], None]] = None):
         self.storage, self.catalog, self.record, self.limits = storage, catalog, record, limits
         self._pieces: list[bytes] = [tail] if tail else []
         self._held = len(tail)  # bytes past the last full part
         self.received = 0
+        self.on_size = on_size  # told the bytes received so far; raises to stop the PATCH (the daily allowance)
         self.hasher = load_hash(record.hash_state)
         self.checksum = checksum
         self.check = hashlib.new(checksum[0]) if checksum else None
@@ -93,6 +89,8 @@ class PatchBody:
         self.received += len(chunk)
         if self.record.offset + self.received > self.record.length:
             raise TooLarge("The body goes past the Upload-Length given at creation.", code="beyond_length")
+        if self.on_size is not None:
+            self.on_size(self.received)
         if self.hasher is not None:
             self.hasher.update(chunk)
         if self.check is not None:

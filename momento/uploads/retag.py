@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Iterator, Optional
 
-from .errors import ObjectMissing
-from .models import Upload, User
-from .pipeline import derive_auto_tags
+from ..errors import ObjectMissing
+from ..models import Upload, User
+from .commit import derive_auto_tags
 
 
 def retag_upload(storage, catalog, upload: Upload, taggers) -> bool:

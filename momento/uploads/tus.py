@@ -5,34 +5,35 @@ then). Part n always holds bytes (n-1)*P .. n*P-1 of the file, so two PATCHes ra
 same bytes to the same parts, and a compare-and-set on the catalog record decides which one counts. The bytes
 past the last full part wait in a small tail object `tus/<id>/tail-<offset>` and go in front of the next
 PATCH's bytes. The sha256 of the file travels from PATCH to PATCH as a serialized hasher (rehashes). On the
-last byte the object is finished and goes through the pipeline like any upload (pipeline.ingest_stored).
+last byte the object is finished and goes through the commit step like any upload (incoming.ingest_stored).
 
-The record and its settings are in resumable_record.py, one PATCH's bytes in resumable_patch.py.
+The record and its settings are in tus_record.py, one PATCH's bytes in tus_patch.py.
 """
 from __future__ import annotations
 
 import logging
-import re
 import time
 from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
 from ulid import ULID
 
-from . import resumable_record as clock  # clock.now(), which tests move on
-from .errors import BackendError, BadRequest, Conflict, MomentoError, NotFound, TooLarge
-from .models import Upload, User
-from .pipeline import Limits, find_duplicate, ingest_stored
-from .resumable_patch import PatchBody, Refusal, moved_on, sniff_record
-from .resumable_record import (COMPLETING, RECEIVING, REFUSED, STORED, MiB, TusSettings, TusUpload, iso, load_hash,
-                               new_hash_state, parse_iso, save_hash)
+from . import tus_record as clock  # clock.now(), which tests move on
+from ..formats import is_ulid, iso, parse_iso
+from ..errors import BackendError, BadRequest, Conflict, MomentoError, NotFound, TooLarge
+from ..models import Upload, User
+from .admission import Budgets, admit
+from .commit import Limits, find_duplicate
+from .incoming import ingest_stored
+from .tus_patch import PatchBody, Refusal, moved_on, sniff_record
+from .tus_record import (COMPLETING, RECEIVING, REFUSED, STORED, MiB, TusSettings, TusUpload, load_hash,
+                         new_hash_state, save_hash)
 
 log = logging.getLogger(__name__)
 
 MAX_PARTS = 2000  # keeps a record's ETag list small: parts grow past TUS_PART_SIZE for huge files
 STALE_COMPLETION = timedelta(minutes=15)  # a completion this old died with its server: it may be run again
 BUSY_PATCH = timedelta(minutes=1)  # HEAD waits for a PATCH started this recently
-_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
 
 class RecordedError(MomentoError):
@@ -51,18 +52,20 @@ def _round_up(n: int, unit: int) -> int:
 class ResumableUploads:
     """The tus uploads of one store and catalog: create, receive a PATCH, terminate, clean up."""
 
-    def __init__(self, storage, catalog, limits: Limits, settings: TusSettings = TusSettings()):
+    def __init__(self, storage, catalog, limits: Limits, settings: TusSettings = TusSettings(),
+                 budgets: Budgets = Budgets()):
         self.storage, self.catalog, self.limits, self.settings = storage, catalog, limits, settings
+        self.budgets = budgets
 
     @classmethod
-    def from_config(cls, storage, catalog, config) -> "ResumableUploads":
+    def from_config(cls, storage, catalog, config, budgets: Budgets = Budgets()) -> "ResumableUploads":
         """With the app's limits and MOMENTO_TUS_* settings."""
-        return cls(storage, catalog, Limits.from_config(config), TusSettings.from_config(config))
+        return cls(storage, catalog, Limits.from_config(config), TusSettings.from_config(config), budgets)
 
     @property
     def max_size(self) -> int:
         """The largest file of any kind: the kind is not known before the first bytes."""
-        return max(self.limits.max_photo_bytes, self.limits.max_video_bytes)
+        return self.limits.largest
 
     def create(self, user: User, *, length: int, filename: Optional[str], tags: tuple[str, ...],
                now: Optional[datetime] = None) -> TusUpload:
@@ -73,15 +76,23 @@ class ResumableUploads:
             raise TooLarge(f"This file is larger than the {self.max_size / MiB:.0f} MiB this server accepts.",
                            code="file_too_large")
         now = now or clock.now()
+        tus_id = str(ULID())
+        # The whole length is reserved against the quota now, held until the upload is stored, ended or expired.
+        admission = admit(self.catalog, user, self.budgets, declared=length, reservation_id=tus_id,
+                          hold_for=self.settings.expiry, allowance=False)
         part = max(self.settings.part_size, _round_up(_round_up(length, MAX_PARTS) // MAX_PARTS, MiB))
-        record = TusUpload(id=str(ULID()), user_id=user.id, length=length, part_size=part, upload_id=str(ULID()),
+        record = TusUpload(id=tus_id, user_id=user.id, length=length, part_size=part, upload_id=str(ULID()),
                            created_at=iso(now), expires_at=iso(now + self.settings.expiry), filename=filename,
                            tags=tuple(tags), hash_state=new_hash_state())
-        return self.catalog.put_tus(record)
+        try:
+            return self.catalog.put_tus(record)
+        except BaseException:
+            admission.release()
+            raise
 
     def find(self, user: User, tus_id: str, now: Optional[datetime] = None) -> TusUpload:
         """The user's upload; NotFound for anyone else's, and for an expired one (removed on the way)."""
-        record = self.catalog.get_tus(user.id, tus_id) if _ID.match(tus_id or "") else None
+        record = self.catalog.get_tus(user.id, tus_id) if is_ulid(tus_id) else None
         if record is None:
             raise NotFound("No resumable upload with that id.")
         if record.expires_at <= iso(now or clock.now()):
@@ -108,25 +119,33 @@ class ResumableUploads:
             raise TooLarge("The body goes past the Upload-Length given at creation.", code="beyond_length")
         if record.offset == record.length:  # a finish that failed or died: this PATCH runs it again
             return self._complete(user, record, None, now, on_stored)
-        record = self._save(record.evolve(patching_since=iso(now)))  # this PATCH now owns the upload
-        if record is None:
-            raise moved_on()
-        stretch = PatchBody(self.storage, self.catalog, record, self._tail(record), limits=self.limits,
-                            in_flight=self.settings.in_flight, checksum=checksum)
+        # The daily allowance counts the bytes this PATCH brings, declared or not.
+        allowance = admit(self.catalog, user, self.budgets, declared=content_length or 0, reservation_id=record.id,
+                          quota=False, count_upload=False)
+        kept = 0
         try:
-            cut = stretch.pull(read)
-            stretch.verify(cut)
-            record = self._commit(stretch)
-        except Refusal as refusal:
-            stretch.abandon()
-            self._refuse(stretch.record, refusal.error)
-            raise refusal.error from None
-        except BaseException:
-            stretch.abandon()
-            self._quietly(self._save, record.evolve(patching_since=None))
-            raise
+            record = self._save(record.evolve(patching_since=iso(now)))  # this PATCH now owns the upload
+            if record is None:
+                raise moved_on()
+            stretch = PatchBody(self.storage, self.catalog, record, self._tail(record), limits=self.limits,
+                                in_flight=self.settings.in_flight, checksum=checksum, on_size=allowance.need)
+            try:
+                cut = stretch.pull(read)
+                stretch.verify(cut)
+                record = self._commit(stretch)
+                kept = stretch.received
+            except Refusal as refusal:
+                stretch.abandon()
+                self._refuse(stretch.record, refusal.error)
+                raise refusal.error from None
+            except BaseException:
+                stretch.abandon()
+                self._quietly(self._save, record.evolve(patching_since=None))
+                raise
+            finally:
+                stretch.close()
         finally:
-            stretch.close()
+            allowance.settle(kept)
         if record.offset == record.length:
             return self._complete(user, record, stretch.rest(), now, on_stored)
         return record
@@ -148,8 +167,9 @@ class ResumableUploads:
         self.discard(self.find(user, tus_id))
 
     def discard(self, record: TusUpload) -> None:
-        """Remove the parts, the tails and the record."""
+        """Remove the parts, the tails, the quota reservation and the record."""
         self._drop_bytes(record)
+        self.catalog.release_bytes(record.user_id, record.id)
         self.catalog.delete_tus(record)
 
     def cleanup_expired(self, now: Optional[datetime] = None, batch: int = 100) -> int:
@@ -266,6 +286,8 @@ class ResumableUploads:
         saved = self._save(settled)
         if saved is None:
             log.warning("resumable upload %s changed while it was being finished", record.id)
+        # Stored: the record counts the bytes now. Refused: nothing of it stays.
+        self._quietly(self.catalog.release_bytes, record.user_id, record.id)
         return saved or settled
 
     def _save(self, record: TusUpload) -> Optional[TusUpload]:

@@ -1,0 +1,63 @@
+"""How Momento writes values for people and for storage: times, sizes and ids, each in one place."""
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+
+ISO = "%Y-%m-%dT%H:%M:%SZ"  # every stored time: UTC, to the second
+ULID_PATTERN = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+def iso(moment: datetime) -> str:
+    """A time as Momento stores it (UTC, ISO 8601 with a Z)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime(ISO)
+
+
+def now_iso() -> str:
+    """The current UTC time as Momento stores it."""
+    return iso(datetime.now(timezone.utc))
+
+
+def parse_iso(text: str) -> datetime:
+    """The inverse of iso()."""
+    return datetime.strptime(text, ISO).replace(tzinfo=timezone.utc)
+
+
+def is_ulid(text: object) -> bool:
+    """Whether text looks like a ULID (every upload, job and resumable upload id is one)."""
+    return isinstance(text, str) and bool(ULID_PATTERN.match(text))
+
+
+def human_bytes(n: int) -> str:
+    """1234567 -> '1.2 MB' (decimal units, as the pages show sizes)."""
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            if unit == "bytes":
+                return f"{int(size)} byte{'s' if int(size) != 1 else ''}"
+            return f"{size:.1f}".rstrip("0").rstrip(".") + f" {unit}"
+        size /= 1000
+    return f"{n} bytes"
+
+
+def human_bytes_binary(n: int) -> str:
+    """52428800 -> '50 MiB' (binary units, as size limits are set)."""
+    size = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{int(size)} bytes" if unit == "bytes" else f"{size:.1f}".replace(".0", "") + f" {unit}"
+        size /= 1024
+    return f"{n} bytes"
+
+
+def in_words(seconds: int) -> str:
+    """45 -> '45 seconds', 840 -> '14 minutes', 7300 -> '2 hours'."""
+    seconds = max(1, int(seconds))
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size * (2 if unit == "hour" else 1):
+            n = math.ceil(seconds / size)
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"

@@ -146,6 +146,22 @@ def same_picture_mov(frames: int = 3000) -> bytes:
     return _set(data, "stts", _full(1, frames, 1024))  # 10 frames a second at the clip's time scale
 
 
+def overlapping_chunks() -> bytes:
+    """A MOV whose every frame is a chunk at the first frame's place: the sizes add up to less than the file,
+    but the bytes are shared."""
+    data = _base("mov")
+    count, offset = len(_sizes(data)), _offsets(data)[0]
+    data = _set(data, "stsc", _full(1, 1, 1, 1))
+    return _set(data, "stco", _full(count, *([offset] * count)))
+
+
+def many_boxes(count: int = 20_000) -> bytes:
+    """A moov holding tens of thousands of empty 'free' boxes beside its tracks."""
+    data = _base()
+    moov = _chain(data, "moov")
+    return _put(data, moov, _payload(data, moov) + struct.pack(">I4s", 8, b"free") * count)
+
+
 def many_samples(samples: int = HUGE, total: int = 20 * 2**20) -> bytes:
     """A `total`-byte MP4 whose video track claims `samples` tiny samples, every table agreeing with the others.
 
@@ -210,6 +226,8 @@ MAKERS: dict[str, Callable[[], bytes]] = {
     "mp4_sizes_over_file": sizes_over_file,
     "mp4_impossible_frame_rate": impossible_frame_rate,
     "mov_same_picture": same_picture_mov,
+    "mov_overlapping_chunks": overlapping_chunks,
+    "mp4_many_boxes": many_boxes,
     "mp4_many_samples_20mb": many_samples,
     "webm_huge_duration": webm_huge_duration,
 }

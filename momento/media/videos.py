@@ -12,8 +12,8 @@ from PIL import Image
 
 from ..errors import Unprocessable
 from ..models import VIDEO
+from .images import THUMB_EXT, THUMB_MIME, THUMB_SIZE, clean_text, encode_webp, placeholder_thumbnail
 from .mp4check import check_mp4
-from .images import THUMB_EXT, THUMB_MIME, THUMB_SIZE, encode_webp, placeholder_thumbnail
 from .sniff import FORMAT_NAMES, SNIFF_BYTES, MediaInfo, Sniffed, webm_segment_end
 
 # Demuxer names (FFmpeg's "mov,mp4,m4a,3gp,3g2,mj2" and "matroska,webm") each sniffed type may have.
@@ -169,10 +169,10 @@ def _rotate_tag(stream: Any) -> int:
 
 
 def _tag(metadata: dict, suffix: str) -> Optional[str]:
-    """An Apple/Android camera tag such as com.apple.quicktime.make, stripped."""
+    """An Apple/Android camera tag such as com.apple.quicktime.make, cleaned as EXIF text is."""
     for key, value in metadata.items():
         if key.lower() in (suffix, f"com.apple.quicktime.{suffix}", f"com.android.{suffix}"):
-            return value.replace("\0", "").strip()[:100] or None
+            return clean_text(value)
     return None
 
 

@@ -66,6 +66,7 @@ def _payload(data: bytes, chain: Chain) -> bytes:
 
 
 def _stbl(name: str) -> str:
+    """The path of a sample-table box."""
     return f"moov/trak/mdia/minf/stbl/{name}"
 
 

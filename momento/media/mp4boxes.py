@@ -19,6 +19,7 @@ class BoxError(ValueError):
     """The box structure contradicts itself; `cut` when the file simply ends too early."""
 
     def __init__(self, reason: str, *, cut: bool = False, top: bool = False):
+        """`top`: the file's own top-level boxes are wrong (damaged, not merely inconsistent inside)."""
         super().__init__(reason)
         self.reason, self.cut, self.top = reason, cut, top or cut
 
@@ -69,6 +70,7 @@ class Mp4Reader:
     """Box headers and tables read from an open file with seeks and small reads."""
 
     def __init__(self, fh: BinaryIO, size: int):
+        """Read from fh, a file of `size` bytes."""
         self.fh, self.size = fh, size
 
     def read(self, pos: int, length: int) -> bytes:
@@ -178,16 +180,15 @@ def _read_mdhd(reader: Mp4Reader, box: Box, track: Track) -> None:
     track.timescale, track.duration = struct.unpack(layout, reader.read(start, length))
 
 
-# Sample tables: bytes before the entry count, and bytes per entry.
+# Sample tables FFmpeg sizes its arrays from: bytes before the entry count, and bytes per entry
+# (stsz and stz2, whose entries depend on their header, are read by _read_sizes).
 _TABLES = {"stts": (4, 8), "ctts": (4, 8), "stss": (4, 4), "stps": (4, 4), "stsc": (4, 12), "stco": (4, 4),
-           "co64": (4, 8), "stsz": (8, 4), "stz2": (8, 0), "sdtp": None}
+           "co64": (4, 8), "stsz": None, "stz2": None}
 
 
 def _read_table(reader: Mp4Reader, box: Box, track: Track) -> None:
     """Count and position of one sample table, its count checked against its box."""
-    if box.kind == "sdtp":
-        return
-    if box.kind in ("stsz", "stz2"):
+    if _TABLES[box.kind] is None:
         _read_sizes(reader, box, track)
         return
     fixed, entry = _TABLES[box.kind]

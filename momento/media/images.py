@@ -206,31 +206,31 @@ def _exif_fields(exif: Image.Exif) -> dict[str, Any]:
         taken = _taken_at(exif.get(0x0132), sub.get(0x9010))
     return {
         "taken_at": taken,
-        "camera_make": _text(exif.get(0x010F)),
-        "camera_model": _text(exif.get(0x0110)),
+        "camera_make": clean_text(exif.get(0x010F)),
+        "camera_model": clean_text(exif.get(0x0110)),
         "gps": _gps(_ifd(exif, _GPS_IFD)),
     }
 
 
-def _text(value: Any) -> Optional[str]:
-    """A printable EXIF string without NULs, control characters or edge whitespace."""
+def clean_text(value: Any) -> Optional[str]:
+    """A printable metadata string (EXIF, a video's tags) without controls, bidi marks or edge whitespace."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
         return None
-    value = "".join(ch for ch in value if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
+    value = "".join(ch for ch in value if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Zl", "Zp"))
     return value.strip()[:100] or None
 
 
 def _taken_at(value: Any, offset: Any) -> Optional[str]:
     """EXIF 'YYYY:MM:DD HH:MM:SS' (+ optional offset) as ISO 8601 UTC, else None."""
-    text = _text(value)
+    text = clean_text(value)
     match = _DATE_RE.match(text or "")
     if not match:
         return None
     try:
         moment = datetime(*(int(part) for part in match.groups()))
-        off = _OFFSET_RE.match(_text(offset) or "")
+        off = _OFFSET_RE.match(clean_text(offset) or "")
         if off:
             delta = timedelta(hours=int(off[2]), minutes=int(off[3]))
             if delta <= timedelta(hours=14):
@@ -263,9 +263,9 @@ def _gps(gps: dict) -> Optional[dict[str, float]]:
     lat, lon = _degrees(gps.get(2)), _degrees(gps.get(4))
     if lat is None or lon is None:
         return None
-    if (_text(gps.get(1)) or "N").upper().startswith("S"):
+    if (clean_text(gps.get(1)) or "N").upper().startswith("S"):
         lat = -lat
-    if (_text(gps.get(3)) or "E").upper().startswith("W"):
+    if (clean_text(gps.get(3)) or "E").upper().startswith("W"):
         lon = -lon
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         return None

@@ -51,7 +51,8 @@ def parse_tag_field(text: str | None) -> tuple[str, ...]:
 
 
 def _slug(value: str) -> str:
-    return _SPACE.sub("-", value.strip().lower())[:48]
+    """A metadata value as one tag word: a comma would split the tag when typed back, so it becomes a space."""
+    return _SPACE.sub("-", value.replace(",", " ").strip().lower())[:48]
 
 
 def resolution_class(width: int | None, height: int | None) -> str | None:

@@ -12,15 +12,14 @@ from PIL import Image
 
 from ..errors import Unprocessable
 from ..models import VIDEO
-from .images import THUMB_EXT, THUMB_MIME, THUMB_SIZE, encode_webp, placeholder_thumbnail
+from .images import THUMB_EXT, THUMB_MIME, THUMB_SIZE, clean_text, encode_webp, placeholder_thumbnail
+from .mp4check import check_mp4
 from .sniff import FORMAT_NAMES, SNIFF_BYTES, MediaInfo, Sniffed, webm_segment_end
 
 # Demuxer names (FFmpeg's "mov,mp4,m4a,3gp,3g2,mj2" and "matroska,webm") each sniffed type may have.
 _FAMILIES = {"mp4": {"mp4", "mov"}, "mov": {"mp4", "mov"}, "webm": {"webm"}}
 # The poster is taken about this far in: past fades from black, still early enough to be cheap.
 POSTER_SECONDS = 1.0
-# Top-level boxes walked when checking an MP4/MOV is whole (fragmented files have a few thousand).
-MAX_BOXES = 100_000
 # Decoding stops here even if the poster time was not reached (odd timestamps, huge frame rates).
 MAX_POSTER_FRAMES = 240
 _CREATION_KEYS = ("com.apple.quicktime.creationdate", "creation_time")
@@ -30,6 +29,8 @@ _ISO6709_RE = re.compile(r"^\s*([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)([+-]\d+(?:
 
 def inspect_video(path: str, sniffed: Sniffed, *, max_pixels: Optional[int] = None) -> MediaInfo:
     """Probe a video, decode its opening frames, and derive metadata and a poster."""
+    # Before av.open: FFmpeg indexes every sample an MP4's tables list as it opens the file.
+    _check_complete(path, sniffed)
     try:
         container = av.open(path, metadata_errors="ignore")
     except (av.FFmpegError, ValueError) as exc:
@@ -67,7 +68,6 @@ def _inspect_open(container: Any, path: str, sniffed: Sniffed, max_pixels: Optio
     if limit is not None and width * height > limit:
         raise Unprocessable("This video's frames have too many pixels for Momento to process safely.",
                             code="too_many_pixels")
-    _check_complete(path, sniffed)
     duration = _duration(container, stream)
     first, poster = _opening_frames(container, stream, duration)
     rotation = (-first.rotation) % 360 if first.rotation else _rotate_tag(stream)
@@ -96,36 +96,14 @@ def _inspect_open(container: Any, path: str, sniffed: Sniffed, max_pixels: Optio
 
 
 def _check_complete(path: str, sniffed: Sniffed) -> None:
-    """Refuse a file cut short: its last MP4/MOV box or its WebM segment runs past the end."""
-    size = os.path.getsize(path)
+    """Refuse a file cut short, and an MP4/MOV whose sample tables contradict the file."""
+    if sniffed.ext != "webm":
+        check_mp4(path, FORMAT_NAMES[sniffed.ext])
+        return
     with open(path, "rb") as fh:
-        if sniffed.ext == "webm":
-            end = webm_segment_end(fh.read(SNIFF_BYTES))
-            cut = end is not None and end > size
-        else:
-            # FFmpeg plays what it can of a cut moov or mdat; a cut file's last box overruns it.
-            cut = _boxes_end(fh) > size
-    if cut:
+        end = webm_segment_end(fh.read(SNIFF_BYTES))
+    if end is not None and end > os.path.getsize(path):
         raise Unprocessable(f"This {FORMAT_NAMES[sniffed.ext]} video is incomplete: the file ends early.")
-
-
-def _boxes_end(fh: Any) -> int:
-    """Where the last top-level ISO-BMFF box says the file ends."""
-    pos = 0
-    for _ in range(MAX_BOXES):
-        fh.seek(pos)
-        header = fh.read(16)
-        if len(header) < 8:
-            return pos
-        box = int.from_bytes(header[:4], "big")
-        if box == 1 and len(header) == 16:
-            box = int.from_bytes(header[8:16], "big")  # 64-bit size, for files over 4 GiB
-        if box == 0:
-            return pos  # "runs to the end of the file"
-        if box < 8:
-            return pos + len(header)  # nonsense size: stop walking, let FFmpeg judge
-        pos += box
-    return 0  # too many boxes to walk: let FFmpeg judge
 
 
 def _duration(container: Any, stream: Any) -> Optional[float]:
@@ -191,10 +169,10 @@ def _rotate_tag(stream: Any) -> int:
 
 
 def _tag(metadata: dict, suffix: str) -> Optional[str]:
-    """An Apple/Android camera tag such as com.apple.quicktime.make, stripped."""
+    """An Apple/Android camera tag such as com.apple.quicktime.make, cleaned as EXIF text is."""
     for key, value in metadata.items():
         if key.lower() in (suffix, f"com.apple.quicktime.{suffix}", f"com.android.{suffix}"):
-            return value.replace("\0", "").strip()[:100] or None
+            return clean_text(value)
     return None
 
 

@@ -192,7 +192,7 @@ class LocalStorage(LocalParts):
         try:
             st = path.stat()
         except FileNotFoundError as exc:
-            raise ObjectMissing(f"Object {key} is missing.") from exc
+            raise ObjectMissing("The stored file is missing.") from exc
         except OSError as exc:
             raise BackendError(f"Could not read the object: {exc.strerror}") from exc
         try:
@@ -209,7 +209,7 @@ class LocalStorage(LocalParts):
         try:
             return LocalStream(self._path(key), info, first, last)
         except FileNotFoundError as exc:
-            raise ObjectMissing(f"Object {key} is missing.") from exc
+            raise ObjectMissing("The stored file is missing.") from exc
 
     def delete(self, key: str) -> None:
         """Remove key and its sidecar; a missing key is fine."""

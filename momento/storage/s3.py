@@ -168,7 +168,7 @@ class S3Storage(S3Parts):
             head = self.reads.head_object(Bucket=self.bucket, Key=check_key(key))
         except ClientError as exc:
             if _code(exc) in MISSING_KEY:
-                raise ObjectMissing(f"Object {key} is missing.") from exc
+                raise ObjectMissing("The stored file is missing.") from exc
             raise _failed("read the object", exc) from exc
         except BotoCoreError as exc:
             raise _failed("read the object", exc) from exc
@@ -187,7 +187,7 @@ class S3Storage(S3Parts):
             answer = self.reads.get_object(**args)
         except ClientError as exc:
             if _code(exc) in MISSING_KEY:
-                raise ObjectMissing(f"Object {key} is missing.") from exc
+                raise ObjectMissing("The stored file is missing.") from exc
             if _code(exc) == "InvalidRange":
                 raise RangeNotSatisfiable("The range starts past the end.", size=self.stat(key).size) from exc
             raise _failed("read the object", exc) from exc

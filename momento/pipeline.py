@@ -33,12 +33,13 @@ class Limits:
     max_video_bytes: int
     max_pixels: Optional[int] = None
     taggers: tuple = ()
+    decode_budget: Optional[int] = None  # bytes a photo's decode may hold; None: the default
 
     @classmethod
     def from_config(cls, config) -> "Limits":
         """The limits and taggers set in the app's configuration."""
         return cls(config["MAX_PHOTO_BYTES"], config["MAX_VIDEO_BYTES"], config.get("MAX_PIXELS"),
-                   tuple(config.get("CONTENT_TAGGERS") or ()))
+                   tuple(config.get("CONTENT_TAGGERS") or ()), config.get("DECODE_BUDGET_BYTES"))
 
     def for_kind(self, kind: str) -> int:
         """The byte limit of a kind."""
@@ -138,7 +139,8 @@ class IncomingUpload:
             self.abort()
             return IngestResult(_revive(self.catalog, existing), duplicate=True)
         path = self._local_path()
-        info = inspect(path, self.sniffed, max_pixels=self.limits.max_pixels)
+        info = inspect(path, self.sniffed, max_pixels=self.limits.max_pixels,
+                       decode_budget=self.limits.decode_budget)
         upload = build_upload(self.user, info, sha256=sha256, size=self.size, filename=self.filename, tags=tags,
                               taggers=self.limits.taggers, upload_id=self.upload_id)
         written: list[str] = []
@@ -225,7 +227,8 @@ def ingest_stored(storage, catalog, user: User, key: str, sniffed: Sniffed, *, s
         with _local_copy(storage, key, hashed=sha256 is None) as (path, digest):
             sha256 = sha256 or digest
             existing = catalog.find_by_sha256(user.id, sha256)
-            info = None if existing is not None else inspect(path, sniffed, max_pixels=limits.max_pixels)
+            info = None if existing is not None else inspect(path, sniffed, max_pixels=limits.max_pixels,
+                                                                decode_budget=limits.decode_budget)
     except BaseException:
         _discard(storage, [key])
         raise

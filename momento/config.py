@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from .errors import MomentoError
+from .media.budget import DEFAULT_BUDGET
 from .media.taggers import available_taggers
 
 MiB = 1024 * 1024
@@ -17,6 +18,7 @@ DEFAULTS = {
     "MAX_PHOTO_BYTES": 50 * MiB,
     "MAX_VIDEO_BYTES": 2048 * MiB,
     "MAX_PIXELS": None,  # Pillow's own limit
+    "DECODE_BUDGET_BYTES": DEFAULT_BUDGET,  # memory one photo's decode may hold (momento/media/budget.py)
     "OPEN_REGISTRATION": True,
     "DEFAULT_QUOTA": "none",
     "RATELIMIT_STORAGE_URI": "memory://",
@@ -111,7 +113,7 @@ def load_config(app, test_config: dict | None) -> None:
     if not cfg.get("DATA_DIR"):
         cfg["DATA_DIR"] = app.instance_path
     cfg["DATA_DIR"] = os.path.abspath(str(cfg["DATA_DIR"]))
-    for name in ("MAX_PHOTO_BYTES", "MAX_VIDEO_BYTES"):
+    for name in ("MAX_PHOTO_BYTES", "MAX_VIDEO_BYTES", "DECODE_BUDGET_BYTES"):
         cfg[name] = _positive_int(cfg, name)
     if cfg.get("MAX_PIXELS") is not None:
         cfg["MAX_PIXELS"] = _positive_int(cfg, "MAX_PIXELS")

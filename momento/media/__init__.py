@@ -11,8 +11,9 @@ from .videos import inspect_video
 __all__ = ["SNIFF_BYTES", "MediaInfo", "Sniffed", "inspect", "placeholder_thumbnail", "sniff"]
 
 
-def inspect(path: str, sniffed: Sniffed, *, max_pixels: Optional[int] = None) -> MediaInfo:
+def inspect(path: str, sniffed: Sniffed, *, max_pixels: Optional[int] = None,
+            decode_budget: Optional[int] = None) -> MediaInfo:
     """Decode the file at `path` as the sniffed type and derive its metadata and thumbnail."""
     if sniffed.kind == PHOTO:
-        return inspect_photo(path, sniffed, max_pixels=max_pixels)
+        return inspect_photo(path, sniffed, max_pixels=max_pixels, decode_budget=decode_budget)
     return inspect_video(path, sniffed, max_pixels=max_pixels)

@@ -16,14 +16,13 @@ from PIL import Image, ImageDraw, ImageOps, ImageSequence, UnidentifiedImageErro
 
 from ..errors import Unprocessable
 from ..models import PHOTO
+from . import budget
 from .sniff import FORMAT_NAMES, MediaInfo, Sniffed
 
 THUMB_SIZE = 512
 THUMB_MIME = "image/webp"
 THUMB_EXT = "webp"
-# An animation may decode this many times the still-image pixel limit in total: enough for
-# long GIFs, but a thousand-frame 8K "animation" is refused before it eats the CPU.
-ANIMATION_BUDGET = 10
+_STRIP_BYTES = 2 * 1024 * 1024  # rows converted for the thumbnail at a time
 
 _PILLOW_FORMATS = {
     "image/jpeg": ("JPEG", "MPO"),  # Pillow's JPEG opener turns multi-picture JPEGs into MPO
@@ -47,10 +46,12 @@ def _register_heif() -> None:
     pillow_heif.register_heif_opener()
 
 
-def inspect_photo(path: str, sniffed: Sniffed, *, max_pixels: Optional[int] = None) -> MediaInfo:
-    """Decode every frame of a photo and derive its metadata and thumbnail."""
+def inspect_photo(path: str, sniffed: Sniffed, *, max_pixels: Optional[int] = None,
+                  decode_budget: Optional[int] = None) -> MediaInfo:
+    """Decode every frame of a photo and derive its metadata and thumbnail, within the decode budget."""
     _register_heif()
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    spend = budget.DEFAULT_BUDGET if decode_budget is None else decode_budget
     formats = _PILLOW_FORMATS.get(sniffed.mime)
     if formats is None:
         raise Unprocessable(f"Momento cannot read {sniffed.mime} as a photo.")
@@ -60,8 +61,10 @@ def inspect_photo(path: str, sniffed: Sniffed, *, max_pixels: Optional[int] = No
         lenient = limit is not None and Image.MAX_IMAGE_PIXELS is not None and limit > Image.MAX_IMAGE_PIXELS
         warnings.simplefilter("ignore" if lenient else "error", Image.DecompressionBombWarning)
         try:
+            if "WEBP" in formats:
+                _check_webp(path, limit, spend)
             with Image.open(path, formats=list(formats)) as img:
-                return _inspect_open(img, sniffed, formats, limit)
+                return _inspect_open(img, sniffed, formats, limit, spend)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _too_many_pixels() from None
         except _DECODE_ERRORS as exc:
@@ -69,48 +72,58 @@ def inspect_photo(path: str, sniffed: Sniffed, *, max_pixels: Optional[int] = No
                                 f"and cannot be decoded ({_reason(exc, path)}).") from exc
 
 
+def _check_webp(path: str, limit: Optional[int], spend: int) -> None:
+    """Size up a WebP from its chunk headers: Pillow's opener allocates the canvas before we could."""
+    with open(path, "rb") as f:
+        header = budget.webp_header(f)
+    if header is None:
+        return  # Pillow will say what is wrong with it
+    size, frames = header
+    if limit is not None and size[0] * size[1] > limit:
+        raise _too_many_pixels()
+    budget.check("WEBP", size, "RGBA", frames, budget=spend, max_pixels=limit)
+
+
 def _inspect_open(img: Image.Image, sniffed: Sniffed, formats: tuple[str, ...],
-                  limit: Optional[int]) -> MediaInfo:
+                  limit: Optional[int], spend: int) -> MediaInfo:
     """The work of inspect_photo on an image Pillow has identified."""
     if img.format not in formats:
         raise Unprocessable(f"This file looks like {FORMAT_NAMES[sniffed.ext]} but decodes as {img.format}.")
     width, height = img.size
     if limit is not None and width * height > limit:
         raise _too_many_pixels()
-    first, frames, exif = _decode_all(img, limit)
+    if img.format == "JPEG":
+        # A draft (DCT-scaled) decode still Huffman-decodes every scan, so truncation and broken
+        # streams fail exactly as in a full decode, at a fraction of the time and memory.
+        img.draft("RGB", _draft_size(img.size))
+    frames = 1 if img.format == "JPEG" else budget.frame_count(img)
+    budget.check(img.format, img.size, img.mode, frames, budget=spend, max_pixels=limit)
+    thumbnail, frames, exif = _decode_all(img)
     orientation = _orientation(exif)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     fields = _exif_fields(exif)
     return MediaInfo(
         kind=PHOTO, mime=sniffed.mime, ext=sniffed.ext, width=width, height=height,
-        duration=None, thumbnail=_thumbnail(first), thumb_mime=THUMB_MIME, thumb_ext=THUMB_EXT,
+        duration=None, thumbnail=thumbnail, thumb_mime=THUMB_MIME, thumb_ext=THUMB_EXT,
         extra={"format": img.format, "animated": frames > 1, "frames": frames}, **fields,
     )
 
 
-def _decode_all(img: Image.Image, limit: Optional[int]) -> tuple[Image.Image, int, Image.Exif]:
-    """Decode every frame; return the first frame ready for the thumbnail, the count, the EXIF."""
+def _decode_all(img: Image.Image) -> tuple[bytes, int, Image.Exif]:
+    """Decode every frame; return the thumbnail of the first, the number of frames, the EXIF."""
     if img.format == "JPEG":
-        # A draft (DCT-scaled) decode still Huffman-decodes every scan, so truncation and broken
-        # streams fail exactly as in a full decode, at about half the time and memory.
-        img.draft("RGB", _draft_size(img.size))
         img.load()
-        return img, 1, img.getexif()
-    animated = getattr(img, "n_frames", 1) > 1
-    budget = None if limit is None else limit * ANIMATION_BUDGET
-    first, exif, frames, spent = img, Image.Exif(), 0, 0
+        return _thumbnail(img), 1, img.getexif()
+    thumbnail, exif, frames = b"", Image.Exif(), 0
     for frame in ImageSequence.Iterator(img):
         frame.load()
         frames += 1
-        spent += frame.size[0] * frame.size[1]
-        if budget is not None and spent > budget:
-            raise _too_many_pixels()
         if frames == 1:
+            # Made now, so no copy of the first frame is held while the others decode.
             exif = img.getexif()
-            # Seeking on reuses the same object, so keep a copy of frame one only when needed.
-            first = frame.copy() if animated else frame
-    return first, frames, exif
+            thumbnail = _thumbnail(frame)
+    return thumbnail, frames, exif
 
 
 def _draft_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -135,18 +148,32 @@ def _reason(exc: Exception, path: str) -> str:
 
 def _thumbnail(img: Image.Image) -> bytes:
     """Upright RGB WebP at most THUMB_SIZE px on the long side."""
-    rgb = _to_rgb(img)
-    rgb.info = dict(img.info)  # exif_transpose reads the orientation from here
     scale = min(1.0, THUMB_SIZE / max(img.size))
     target = (max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))
+    rgb = _reduced_rgb(img, target)
     if target != rgb.size:
-        rgb = rgb.resize(target, Image.Resampling.BICUBIC, reducing_gap=2.0)
-        rgb.info = dict(img.info)
+        rgb = rgb.resize(target, Image.Resampling.BICUBIC)
+    rgb.info = dict(img.info)  # exif_transpose reads the orientation from here
     try:
         upright = ImageOps.exif_transpose(rgb)
     except _DECODE_ERRORS:
         upright = rgb  # unreadable EXIF: an unrotated thumbnail beats no upload
     return encode_webp(upright)
+
+
+def _reduced_rgb(img: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """RGB at most twice the target size (Pillow's reducing gap of 2), converted a strip at a time.
+
+    Converting the whole picture first would hold one or more extra full-size copies of it.
+    """
+    width, height = img.size
+    fx, fy = max(1, int(width / target[0] / 2)), max(1, int(height / target[1] / 2))
+    rows = max(fy, _STRIP_BYTES // (width * 4) // fy * fy)
+    out = Image.new("RGB", (math.ceil(width / fx), math.ceil(height / fy)))
+    for top in range(0, height, rows):
+        strip = _to_rgb(img.crop((0, top, width, min(height, top + rows))))
+        out.paste(strip.reduce((fx, fy)) if (fx, fy) != (1, 1) else strip, (0, top // fy))
+    return out
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -157,7 +184,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")
 
 
 def encode_webp(img: Image.Image) -> bytes:

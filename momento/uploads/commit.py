@@ -34,12 +34,13 @@ class Limits:
     max_video_bytes: int
     max_pixels: Optional[int] = None
     taggers: tuple = ()
+    decode_budget: Optional[int] = None  # bytes a photo's decode may hold; None: the default
 
     @classmethod
     def from_config(cls, config) -> "Limits":
         """The limits and taggers set in the app's configuration."""
         return cls(config["MAX_PHOTO_BYTES"], config["MAX_VIDEO_BYTES"], config.get("MAX_PIXELS"),
-                   tuple(config.get("CONTENT_TAGGERS") or ()))
+                   tuple(config.get("CONTENT_TAGGERS") or ()), config.get("DECODE_BUDGET_BYTES"))
 
     def for_kind(self, kind: str) -> int:
         """The byte limit of a kind."""
@@ -87,7 +88,7 @@ def commit(storage, catalog, arrived: Arrived, limits: Limits) -> IngestResult:
         if existing is not None:
             arrived.discard()
             return IngestResult(revive(catalog, existing), duplicate=True)
-        info = inspect(arrived.path, arrived.sniffed, max_pixels=limits.max_pixels)
+        info = inspect(arrived.path, arrived.sniffed, max_pixels=limits.max_pixels, decode_budget=limits.decode_budget)
     except BaseException:
         arrived.discard()
         raise

@@ -166,12 +166,6 @@ def _run_one(backends, handler, job: Job, lease: timedelta, retry_delay: timedel
     keeper = _LeaseKeeper(catalog, job, lease, stop)
     try:
         result = handler.run(backends, job, keeper, limits)
-    except BudgetExceeded as exc:  # trying again would cost as much again: give up at once
-        reason = str(exc)
-        log.error("job %s/%s went past its budget, given up: %s", job.queue, job.id, reason)
-        handler.give_up(catalog, keeper.job, reason)
-        catalog.finish_job(keeper.job)
-        return Outcome(keeper.job, FAILED, time.monotonic() - started, reason)
     except _Released as why:
         return Outcome(keeper.job, "released", time.monotonic() - started, str(why))
     except KeyboardInterrupt:
@@ -184,8 +178,13 @@ def _run_one(backends, handler, job: Job, lease: timedelta, retry_delay: timedel
 
 
 def _failed(catalog, give_up, job: Job, exc: Exception, retry_delay: timedelta, seconds: float) -> Outcome:
-    """Schedule a retry with backoff, or after MAX_ATTEMPTS give up on the job and drop it."""
+    """Schedule a retry with backoff, or after MAX_ATTEMPTS (or past its budget) give up on the job and drop it."""
     error = f"{type(exc).__name__}: {exc}"[:500]
+    if isinstance(exc, BudgetExceeded):  # trying again would cost as much again: give up at once
+        log.error("job %s/%s went past its budget, given up: %s", job.queue, job.id, exc)
+        give_up(catalog, job, str(exc))
+        catalog.finish_job(job)
+        return Outcome(job, FAILED, seconds, str(exc))
     if job.attempts < MAX_ATTEMPTS:
         log.warning("job %s/%s failed (attempt %d), will retry: %s", job.queue, job.id, job.attempts, error)
         again = catalog.put_job(replace(job, lease_until=None, error=error,
@@ -240,6 +239,7 @@ def make_rendition(backends, job: Job, keeper: Callable[[Any], None], limits: Li
                               pixel_ceiling=limits.max_pixels, seconds=limits.seconds)
 
     def progress(done: Any) -> None:
+        """Keep the lease, and stop at the deadline (downloading counts too)."""
         keeper(done)
         budget.check_time()
     with tempfile.TemporaryDirectory(prefix="rendition-", dir=_scratch(storage)) as tmp:

@@ -34,10 +34,12 @@ class DynamoJobs:
 
     @staticmethod
     def _job_key(job: Job) -> dict:
+        """Where a job is: in its user's partition of its queue."""
         return {"pk": s(f"job#{job.queue}#{job.user_id}"), "sk": s(job.id)}
 
     @staticmethod
     def _users_key(queue: str, user_id: str) -> dict:
+        """A user's entry in the queue's list of users with jobs."""
         return {"pk": s(f"jobusers#{queue}"), "sk": s(user_id)}
 
     def put_job(self, job: Job) -> Job:

@@ -34,6 +34,7 @@ def _write(boxes: list[Box]) -> bytes:
 
 
 def _full(version_flags: bytes, *fields: int, fmt: str) -> bytes:
+    """A full box's body: version and flags, then big-endian fields."""
     return version_flags + struct.pack(">" + fmt, *fields)
 
 
@@ -45,6 +46,7 @@ def _set_duration(body: bytes, offset32: int, offset64: int, duration: int) -> b
 
 
 def _timescale(body: bytes, offset32: int, offset64: int) -> int:
+    """The timescale field of an mvhd/mdhd body (version 0 or 1)."""
     at = offset64 if body[0] == 1 else offset32
     return struct.unpack(">I", body[at:at + 4])[0]
 
@@ -93,6 +95,7 @@ def mov_repeating_one_picture(frames: int = 5000, size: tuple[int, int] = (640, 
     first_offset = struct.unpack(">I", old[b"stco"][8:12])[0]
 
     def table(offset: int) -> list[Box]:
+        """The sample table: every sample the same size, one per chunk, every chunk at `offset`."""
         return [(b"stsd", old[b"stsd"]),
                 (b"stts", _full(bytes(4), 1, frames, delta, fmt="III")),
                 (b"stsc", _full(bytes(4), 1, 1, 1, 1, fmt="IIII")),

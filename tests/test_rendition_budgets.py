@@ -29,7 +29,7 @@ def shown(account: Account, upload_id: str) -> tuple[dict, str]:
 
 @pytest.fixture(scope="module")
 def bomb() -> bytes:
-    return mov_repeating_one_picture(frames=5000)  # ~0.5 MB; its frames add up to ~1.4 GB of packets
+    return mov_repeating_one_picture(frames=5000)  # ~0.3 MB; its frames add up to ~1.4 GB of packets
 
 
 @both_backends

@@ -24,6 +24,8 @@ DEFAULTS = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "PAGE_SIZE": 50,
     "WORKER_THREADS": None,  # background job threads per server process: 1 on local, 0 on aws and in tests
+    "RENDITION_SECONDS": 600,  # wall-clock limit of one video rendition job
+    "RENDITION_MAX_PIXELS": 10**12,  # ceiling of one rendition's pixels decoded plus encoded (~2 h of 1080p30)
     "TAGGERS": "color,faces",  # content taggers run on each thumbnail (momento/media/taggers.py)
     # Flask and Werkzeug request limits
     "MAX_FORM_MEMORY_SIZE": 500 * 1024,
@@ -121,6 +123,10 @@ def load_config(app, test_config: dict | None) -> None:
     for name in PRICES:
         cfg[name] = _non_negative(cfg, name)
     cfg["WORKER_THREADS"] = _worker_threads(cfg)
+    cfg["RENDITION_MAX_PIXELS"] = _positive_int(cfg, "RENDITION_MAX_PIXELS", "pixels")
+    cfg["RENDITION_SECONDS"] = _non_negative(cfg, "RENDITION_SECONDS")
+    if not cfg["RENDITION_SECONDS"] > 0:
+        raise ConfigError("MOMENTO_RENDITION_SECONDS must be more than zero.")
     for name in RESUMABLE:
         cfg[name] = _positive_int(cfg, name)
     if cfg["TUS_PART_SIZE"] < 5 * MiB:
@@ -172,11 +178,11 @@ def _hardening(cfg) -> None:
         cfg[name] = value
 
 
-def _positive_int(cfg, name: str) -> int:
+def _positive_int(cfg, name: str, unit: str = "bytes") -> int:
     try:
         value = int(cfg[name])
     except (TypeError, ValueError):
-        raise ConfigError(f"MOMENTO_{name} must be a whole number of bytes, not {cfg[name]!r}.") from None
+        raise ConfigError(f"MOMENTO_{name} must be a whole number of {unit}, not {cfg[name]!r}.") from None
     if value <= 0:
         raise ConfigError(f"MOMENTO_{name} must be positive.")
     return value

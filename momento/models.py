@@ -54,6 +54,7 @@ class Upload:
     thumb_ext: str = "webp"
     trashed_at: Optional[str] = None
     rendition: str = "none"
+    rendition_error: Optional[str] = None  # why a failed rendition failed, in a sentence for its owner
     extra: dict[str, Any] = field(default_factory=dict)
     # set when purge starts deleting the objects: from then on the upload cannot change or come back
     purge_started_at: Optional[str] = None

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 from .accounts import now_iso
 from .errors import NotFound
-from .media.renditions import MIME, transcode
+from .media.renditions import MIME, Budget, BudgetExceeded, transcode
 from .models import VIDEO, Job, Upload
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ PENDING, READY, FAILED = "pending", "ready", "failed"
 MAX_ATTEMPTS = 3
 RETRY_DELAY = timedelta(seconds=30)  # then 4x longer after each failed attempt
 POLL_SECONDS = 5.0  # how often a following worker looks at an empty queue
-BATCH = 20
+PEEK = 5  # due jobs read at once; one is run, then the queue is read again so that users take turns
 END_OF_TIME = "9999-12-31T23:59:59Z"  # due_jobs at this time lists every job of a queue
 
 
@@ -47,11 +47,24 @@ class Summary(Counter):
 
 
 @dataclass(frozen=True)
-class Handler:
-    """How a queue's jobs run (returning an outcome name) and what giving up on one means."""
+class Limits:
+    """What one job may take: wall-clock seconds, and the ceiling of a rendition's pixels (decoded + encoded)."""
 
-    run: Callable[[Any, Job, Callable[[Any], None]], str]
-    give_up: Callable[[Any, Job], None]
+    seconds: float = 600.0
+    max_pixels: int = 10**12
+
+    @classmethod
+    def from_config(cls, config) -> "Limits":
+        """MOMENTO_RENDITION_SECONDS and MOMENTO_RENDITION_MAX_PIXELS."""
+        return cls(float(config["RENDITION_SECONDS"]), int(config["RENDITION_MAX_PIXELS"]))
+
+
+@dataclass(frozen=True)
+class Handler:
+    """How a queue's jobs run (returning an outcome name) and what giving up on one means (with a reason)."""
+
+    run: Callable[[Any, Job, Callable[[Any], None], Limits], str]
+    give_up: Callable[[Any, Job, str], None]
 
 
 class _Released(Exception):
@@ -91,16 +104,22 @@ def requeue_pending(catalog, users=None) -> int:
 def run_jobs(backends, queue: str = QUEUE, *, follow: bool = False, lease: timedelta = timedelta(minutes=30),
              limit: Optional[int] = None, retry_delay: Optional[timedelta] = None,
              on_start: Optional[Callable[[Job], None]] = None, on_done: Optional[Callable[[Outcome], None]] = None,
-             stop: Optional[threading.Event] = None, poll: float = POLL_SECONDS) -> Summary:
-    """Claim and run due jobs until none is left (waiting for the retries of this run), or for ever with follow."""
+             stop: Optional[threading.Event] = None, poll: float = POLL_SECONDS,
+             limits: Optional[Limits] = None) -> Summary:
+    """Claim and run due jobs until none is left (waiting for the retries of this run), or for ever with follow.
+
+    One job at a time, reading the queue again after each: it hands out turns across users (due_jobs), so a
+    user's job waits for at most one job of each user ahead of it, each bounded by `limits`.
+    """
     handler = HANDLERS[queue]
+    limits = limits or Limits()
     catalog = backends.catalog
     retry_delay = RETRY_DELAY if retry_delay is None else retry_delay
     summary = Summary()
     retrying: dict[str, str] = {}  # job id -> not_before, for retries this run waits for
     stop = stop or threading.Event()
     while not stop.is_set() and (limit is None or summary.total() < limit):
-        due = catalog.due_jobs(queue, now_iso(), limit=BATCH)
+        due = catalog.due_jobs(queue, now_iso(), limit=PEEK)
         if not due:
             wait = _next_wait(retrying, follow, poll)
             if wait is None:
@@ -116,12 +135,13 @@ def run_jobs(backends, queue: str = QUEUE, *, follow: bool = False, lease: timed
                 continue  # another worker took it
             if on_start is not None:
                 on_start(claimed)
-            outcome = _run_one(backends, handler, claimed, lease, retry_delay, stop)
+            outcome = _run_one(backends, handler, claimed, lease, retry_delay, stop, limits)
             if outcome.result == "retry":
                 retrying[claimed.id] = outcome.job.not_before
             summary.add(outcome)
             if on_done is not None:
                 on_done(outcome)
+            break  # whose turn it is now may have changed
     return summary
 
 
@@ -139,13 +159,13 @@ def _next_wait(retrying: dict[str, str], follow: bool, poll: float) -> Optional[
 
 
 def _run_one(backends, handler, job: Job, lease: timedelta, retry_delay: timedelta,
-             stop: threading.Event) -> Outcome:
+             stop: threading.Event, limits: Limits) -> Outcome:
     """Run a claimed job and record what came of it in the queue."""
     catalog = backends.catalog
     started = time.monotonic()
     keeper = _LeaseKeeper(catalog, job, lease, stop)
     try:
-        result = handler.run(backends, job, keeper)
+        result = handler.run(backends, job, keeper, limits)
     except _Released as why:
         return Outcome(keeper.job, "released", time.monotonic() - started, str(why))
     except KeyboardInterrupt:
@@ -158,15 +178,20 @@ def _run_one(backends, handler, job: Job, lease: timedelta, retry_delay: timedel
 
 
 def _failed(catalog, give_up, job: Job, exc: Exception, retry_delay: timedelta, seconds: float) -> Outcome:
-    """Schedule a retry with backoff, or after MAX_ATTEMPTS give up on the job and drop it."""
+    """Schedule a retry with backoff, or after MAX_ATTEMPTS (or past its budget) give up on the job and drop it."""
     error = f"{type(exc).__name__}: {exc}"[:500]
+    if isinstance(exc, BudgetExceeded):  # trying again would cost as much again: give up at once
+        log.error("job %s/%s went past its budget, given up: %s", job.queue, job.id, exc)
+        give_up(catalog, job, str(exc))
+        catalog.finish_job(job)
+        return Outcome(job, FAILED, seconds, str(exc))
     if job.attempts < MAX_ATTEMPTS:
         log.warning("job %s/%s failed (attempt %d), will retry: %s", job.queue, job.id, job.attempts, error)
         again = catalog.put_job(replace(job, lease_until=None, error=error,
                                         not_before=_later(retry_delay * 4 ** (job.attempts - 1))))
         return Outcome(again, "retry", seconds, error)
     log.error("job %s/%s failed for good after %d attempts: %s", job.queue, job.id, job.attempts, error)
-    give_up(catalog, job)
+    give_up(catalog, job, f"It could not be made after {job.attempts} attempts ({type(exc).__name__}).")
     catalog.finish_job(job)
     return Outcome(job, FAILED, seconds, error)
 
@@ -201,17 +226,27 @@ class _LeaseKeeper:
             log.exception("could not give back job %s", self.job.id)
 
 
-def make_rendition(backends, job: Job, keeper: Callable[[Any], None]) -> str:
-    """Transcode a pending video's original into its playback object; 'dropped' when nothing is to be done."""
+def make_rendition(backends, job: Job, keeper: Callable[[Any], None], limits: Limits = Limits()) -> str:
+    """Transcode a pending video's original into its playback object; 'dropped' when nothing is to be done.
+
+    BudgetExceeded when the video needs more work than its record says it can hold, or past limits.seconds.
+    """
     storage, catalog = backends.storage, backends.catalog
     upload = catalog.get_upload(job.user_id, job.upload_id)
     if upload is None or upload.trashed or upload.kind != VIDEO or upload.rendition != PENDING:
         return "dropped"
+    budget = Budget.for_video(duration=upload.duration, width=upload.width, height=upload.height, size=upload.size,
+                              pixel_ceiling=limits.max_pixels, seconds=limits.seconds)
+
+    def progress(done: Any) -> None:
+        """Keep the lease, and stop at the deadline (downloading counts too)."""
+        keeper(done)
+        budget.check_time()
     with tempfile.TemporaryDirectory(prefix="rendition-", dir=_scratch(storage)) as tmp:
         source = os.path.join(tmp, f"original.{upload.ext}")
-        _download(storage, upload.original_key, source, keeper)
+        _download(storage, upload.original_key, source, progress)
         target = os.path.join(tmp, "playback.mp4")
-        transcode(source, target, rotation=upload.extra.get("rotation"), on_progress=keeper)
+        transcode(source, target, rotation=upload.extra.get("rotation"), on_progress=progress, budget=budget)
         keeper(None)
         with open(target, "rb") as f:
             storage.put(upload.playback_key, f, MIME)
@@ -223,10 +258,10 @@ def make_rendition(backends, job: Job, keeper: Callable[[Any], None]) -> str:
     return READY
 
 
-def rendition_failed(catalog, job: Job) -> None:
-    """Show the rendition as failed (the original still plays where the browser can)."""
+def rendition_failed(catalog, job: Job, reason: str) -> None:
+    """Show the rendition as failed, and why (the original still plays where the browser can)."""
     try:
-        catalog.set_rendition(job.user_id, job.upload_id, FAILED)
+        catalog.set_rendition(job.user_id, job.upload_id, FAILED, reason)
     except NotFound:
         pass
 
@@ -256,8 +291,8 @@ def _scratch(storage) -> str:
 class ServerWorkers:
     """WORKER_THREADS threads that run jobs in a server process, started by its first request."""
 
-    def __init__(self, backends, count: int, poll: float = POLL_SECONDS):
-        self.backends, self.count, self.poll = backends, count, poll
+    def __init__(self, backends, count: int, poll: float = POLL_SECONDS, limits: Optional[Limits] = None):
+        self.backends, self.count, self.poll, self.limits = backends, count, poll, limits
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
         self.pid: Optional[int] = None
@@ -280,7 +315,7 @@ class ServerWorkers:
     def _serve(self) -> None:
         while not self.stop.is_set():
             try:
-                run_jobs(self.backends, follow=True, stop=self.stop, poll=self.poll)
+                run_jobs(self.backends, follow=True, stop=self.stop, poll=self.poll, limits=self.limits)
             except Exception:  # noqa: BLE001 - a backend outage must not end the thread
                 log.exception("background jobs stopped; trying again in a minute")
                 self.stop.wait(60)
@@ -296,6 +331,6 @@ def init_app(app) -> None:
     """Run jobs in this server when WORKER_THREADS > 0 (not in CLI commands: threads start on a request)."""
     count = app.config["WORKER_THREADS"]
     if count > 0:
-        workers = ServerWorkers(app.extensions["momento"], count)
+        workers = ServerWorkers(app.extensions["momento"], count, limits=Limits.from_config(app.config))
         app.extensions["momento_workers"] = workers
         app.before_request(workers.ensure_started)

@@ -1,7 +1,7 @@
 """The catalog interface (users, tokens, uploads) and the factory that picks a backend."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Optional, Protocol
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional, Protocol
 
 from ..models import AuditEvent, Job, Page, PostureCheck, QuotaHold, Upload, User
 
@@ -78,8 +78,9 @@ class Catalog(Protocol):
     def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str]) -> Upload:
         """Move an upload to the trash (a time) or back (None); NotFound when absent."""
 
-    def set_rendition(self, user_id: str, upload_id: str, state: str) -> Upload:
-        """Record a video's rendition state (none, pending, ready, failed); NotFound when absent."""
+    def set_rendition(self, user_id: str, upload_id: str, state: str, error: Optional[str] = None) -> Upload:
+        """Record a video's rendition state (none, pending, ready, failed) and, when failed, why (a sentence for
+        its owner); NotFound when absent."""
 
     def delete_upload(self, user_id: str, upload_id: str) -> None:
         """Remove the record for good (purge only); a missing record is not an error."""
@@ -106,13 +107,20 @@ class Catalog(Protocol):
         """Add a job, or replace the one with the same queue and id."""
 
     def due_jobs(self, queue: str, now: str, limit: int = 50) -> list[Job]:
-        """Jobs whose time has come and whose lease (if any) has run out, oldest first."""
+        """Jobs whose time has come and whose lease (if any) has run out, in turns across users: each user's
+        oldest first, the user whose job was claimed least recently (or never) leading, then everyone's second
+        job, and so on; so one user's backlog delays another user's job by one job, not the whole backlog.
+        Read by key (never a Scan)."""
 
     def claim_job(self, job: Job, lease_until: str) -> Optional[Job]:
-        """Take the job until lease_until unless another worker changed it first; None when lost."""
+        """Take the job until lease_until unless another worker changed it first (None when lost); its user
+        becomes the most recently served in the queue."""
 
     def finish_job(self, job: Job) -> None:
         """Remove a done job; removing a missing one is fine."""
+
+    def upgrade_job_queues(self, queues: Iterable[str]) -> int:
+        """Bring jobs an older version queued into the layout due_jobs reads (migrations); how many moved."""
 
     def usage(self, user_id: str) -> dict[str, int]:
         """Counts and bytes of a user's uploads: photos, videos, bytes, trash_count, trash_bytes."""

@@ -362,9 +362,9 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
         """Move an upload to the trash (out of every index) or back; NotFound when absent."""
         return self._update_upload(user_id, upload_id, {"trashed_at": trashed_at})
 
-    def set_rendition(self, user_id: str, upload_id: str, state: str) -> Upload:
-        """Record a video's rendition state; NotFound when absent."""
-        return self._update_upload(user_id, upload_id, {"rendition": state})
+    def set_rendition(self, user_id: str, upload_id: str, state: str, error: Optional[str] = None) -> Upload:
+        """Record a video's rendition state (and why it failed); NotFound when absent."""
+        return self._update_upload(user_id, upload_id, {"rendition": state, "rendition_error": error})
 
     def begin_purge(self, user_id: str, upload_id: str, trashed_before: str, started_at: str) -> Optional[Upload]:
         """Freeze an upload trashed at or before trashed_before for purging; None when it is not eligible."""

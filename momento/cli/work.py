@@ -5,6 +5,7 @@ import json
 import time
 
 import click
+from flask import current_app
 
 from .. import worker
 from ..backends import backends
@@ -37,7 +38,7 @@ def work_command(follow: bool, requeue: bool, email: str | None, as_json: bool):
             count = worker.requeue_pending(b.catalog, users)
             _say(as_json, {"requeued": count}, f"Queued {count} rendition(s) left without a job.")
         try:
-            worker.run_jobs(b, follow=follow, on_start=lambda job: _started(job, as_json),
+            worker.run_jobs(b, follow=follow, limits=worker.Limits.from_config(current_app.config), on_start=lambda job: _started(job, as_json),
                             on_done=lambda outcome: _done(outcome, summary, as_json))
         except KeyboardInterrupt:
             _say(as_json, {"interrupted": True}, "Interrupted; the job in hand goes back to the queue.")

@@ -1,6 +1,9 @@
 """Browser-friendly video renditions: which videos need one, and the H.264/AAC faststart MP4 itself."""
 from __future__ import annotations
 
+import math
+import os
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Optional
@@ -23,6 +26,11 @@ AUDIO_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12
 AUDIO_BIT_RATE = 128_000
 MIME = "video/mp4"
 MAX_EARLY_SOUND = 1000  # sound frames held while waiting for the first picture (about 20 s)
+# Work limits (see Budget): no camera records more pictures a second than this (phones' slow motion is 240),
+# and the packets of an honest file add up to no more than the file itself (every sample has its own bytes).
+MAX_FPS = 240
+SLACK_SECONDS = 1  # frames past the recorded duration a budget allows (rounded or audio-only durations)
+BYTES_SLACK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,74 @@ class Rendition:
     height: int
     frames: int
     has_audio: bool
+
+
+class BudgetExceeded(Exception):
+    """The video asks for more work than it can honestly need, or took too long: give up for good.
+
+    The message is a sentence for the video's owner."""
+
+
+@dataclass
+class Budget:
+    """What one transcode may do: frames, pixels decoded plus encoded, packet bytes read, and a deadline.
+
+    Built from what the upload's record says (duration, width, height, size): a file cannot honestly hold
+    more frames than its duration at MAX_FPS, each no larger than its recorded size, nor packets adding up to
+    more bytes than it has. A crafted movie that points thousands of frames at one stored picture breaks
+    these long before it could hold a worker for minutes; the deadline bounds everything else.
+    """
+
+    max_frames: Optional[int] = None
+    max_pixels: Optional[int] = None
+    max_bytes: Optional[int] = None
+    deadline: Optional[float] = None  # time.monotonic() value
+    seconds: Optional[float] = None  # the wall-clock limit the deadline came from, for the message
+    frames: int = 0
+    pixels: int = 0
+    bytes: int = 0
+
+    @classmethod
+    def for_video(cls, *, duration: Optional[float], width: Optional[int], height: Optional[int],
+                  size: Optional[int], pixel_ceiling: Optional[int], seconds: Optional[float]) -> "Budget":
+        """The budget of a video with this recorded duration, size in pixels and size in bytes."""
+        frames = math.ceil((duration + SLACK_SECONDS) * MAX_FPS) if duration and duration > 0 else None
+        pixels = pixel_ceiling
+        if frames is not None and width and height:
+            honest = 2 * frames * width * height  # each frame decoded once and encoded at most as large
+            pixels = honest if pixels is None else min(pixels, honest)
+        return cls(max_frames=frames, max_pixels=pixels,
+                   max_bytes=size + BYTES_SLACK if size is not None else None,
+                   deadline=time.monotonic() + seconds if seconds else None, seconds=seconds)
+
+    def check_time(self) -> None:
+        """Raise BudgetExceeded once the deadline has passed."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise BudgetExceeded(f"Making the playback version took longer than the limit of {self.seconds:g} s.")
+
+    def packet(self, size: int) -> None:
+        """Count a demuxed packet's bytes."""
+        self.bytes += size
+        if self.max_bytes is not None and self.bytes > self.max_bytes:
+            raise BudgetExceeded(
+                f"The video's frames add up to more data ({self.bytes // 1024:,} KB read so far) than the file "
+                f"holds ({self.max_bytes // 1024:,} KB): it repeats stored pictures, so it was not converted.")
+        self.check_time()
+
+    def picture(self, width: int, height: int, encoded: bool = False) -> None:
+        """Count a decoded (or encoded) picture."""
+        if not encoded:
+            self.frames += 1
+            if self.max_frames is not None and self.frames > self.max_frames:
+                raise BudgetExceeded(
+                    f"The video has more frames than its length can hold (over {self.max_frames:,} at up to "
+                    f"{MAX_FPS} a second), so it was not converted.")
+        self.pixels += width * height
+        if self.max_pixels is not None and self.pixels > self.max_pixels:
+            raise BudgetExceeded(
+                f"The video needs more work than its length and picture size allow (over "
+                f"{self.max_pixels:,} pixels to decode and encode), so it was not converted.")
+        self.check_time()
 
 
 def needs_rendition(container: Optional[str], video_codec: Optional[str], audio_codec: Optional[str],
@@ -55,19 +131,22 @@ def fit(width: int, height: int, rotation: int = 0, sample_aspect: Optional[Frac
 
 
 def transcode(src: str, dest: str, *, rotation: Optional[int] = None,
-              on_progress: Optional[Callable[[float], None]] = None) -> Rendition:
+              on_progress: Optional[Callable[[float], None]] = None, budget: Optional[Budget] = None) -> Rendition:
     """Write an upright H.264/AAC MP4 with its index first (faststart) from the video at src.
 
     rotation is the clockwise turn a player should apply (as probed); None reads it from the file.
     on_progress gets the seconds of video done after each frame and may raise to stop the work.
     dest must be a real file: faststart rewrites it once the frames are in.
+    budget bounds the work (BudgetExceeded past it); by default only the file's size bounds the packets read.
     """
+    if budget is None:
+        budget = Budget(max_bytes=os.path.getsize(src) + BYTES_SLACK)
     with av.open(src, metadata_errors="ignore") as source:
         video = _video_stream(source)
         sound = next((s for s in source.streams.audio if s.codec_context is not None), None)
         video.thread_type = "AUTO"
         with av.open(dest, "w", format="mp4", options={"movflags": "+faststart"}) as out:
-            job = _Transcode(source, video, sound, out, rotation, on_progress)
+            job = _Transcode(source, video, sound, out, rotation, on_progress, budget)
             return job.run()
 
 
@@ -83,9 +162,9 @@ class _Transcode:
     """One decode -> rotate and scale -> encode -> mux pass over a source."""
 
     def __init__(self, source: Any, video: Any, sound: Any, out: Any, rotation: Optional[int],
-                 on_progress: Optional[Callable[[float], None]]):
+                 on_progress: Optional[Callable[[float], None]], budget: Budget):
         self.source, self.video, self.sound, self.out = source, video, sound, out
-        self.rotation, self.on_progress = rotation, on_progress
+        self.rotation, self.on_progress, self.budget = rotation, on_progress, budget
         self.graph: Any = None
         self.graph_input: tuple = ()
         self.vout: Any = None
@@ -98,6 +177,7 @@ class _Transcode:
         streams = [s for s in (self.video, self.sound) if s is not None]
         pending_audio: list[Any] = []  # sound that decodes before the first picture opens the file
         for packet in self.source.demux(streams):
+            self.budget.packet(packet.size)
             for frame in packet.decode():
                 if packet.stream is self.video:
                     self._picture(frame)
@@ -143,6 +223,7 @@ class _Transcode:
         """Take one decoded picture through the filters into the encoder."""
         if self.vout is None:
             self._open_streams(frame)
+        self.budget.picture(frame.width, frame.height)
         if frame.time_base is None:
             frame.time_base = self.video.time_base
         self._filtered(frame)
@@ -189,6 +270,7 @@ class _Transcode:
         if frame.pts is None or (self.last_pts is not None and frame.pts <= self.last_pts):
             frame.pts = 0 if self.last_pts is None else self.last_pts + 1
         self.last_pts = frame.pts
+        self.budget.picture(frame.width, frame.height, encoded=True)
         self.out.mux(self.vout.encode(frame))
         self.frames += 1
 

@@ -34,6 +34,8 @@ def upload_json(upload: Upload) -> dict:
     }
     if upload.kind == VIDEO:
         body["rendition"] = upload.rendition
+        if upload.rendition == "failed" and upload.rendition_error:
+            body["rendition_error"] = upload.rendition_error
         if upload.rendition == "ready":
             urls["playback"] = url_for("media.playback", upload_id=upload.id)
     return body

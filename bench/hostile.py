@@ -10,7 +10,7 @@ the median growth and its range. A fresh server per round keeps one case's heap 
     python bench/hostile.py                 # every case, 3 rounds
     python bench/hostile.py --cases zeros-png,jpeg-64mp --repeats 5
 
-To add a case (videos, later), append (name, bytes-maker) to CASES.
+To add a case, append (name, bytes-maker) to CASES.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT  # noqa: E402  (puts the project on sys.path)
 from upload_memory import PeakSampler, Stack, reset_peak, status_kib, upload  # noqa: E402
 
-from tests import corpus, hostile  # noqa: E402
+from tests import corpus, hostile, hostile_videos  # noqa: E402
 
 MiB = 1024 * 1024
 TARGET_MIB = 256
@@ -41,6 +41,11 @@ CASES: list[tuple[str, Callable[[], bytes]]] = [
     ("jpeg-64mp", lambda: hostile.large_jpeg()),
     ("webp-12mp", lambda: _converted(hostile.large_png(4000, 3000), "WEBP")),
     ("heic-12mp", lambda: _converted(hostile.large_png(4000, 3000), "HEIF")),
+    ("mp4-5m-samples-20mb", hostile_videos.MAKERS["mp4_many_samples_20mb"]),
+    ("mp4-stsz-constant-huge", hostile_videos.MAKERS["mp4_stsz_constant_huge"]),
+    ("mp4-sizes-over-file", hostile_videos.MAKERS["mp4_sizes_over_file"]),
+    ("mov-same-picture", hostile_videos.MAKERS["mov_same_picture"]),
+    ("mp4-ordinary-2s", lambda: corpus.mp4(seconds=2)),
 ]
 
 

@@ -33,7 +33,12 @@ def bomb() -> bytes:
 
 
 @both_backends
-def test_a_movie_repeating_one_picture_fails_fast_and_the_next_user_is_served(app, alice, bob, bomb):
+def test_a_movie_repeating_one_picture_fails_fast_and_the_next_user_is_served(app, alice, bob, bomb, monkeypatch):
+    """The upload's own check refuses such a file (tests/test_video_budget.py); the rendition's budget is the
+    second line, for a file that gets past the first: here the first is switched off."""
+    from momento.media import videos
+
+    monkeypatch.setattr(videos, "check_mp4", lambda *args, **kwargs: None)
     assert len(bomb) < 600_000
     crafted = alice.upload(bomb, "loop.mov").json
     assert crafted["rendition"] == "pending" and crafted["duration"] == pytest.approx(5000 / 30, abs=0.1)

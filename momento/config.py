@@ -23,6 +23,8 @@ DEFAULTS = {
     "PAGE_SIZE": 50,
     "WORKER_THREADS": None,  # background job threads per server process: 1 on local, 0 on aws and in tests
     "TAGGERS": "color,faces",  # content taggers run on each thumbnail (momento/media/taggers.py)
+    "LOG_FORMAT": "text",  # or "json": one object a line (momento/observe/logs.py)
+    "METRICS_TOKEN": None,  # a bearer of it may read /metrics from anywhere (loopback clients may without it)
     # Flask and Werkzeug request limits
     "MAX_FORM_MEMORY_SIZE": 500 * 1024,
     "MAX_FORM_PARTS": 100,

@@ -147,3 +147,15 @@ class PostureCheck:
     actual: str
     ok: bool
     note: str = ""
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """How a job queue stands: due (waiting to run), running (leased), failed for good since a time, and when
+    the oldest due job became due (None when nothing is due)."""
+
+    queue: str
+    due: int
+    running: int
+    failed: int
+    oldest_due: Optional[str] = None

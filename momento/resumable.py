@@ -22,6 +22,7 @@ from ulid import ULID
 from . import resumable_record as clock  # clock.now(), which tests move on
 from .errors import BackendError, BadRequest, Conflict, MomentoError, NotFound, TooLarge
 from .models import Upload, User
+from .observe import metrics
 from .pipeline import Limits, find_duplicate, ingest_stored
 from .resumable_patch import PatchBody, Refusal, moved_on, sniff_record
 from .resumable_record import (COMPLETING, RECEIVING, REFUSED, STORED, MiB, TusSettings, TusUpload, iso, load_hash,
@@ -264,6 +265,8 @@ class ResumableUploads:
         settled = record.evolve(state=state, completing_since=None, patching_since=None, parts_ref=None, etags=(),
                                 tail_key=None, hash_state=None, **changes)
         saved = self._save(settled)
+        metrics.count_upload(record.kind, "duplicate" if settled.duplicate else "stored" if state == STORED else
+                             settled.error["code"], settled.length)
         if saved is None:
             log.warning("resumable upload %s changed while it was being finished", record.id)
         return saved or settled

@@ -167,6 +167,7 @@ def _failed(catalog, give_up, job: Job, exc: Exception, retry_delay: timedelta, 
         return Outcome(again, "retry", seconds, error)
     log.error("job %s/%s failed for good after %d attempts: %s", job.queue, job.id, job.attempts, error)
     give_up(catalog, job)
+    catalog.record_job_failure(replace(job, error=error), now_iso())
     catalog.finish_job(job)
     return Outcome(job, FAILED, seconds, error)
 

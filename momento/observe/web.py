@@ -23,11 +23,15 @@ UPLOAD_ENDPOINTS = frozenset({"api.create_upload", "tus.create"})
 FORWARDING = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 
 
-def start_request() -> None:
-    """Take the caller's X-Request-ID when it is a sane token, else make one; start the clock."""
+def start_request():
+    """Take the caller's X-Request-ID when it is a sane token, else make one; start the clock. A scrape is
+    answered here, before sign-in (its bearer token is not an account's), CSRF and rate limits."""
     g.request_started = time.perf_counter()
     given = request.headers.get("X-Request-ID", "")
     g.request_id = given if SANE_ID.match(given) else uuid.uuid4().hex
+    if request.endpoint == "observe.scrape":
+        return scrape()
+    return None
 
 
 def finish_request(response):

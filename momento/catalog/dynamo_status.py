@@ -17,6 +17,7 @@ KEEP_FAILURES = timedelta(days=7)
 
 
 def _parse(stamp: str) -> datetime:
+    """A catalog time as a datetime (UTC)."""
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 

@@ -31,6 +31,7 @@ class QueueReport:
 
 
 def _iso(moment: datetime) -> str:
+    """The catalog's time format (UTC, seconds)."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

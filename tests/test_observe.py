@@ -178,7 +178,7 @@ def test_an_unknown_log_format_is_refused(request, tmp_path):
         create_app(app_config(request, tmp_path, "local", LOG_FORMAT="xml"))
 
 
-def test_metrics_and_logs_stay_out_of_a_captured_stream():
+def test_a_captured_handler_writes_json_outside_requests_too():
     """make_handler is what a host can use to capture the app's lines itself."""
     from momento.observe.logs import make_handler
 

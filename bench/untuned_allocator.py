@@ -5,6 +5,13 @@ threshold then fixed at glibc's 128 KiB, one heap per thread), to measure what m
 """
 import ctypes
 import ctypes.util
+import runpy
+from pathlib import Path
+
+# Everything else as the server's own gunicorn.conf.py has it, so that the allocator is the only difference.
+globals().update({name: value for name, value in
+                  runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py")).items()
+                  if not name.startswith("__")})
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
 

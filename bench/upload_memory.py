@@ -201,7 +201,7 @@ class Stack:
                             MOMENTO_BUCKET=f"momento-bench-{tag}", MOMENTO_TABLE_PREFIX=f"bench{tag}-")
         self.token = self._prepare()
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{self.port}", "--timeout", "1800",
+            [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "sync", "-b", f"127.0.0.1:{self.port}", "--timeout", "1800",
              "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=self.env)
         wait_for(self.port, "/healthz")
         (self.pid,) = children(self.server.pid)  # the one gunicorn worker

@@ -1,7 +1,6 @@
 """Momento: a server-routed photo and video upload service."""
 from __future__ import annotations
 
-import logging
 import os
 
 from flask import Flask
@@ -27,9 +26,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def register_logging(app: Flask) -> None:
-    """Log to stderr at INFO unless the host configured logging."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Logs with request ids (text or JSON), the access line, metrics and GET /metrics (momento/observe/)."""
+    from . import observe
+
+    observe.init_app(app)
 
 
 def register_backends(app: Flask) -> None:

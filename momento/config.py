@@ -27,6 +27,8 @@ DEFAULTS = {
     "RENDITION_SECONDS": 600,  # wall-clock limit of one video rendition job
     "RENDITION_MAX_PIXELS": 10**12,  # ceiling of one rendition's pixels decoded plus encoded (~2 h of 1080p30)
     "TAGGERS": "color,faces",  # content taggers run on each thumbnail (momento/media/taggers.py)
+    "LOG_FORMAT": "text",  # or "json": one object a line (momento/observe/logs.py)
+    "METRICS_TOKEN": None,  # a bearer of it may read /metrics from anywhere (loopback clients may without it)
     # Flask and Werkzeug request limits
     "MAX_FORM_MEMORY_SIZE": 500 * 1024,
     "MAX_FORM_PARTS": 100,

@@ -1,6 +1,8 @@
 """One exception family for Momento; web/errors.py maps it to HTTP."""
 from __future__ import annotations
 
+from typing import Callable
+
 
 class MomentoError(Exception):
     """Base of every error Momento raises on purpose."""
@@ -92,10 +94,28 @@ class RangeNotSatisfiable(MomentoError):
 
 
 class BackendError(MomentoError):
-    """Storage or catalog failed; the request may be retried."""
+    """Storage or catalog failed; the request may be retried.
+
+    An adapter names its backend (s3, dynamodb, local, sqlite) and the operation that failed; such errors are
+    reported to the hooks in BACKEND_ERROR_HOOKS (the metrics), so adapters need not know who counts them.
+    """
 
     status = 503
     code = "backend_unavailable"
+    backend: str | None = None
+    operation: str | None = None
+
+    def __init__(self, message: str, *, code: str | None = None, backend: str | None = None,
+                 operation: str | None = None):
+        super().__init__(message, code=code)
+        if backend:
+            self.backend, self.operation = backend, operation or "other"
+            for hook in BACKEND_ERROR_HOOKS:
+                hook(self)
+
+
+# Called with each BackendError an adapter raises (set up by the web layer's metrics; empty elsewhere).
+BACKEND_ERROR_HOOKS: list[Callable[[BackendError], None]] = []
 
 
 class ObjectMissing(BackendError):

@@ -167,3 +167,15 @@ class QuotaHold:
     def taken(self) -> int:
         """Every byte that counts against the quota."""
         return self.used + self.trash + self.reserved
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """How a job queue stands: due (waiting to run), running (leased), failed for good since a time, and when
+    the oldest due job became due (None when nothing is due)."""
+
+    queue: str
+    due: int
+    running: int
+    failed: int
+    oldest_due: Optional[str] = None

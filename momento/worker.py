@@ -183,6 +183,7 @@ def _failed(catalog, give_up, job: Job, exc: Exception, retry_delay: timedelta, 
     if isinstance(exc, BudgetExceeded):  # trying again would cost as much again: give up at once
         log.error("job %s/%s went past its budget, given up: %s", job.queue, job.id, exc)
         give_up(catalog, job, str(exc))
+        catalog.record_job_failure(replace(job, error=str(exc)), now_iso())
         catalog.finish_job(job)
         return Outcome(job, FAILED, seconds, str(exc))
     if job.attempts < MAX_ATTEMPTS:
@@ -192,6 +193,7 @@ def _failed(catalog, give_up, job: Job, exc: Exception, retry_delay: timedelta, 
         return Outcome(again, "retry", seconds, error)
     log.error("job %s/%s failed for good after %d attempts: %s", job.queue, job.id, job.attempts, error)
     give_up(catalog, job, f"It could not be made after {job.attempts} attempts ({type(exc).__name__}).")
+    catalog.record_job_failure(replace(job, error=error), now_iso())
     catalog.finish_job(job)
     return Outcome(job, FAILED, seconds, error)
 

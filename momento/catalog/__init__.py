@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable, Iterator, Optional, Protocol
 
-from ..models import AuditEvent, Job, Page, PostureCheck, QuotaHold, Upload, User
+from ..models import AuditEvent, Job, Page, PostureCheck, QueueStatus, QuotaHold, Upload, User
 
 if TYPE_CHECKING:
     from ..uploads.tus_record import TusUpload
@@ -157,6 +157,16 @@ class Catalog(Protocol):
 
     def expired_tus(self, now: str, limit: int = 100) -> list["TusUpload"]:
         """Tus uploads whose expiry is at or before now, oldest first (by key, never in bulk)."""
+
+    # monitoring (momento/ops/queues.py)
+    def queue_status(self, queue: str, now: str, failed_since: str) -> QueueStatus:
+        """A queue's due and running jobs now, its oldest due one, and its failures since failed_since (by key)."""
+
+    def record_job_failure(self, job: Job, at: str) -> None:
+        """Remember that a job failed for good (kept a week, for queue_status)."""
+
+    def tus_backlog(self, now: str) -> tuple[int, Optional[str]]:
+        """How many tus uploads are past their expiry and not cleaned up yet, and the oldest expiry (by key)."""
 
 
 def make_catalog(app) -> Catalog:

@@ -164,7 +164,7 @@ class DynamoIndex:
                     break
                 time.sleep(0.05 * 2 ** attempt)
             else:
-                raise BackendError("The catalog is busy; try again.")
+                raise BackendError("The catalog is busy; try again.", backend="dynamodb", operation="index_update")
         return found
 
     # admin: rebuild from the records
@@ -210,4 +210,4 @@ class DynamoIndex:
                     break
                 time.sleep(0.05 * 2 ** attempt)
             else:
-                raise BackendError("The catalog is busy; try again.")
+                raise BackendError("The catalog is busy; try again.", backend="dynamodb", operation="index_update")

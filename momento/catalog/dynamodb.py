@@ -13,6 +13,7 @@ from .dynamo_audit import DynamoAudit
 from .dynamo_index import TRANSACTION_LIMIT, DynamoIndex
 from .dynamo_jobs import DynamoJobs
 from .dynamo_quota import DynamoQuota
+from .dynamo_status import DynamoQueueStatus
 from .dynamo_tus import DynamoTus
 from .dynamo_items import error_code, s, to_doc, to_item, to_upload, to_user, updates
 from .records import upload_to_dict, user_to_dict
@@ -29,7 +30,7 @@ TABLES = {
 USERS_PARTITION = "users"  # index partition listing every account by email, for iter_users
 MIGRATIONS = "migrations"  # meta item whose `applied` map holds migration id -> applied_at
 
-class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota):
+class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota, DynamoQueueStatus):
     """Users, tokens and uploads in DynamoDB; one lazily created client per instance."""
 
     def __init__(self, prefix: str = "momento-", *, session: Any = None):
@@ -48,7 +49,8 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
         try:
             return self._clients.get()
         except CLIENT_ERRORS as exc:
-            raise BackendError(f"The catalog could not start ({type(exc).__name__}).") from exc
+            raise BackendError(f"The catalog could not start ({type(exc).__name__}).",
+                               backend="dynamodb", operation="connect") from exc
 
     def _call(self, operation: str, *, expect: tuple[str, ...] = (), **kwargs: Any) -> dict[str, Any]:
         """One client call; errors become BackendError, except the codes in expect (re-raised)."""
@@ -57,9 +59,11 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
         except ClientError as exc:
             if error_code(exc) in expect:
                 raise
-            raise BackendError(f"The catalog failed ({operation}: {error_code(exc)}).") from exc
+            raise BackendError(f"The catalog failed ({operation}: {error_code(exc)}).",
+                               backend="dynamodb", operation=operation) from exc
         except BotoCoreError as exc:
-            raise BackendError(f"The catalog failed ({operation}: {type(exc).__name__}).") from exc
+            raise BackendError(f"The catalog failed ({operation}: {type(exc).__name__}).",
+                               backend="dynamodb", operation=operation) from exc
 
     def _transact(self, items: list[dict[str, Any]]) -> Optional[list[str]]:
         """Run a transaction; None when it committed, else each item's cancellation code."""
@@ -68,7 +72,8 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
         except ClientError as exc:
             codes = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
             if "ConditionalCheckFailed" not in codes:
-                raise BackendError(f"The catalog failed (transaction: {', '.join(codes)}).") from exc
+                raise BackendError(f"The catalog failed (transaction: {', '.join(codes)}).",
+                                   backend="dynamodb", operation="transact_write_items") from exc
             return codes
         return None
 
@@ -119,7 +124,8 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
             for table in self.tables.values():
                 waiter.wait(TableName=table, WaiterConfig={"Delay": 2, "MaxAttempts": 60})
         except (BotoCoreError, ClientError) as exc:
-            raise BackendError(f"The catalog tables did not become active ({exc}).") from exc
+            raise BackendError(f"The catalog tables did not become active ({exc}).",
+                               backend="dynamodb", operation="create_schema") from exc
 
     def check(self) -> None:
         """Raise BackendError unless the uploads table answers."""
@@ -166,7 +172,7 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
                 return
             except ClientError:
                 pass
-        raise BackendError("The catalog could not record the migration.")
+        raise BackendError("The catalog could not record the migration.", backend="dynamodb", operation="record_migration")
 
     # users
     def create_user(self, user: User) -> User:
@@ -259,10 +265,12 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
         if codes and codes[1] == "ConditionalCheckFailed":
             entry = self._get("index", self._sha_key(upload.user_id, upload.sha256))
             if entry is None:  # deleted since: the caller may simply try again
-                raise BackendError("The catalog changed during the upload; try again.")
+                raise BackendError("The catalog changed during the upload; try again.",
+                                   backend="dynamodb", operation="put_upload")
             raise DuplicateUpload(entry["uploadId"]["S"])
         if codes:
-            raise BackendError("The catalog refused the upload: its id is taken.")
+            raise BackendError("The catalog refused the upload: its id is taken.",
+                               backend="dynamodb", operation="put_upload")
         return upload
 
     @staticmethod
@@ -331,7 +339,8 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
                 return new
             except _Stale:
                 continue
-        raise BackendError("The upload kept changing while it was being updated; try again.")
+        raise BackendError("The upload kept changing while it was being updated; try again.",
+                           backend="dynamodb", operation="update_upload")
 
     def _commit_change(self, old: Upload, new: Upload, rev: int) -> None:
         fields = {k: v for k, v in upload_to_dict(new).items()
@@ -383,7 +392,8 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
                 return new
             except _Stale:
                 continue
-        raise BackendError("The upload kept changing while purge started; try again.")
+        raise BackendError("The upload kept changing while purge started; try again.",
+                           backend="dynamodb", operation="begin_purge")
 
     def delete_upload(self, user_id: str, upload_id: str) -> None:
         """Remove the upload, its sha256 entry and its index entries at once; a missing upload is fine."""
@@ -408,7 +418,8 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
             if codes[0] == "None":  # the sha entry names another upload: remove only this one
                 self._commit_delete_without_sha(upload, rev)
                 return
-        raise BackendError("The upload kept changing while it was being deleted; try again.")
+        raise BackendError("The upload kept changing while it was being deleted; try again.",
+                           backend="dynamodb", operation="delete_upload")
 
     def _commit_delete_without_sha(self, upload: Upload, rev: int) -> None:
         codes = self._transact([
@@ -416,7 +427,7 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
             *self._index_writes(upload, None),
         ])
         if codes:
-            raise BackendError("The upload could not be deleted; try again.")
+            raise BackendError("The upload could not be deleted; try again.", backend="dynamodb", operation="delete_upload")
 
     def iter_all_uploads(self, user_id: str) -> Iterator[Upload]:
         """Every upload of a user, live or trashed, newest first (batch commands only)."""

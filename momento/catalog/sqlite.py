@@ -18,6 +18,7 @@ from .sqlite_audit import AUDIT_SCHEMA, SqliteAudit
 from .sqlite_index import INDEX_SCHEMA, SqliteIndex
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
 from .sqlite_quota import QUOTA_SCHEMA, SqliteQuota
+from .sqlite_status import FAILURES_SCHEMA, SqliteQueueStatus
 from .sqlite_tus import TUS_SCHEMA, SqliteTus
 
 SCHEMA = """
@@ -48,9 +49,10 @@ CREATE TABLE IF NOT EXISTS migrations (
     applied_at TEXT NOT NULL
 );
 """
+ALL_SCHEMAS = SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA + AUDIT_SCHEMA + TUS_SCHEMA + FAILURES_SCHEMA + QUOTA_SCHEMA
 
 
-class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota):
+class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota, SqliteQueueStatus):
     """Users, tokens and uploads in one SQLite file."""
 
     def __init__(self, path: str):
@@ -91,21 +93,21 @@ class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
-            raise BackendError(f"The catalog failed: {exc}") from exc
+            raise BackendError(f"The catalog failed: {exc}", backend="sqlite", operation="write") from exc
 
     def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         try:
             return self.db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
-            raise BackendError(f"The catalog failed: {exc}") from exc
+            raise BackendError(f"The catalog failed: {exc}", backend="sqlite", operation="read") from exc
 
     # schema and migrations
     def create_schema(self) -> None:
         """Create tables and indexes; safe to call again."""
         try:
-            self.db.executescript(SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA + AUDIT_SCHEMA + TUS_SCHEMA + QUOTA_SCHEMA)
+            self.db.executescript(ALL_SCHEMAS)
         except sqlite3.Error as exc:
-            raise BackendError(f"The catalog failed: {exc}") from exc
+            raise BackendError(f"The catalog failed: {exc}", backend="sqlite", operation="create_schema") from exc
 
     def applied_migrations(self) -> dict[str, str]:
         """Ids of the applied migrations and when each was applied."""
@@ -202,7 +204,8 @@ class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota
         except sqlite3.IntegrityError as exc:
             existing = self.find_by_sha256(upload.user_id, upload.sha256)
             if existing is None:
-                raise BackendError(f"The catalog refused the upload: {exc}") from exc
+                raise BackendError(f"The catalog refused the upload: {exc}",
+                                   backend="sqlite", operation="put_upload") from exc
             raise DuplicateUpload(existing.id) from exc
         return upload
 
@@ -283,7 +286,7 @@ class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota
 
     def check_schema(self) -> list[PostureCheck]:
         """Whether every table init creates is there; changes nothing."""
-        wanted = sorted(set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA + AUDIT_SCHEMA + TUS_SCHEMA + QUOTA_SCHEMA)))
+        wanted = sorted(set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", ALL_SCHEMAS)))
         found = {r["name"] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
         missing = [t for t in wanted if t not in found]
         return [PostureCheck(f"database {os.path.basename(self.path)}", "tables " + ", ".join(wanted),

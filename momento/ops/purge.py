@@ -130,6 +130,7 @@ def _run(storage, catalog, job: Job, report: PurgeReport,
             catalog.put_job(replace(job, lease_until=None, error=exc.message, not_before=iso(retry_at)))
             return "retry", retry_at
         catalog.put_job(replace(job, lease_until=None, error=exc.message, not_before=iso(clock() + PARKED)))
+        catalog.record_job_failure(replace(job, error=exc.message), iso(clock()))
         report.failed.append({"user_id": job.user_id, "upload_id": job.upload_id, "error": exc.message,
                               "attempts": job.attempts})
         return "failed", None

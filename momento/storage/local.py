@@ -69,7 +69,8 @@ class LocalWriter:
         try:
             self._file.write(data)
         except OSError as exc:
-            raise BackendError(f"Could not store the object: {exc.strerror or exc}") from exc
+            raise BackendError(f"Could not store the object: {exc.strerror or exc}",
+                               backend="local", operation="put") from exc
         self.size += len(data)
 
     def flush(self) -> None:
@@ -87,7 +88,8 @@ class LocalWriter:
             os.replace(self._file.name, self.path)
         except OSError as exc:
             self.abort()
-            raise BackendError(f"Could not store the object: {exc.strerror or exc}") from exc
+            raise BackendError(f"Could not store the object: {exc.strerror or exc}",
+                               backend="local", operation="put") from exc
         self.local_path = None
         return self.storage.stat(self.key)
 
@@ -173,7 +175,8 @@ class LocalStorage(LocalParts):
             self._meta_path(path).write_text(json.dumps({"content_type": content_type, "etag": etag}))
             os.replace(out.name, path)
         except OSError as exc:
-            raise BackendError(f"Could not store the object: {exc.strerror or exc}") from exc
+            raise BackendError(f"Could not store the object: {exc.strerror or exc}",
+                               backend="local", operation="put") from exc
         return self.stat(key)
 
     def writer(self, key: str, content_type: str) -> LocalWriter:
@@ -194,7 +197,7 @@ class LocalStorage(LocalParts):
         except FileNotFoundError as exc:
             raise ObjectMissing("The stored file is missing.") from exc
         except OSError as exc:
-            raise BackendError(f"Could not read the object: {exc.strerror}") from exc
+            raise BackendError(f"Could not read the object: {exc.strerror}", backend="local", operation="read") from exc
         try:
             meta = json.loads(self._meta_path(path).read_text())
         except (OSError, ValueError):
@@ -220,7 +223,8 @@ class LocalStorage(LocalParts):
             except FileNotFoundError:
                 pass
             except OSError as exc:
-                raise BackendError(f"Could not delete the object: {exc.strerror}") from exc
+                raise BackendError(f"Could not delete the object: {exc.strerror}",
+                                   backend="local", operation="delete") from exc
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under prefix, in key order, walking only the folders the prefix allows."""
@@ -236,7 +240,7 @@ class LocalStorage(LocalParts):
         except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as exc:
-            raise BackendError(f"Could not list the objects: {exc.strerror}") from exc
+            raise BackendError(f"Could not list the objects: {exc.strerror}", backend="local", operation="list") from exc
         for entry in entries:
             key = base + entry.name
             if entry.is_dir():
@@ -249,7 +253,7 @@ class LocalStorage(LocalParts):
         """Raise BackendError unless the folder is writable."""
         # os.access alone passes anything for root, a file in place of the folder included
         if not self.root.is_dir() or not os.access(self.root, os.W_OK):
-            raise BackendError("The object folder is not writable.")
+            raise BackendError("The object folder is not writable.", backend="local", operation="check")
 
     def check_posture(self) -> list[PostureCheck]:
         """Whether the folders exist, can be written, and are closed to other users; changes nothing."""

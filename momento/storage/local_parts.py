@@ -54,7 +54,8 @@ class LocalParts:
             folder.mkdir(mode=0o700)
             (folder / "content-type").write_text(content_type)
         except OSError as exc:
-            raise BackendError(f"Could not start the object: {exc.strerror or exc}") from exc
+            raise BackendError(f"Could not start the object: {exc.strerror or exc}",
+                               backend="local", operation="start_parts") from exc
         return ref
 
     def put_part(self, key: str, upload_ref: str, number: int, data: bytes) -> str:
@@ -66,7 +67,8 @@ class LocalParts:
         except FileNotFoundError as exc:
             raise ObjectMissing("The parts of this object are gone.") from exc
         except OSError as exc:
-            raise BackendError(f"Could not store the part: {exc.strerror or exc}") from exc
+            raise BackendError(f"Could not store the part: {exc.strerror or exc}",
+                               backend="local", operation="put_part") from exc
         return etag
 
     def complete_parts(self, key: str, upload_ref: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
@@ -96,7 +98,8 @@ class LocalParts:
         except FileNotFoundError as exc:
             raise ObjectMissing("A part of this object is gone.") from exc
         except OSError as exc:
-            raise BackendError(f"Could not store the object: {exc.strerror or exc}") from exc
+            raise BackendError(f"Could not store the object: {exc.strerror or exc}",
+                               backend="local", operation="complete_parts") from exc
         shutil.rmtree(folder, ignore_errors=True)
         return self.stat(key)
 

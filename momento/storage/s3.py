@@ -42,7 +42,8 @@ def _code(exc: ClientError) -> str:
 
 def _failed(what: str, exc: Exception) -> BackendError:
     detail = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
-    return BackendError(f"The object store failed to {what} ({detail}).")
+    return BackendError(f"The object store failed to {what} ({detail}).", backend="s3",
+                        operation=what.split()[0])  # read, store, delete, list, start, reach, set
 
 
 def _etag(value: Optional[str]) -> str:

@@ -59,6 +59,7 @@ class S3Parts:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in GONE:
                 raise ObjectMissing("The parts of this object are gone.") from exc
-            raise BackendError(f"The object store failed to {what} ({code}).") from exc
+            raise BackendError(f"The object store failed to {what} ({code}).", backend="s3", operation="parts") from exc
         except BotoCoreError as exc:
-            raise BackendError(f"The object store failed to {what} ({type(exc).__name__}).") from exc
+            raise BackendError(f"The object store failed to {what} ({type(exc).__name__}).", backend="s3",
+                               operation="parts") from exc

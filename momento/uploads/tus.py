@@ -22,6 +22,7 @@ from . import tus_record as clock  # clock.now(), which tests move on
 from ..formats import is_ulid, iso, parse_iso
 from ..errors import BackendError, BadRequest, Conflict, MomentoError, NotFound, TooLarge
 from ..models import Upload, User
+from ..observe import metrics
 from .admission import Budgets, admit
 from .commit import Limits, find_duplicate
 from .incoming import ingest_stored
@@ -284,6 +285,8 @@ class ResumableUploads:
         settled = record.evolve(state=state, completing_since=None, patching_since=None, parts_ref=None, etags=(),
                                 tail_key=None, hash_state=None, **changes)
         saved = self._save(settled)
+        metrics.count_upload(record.kind, "duplicate" if settled.duplicate else "stored" if state == STORED else
+                             settled.error["code"], settled.length)
         if saved is None:
             log.warning("resumable upload %s changed while it was being finished", record.id)
         # Stored: the record counts the bytes now. Refused: nothing of it stays.

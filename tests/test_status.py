@@ -5,7 +5,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from momento.models import Job
-from momento.resumable_record import TusUpload
+from momento.uploads.tus_record import TusUpload
 from tests.conftest import both_backends
 
 
@@ -91,7 +91,7 @@ def test_a_job_that_fails_for_good_is_counted(app, runner, monkeypatch):
     def broken(backends, job, keeper):
         raise RuntimeError("the transcoder crashed")
 
-    monkeypatch.setitem(worker.HANDLERS, worker.QUEUE, worker.Handler(broken, lambda catalog, job: None))
+    monkeypatch.setitem(worker.HANDLERS, worker.QUEUE, worker.Handler(broken, lambda catalog, job, reason: None))
     summary = worker.run_jobs(app.extensions["momento"], limit=1)
     assert summary["failed"] == 1
     code, report = _status(runner)

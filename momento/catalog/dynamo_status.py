@@ -1,5 +1,5 @@
-"""How the DynamoDB catalog's job queues stand, and the record of jobs that failed for good: Queries on one
-partition each, never a Scan.
+"""How the DynamoDB catalog's job queues stand, and the record of jobs that failed for good: Queries on the
+queue's user list and each listed user's job partition (dynamo_jobs.py), never a Scan.
 
 Items: `job-failed#<queue>` / `<at>#<job id>` in the `index` table, one per job that failed for good, dropped a
 week later (by the next failure's write, and by DynamoDB's TTL on `expires` where the operator enabled it).
@@ -28,15 +28,18 @@ class DynamoQueueStatus:
         """Due and running jobs of a queue now, the oldest due one, and the failures since failed_since."""
         due = running = 0
         oldest: Optional[str] = None
-        for item in self._query("index", KeyConditionExpression="pk = :p", ConsistentRead=True,
-                                ProjectionExpression="not_before, lease_until",
-                                ExpressionAttributeValues={":p": s(f"job#{queue}")}):
-            lease = item.get("lease_until", {}).get("S")
-            if lease and lease > now:
-                running += 1
-            elif item["not_before"]["S"] <= now:
-                due += 1
-                oldest = min(oldest or item["not_before"]["S"], item["not_before"]["S"])
+        users = self._query("index", KeyConditionExpression="pk = :p", ConsistentRead=True, ProjectionExpression="sk",
+                            ExpressionAttributeValues={":p": s(f"jobusers#{queue}")})
+        for user in users:  # the queue's users with jobs, then each user's job partition
+            for item in self._query("index", KeyConditionExpression="pk = :p", ConsistentRead=True,
+                                    ProjectionExpression="not_before, lease_until",
+                                    ExpressionAttributeValues={":p": s(f"job#{queue}#{user['sk']['S']}")}):
+                lease = item.get("lease_until", {}).get("S")
+                if lease and lease > now:
+                    running += 1
+                elif item["not_before"]["S"] <= now:
+                    due += 1
+                    oldest = min(oldest or item["not_before"]["S"], item["not_before"]["S"])
         failed = self._count("index", KeyConditionExpression="pk = :p AND sk >= :since",
                              ExpressionAttributeValues={":p": s(f"job-failed#{queue}"), ":since": s(failed_since)})
         return QueueStatus(queue, due=due, running=running, failed=failed, oldest_due=oldest)

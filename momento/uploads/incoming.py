@@ -55,6 +55,7 @@ class IncomingUpload:
         self._digest = hashlib.sha256()
         self._writer = None
         self._copy = None  # the local copy when the store keeps none on this disk
+        self._published = False
 
     def feed(self, data: bytes) -> None:
         """Take the next bytes of the file."""
@@ -114,10 +115,13 @@ class IncomingUpload:
 
     def _publish(self) -> None:
         self._writer.commit()
+        self._published = True
 
     def _discard(self) -> None:
-        self._writer.abort()
-        self.storage.delete(self._writer.key)  # published already when the record failed
+        if self._published:  # the record failed after the original became visible
+            self.storage.delete(self._writer.key)
+        else:
+            self._writer.abort()
 
     def _close_copy(self) -> None:
         if self._copy is not None:

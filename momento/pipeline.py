@@ -147,7 +147,7 @@ class IncomingUpload:
             self._writer.commit()
             self._close_copy()
             written.append(upload.thumb_key)
-            self.storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime)
+            self.storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime, durable=False)
             self.catalog.put_upload(upload)
         except DuplicateUpload as dup:
             # The same bytes arrived twice at once; the other request won.
@@ -238,7 +238,7 @@ def ingest_stored(storage, catalog, user: User, key: str, sniffed: Sniffed, *, s
                           taggers=limits.taggers, upload_id=upload_id)
     written = [key, upload.thumb_key]
     try:
-        storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime)
+        storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime, durable=False)
         catalog.put_upload(upload)
     except DuplicateUpload as dup:  # the same bytes finished twice at once; the other one won
         _discard(storage, written)

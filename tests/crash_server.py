@@ -93,11 +93,18 @@ def main() -> None:
     from momento import create_app
 
     app = create_app({"SECRET_KEY": "crash-test", "DATA_DIR": sys.argv[1], "BACKEND": "local",
-                      "WTF_CSRF_ENABLED": False})
+                      "WTF_CSRF_ENABLED": False, "TAGGERS": ""})
     app.config["TUS_PART_SIZE"] = PART_SIZE
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    if os.environ.get("MOMENTO_CRASH_AT"):
-        instrument(crash_at(os.environ["MOMENTO_CRASH_AT"]))
+    crash = crash_at(os.environ.get("MOMENTO_CRASH_AT", "none:0:before"))
+    log = open(os.path.join(sys.argv[1], "steps.log"), "a", buffering=1)
+
+    def on_step(kind: str, detail: str, phase: str) -> None:
+        if phase == "before":
+            log.write(f"{kind} {detail}\n")  # what the uncrashed scenario does, counted by the tests
+        crash(kind, detail, phase)
+
+    instrument(on_step)
     print(server.server_port, flush=True)
     server.serve_forever()
 

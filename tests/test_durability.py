@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,135 @@ def test_catalog_commits_are_synced(app, backends):
     """synchronous=FULL: in WAL mode SQLite fsyncs the log at each commit (NORMAL may lose the last ones)."""
     assert backends.catalog.db.execute("PRAGMA synchronous").fetchone()[0] == 2
     assert backends.catalog.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# crash tests: a real server killed at each step, then verify --repair and the client's view
+
+class Http:
+    """Requests to the crash server; None for an answer that never came (the server died)."""
+
+    def __init__(self, port: int, token: str):
+        self.base, self.auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
+
+    def send(self, method: str, path: str, body: bytes = b"", **headers) -> tuple[int, dict, bytes] | None:
+        request = urllib.request.Request(self.base + path, data=body, method=method, headers={**self.auth, **headers})
+        try:
+            with urllib.request.urlopen(request, timeout=20) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+        except (ConnectionError, urllib.error.URLError, OSError):
+            return None
+
+
+def _form(data: bytes) -> tuple[bytes, str]:
+    boundary = "crashtestboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def _scenario(http: Http) -> dict:
+    """A form upload, then a tus upload in two PATCHes; what each request was answered (stops at the first silence)."""
+    answers: dict = {}
+    body, kind = _form(PHOTO)
+    answers["form"] = form = http.send("POST", "/api/v1/uploads", body, **{"Content-Type": kind})
+    if form is None:
+        return answers
+    meta = f"filename {base64.b64encode(b'clip.mp4').decode()}"
+    answers["create"] = created = http.send("POST", "/api/v1/tus/", **TUS, **{"Upload-Length": str(len(VIDEO)),
+                                                                             "Upload-Metadata": meta})
+    if created is None or created[0] != 201:
+        return answers
+    answers["url"] = url = created[1]["Location"].replace(http.base, "")
+    for name, start, end in (("patch", 0, CUT), ("finish", CUT, len(VIDEO))):
+        answers[name] = answer = http.send("PATCH", url, VIDEO[start:end], **TUS, **{
+            "Upload-Offset": str(start), "Content-Type": STREAM})
+        if answer is None or answer[0] != 204:
+            return answers
+    return answers
+
+
+def _serve(data_dir: Path, crash: str) -> tuple[subprocess.Popen, int]:
+    env = {**os.environ, "MOMENTO_CRASH_AT": crash, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "tests.crash_server", str(data_dir)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return proc, int(proc.stdout.readline())
+
+
+# every step the scenario makes (test_step_counts keeps this in step with the code): fsyncs, renames, commits
+STEPS = {"fsync": 31, "replace": 12, "commit": 11}
+BOUNDARIES = [(kind, n, "before") for kind, count in STEPS.items() for n in range(1, count + 1)] + \
+    [(kind, STEPS[kind], "after") for kind in STEPS]
+
+
+@pytest.fixture
+def crash_app(tmp_path, monkeypatch, fast_passwords):
+    """The app in this process on the crash server's data folder, with every leftover old enough to repair."""
+    monkeypatch.setattr(verify, "ORPHAN_GRACE", -1.0)
+    app = create_app({"TESTING": True, "SECRET_KEY": "crash-test", "DATA_DIR": str(tmp_path / "data"),
+                      "BACKEND": "local", "WTF_CSRF_ENABLED": False, "TAGGERS": ""})
+    app.config["TUS_PART_SIZE"] = PART_SIZE
+    return app
+
+
+def _verify(app, *extra) -> dict:
+    result = app.test_cli_runner().invoke(args=["momento", "verify", "--json", *extra])
+    return json.loads(result.output)
+
+
+def test_step_counts(crash_app):
+    """The scenario, uncrashed, makes exactly the steps BOUNDARIES covers."""
+    alice = Account(crash_app, "alice@example.com")
+    counts: dict = {}
+    proc, port = _serve(Path(crash_app.config["DATA_DIR"]), "none:0:before")
+    try:
+        answers = _scenario(Http(port, alice.token))
+    finally:
+        proc.kill()
+        proc.wait()
+    assert [answers[k][0] for k in ("form", "create", "patch", "finish")] == [201, 201, 204, 204]
+    log = Path(crash_app.config["DATA_DIR"]) / "steps.log"
+    for line in log.read_text().splitlines():
+        counts[line.split()[0]] = counts.get(line.split()[0], 0) + 1
+    assert counts == STEPS, log.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,n,phase", BOUNDARIES)
+def test_crash_leaves_nothing_half_done(crash_app, monkeypatch, kind, n, phase):
+    alice = Account(crash_app, "alice@example.com")
+    proc, port = _serve(Path(crash_app.config["DATA_DIR"]), f"{kind}:{n}:{phase}")
+    try:
+        answers = _scenario(Http(port, alice.token))
+        proc.wait(timeout=5) if answers.get("finish") is None else None
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    repaired = _verify(crash_app, "--repair")
+    report = _verify(crash_app)
+    assert report["clean"] and report["problems"] == [], report
+
+    form = answers.get("form")
+    if form is not None and form[0] == 201:  # answered: complete
+        upload_id = json.loads(form[2])["id"]
+        assert alice.get(f"/media/{upload_id}/original").data == PHOTO
+        assert alice.get(f"/media/{upload_id}/thumbnail").status_code == 200
+    if answers.get("finish") is not None:
+        state = alice.get(answers["url"]).json
+        assert alice.get(f"/media/{state['upload']['id']}/original").data == VIDEO
+    elif answers.get("patch") is not None and answers["patch"][0] == 204:
+        # acknowledged bytes stay: the client resumes from at least there (a finish that died is run again)
+        later = resumable_record.now() + timedelta(minutes=20)
+        monkeypatch.setattr(resumable_record, "now", lambda: later)
+        head = alice.head(answers["url"], headers=TUS)
+        offset = int(head.headers["Upload-Offset"])
+        assert offset >= CUT
+        resp = alice.client.patch(answers["url"], data=VIDEO[offset:], content_type=STREAM,
+                                  headers={**alice.headers, **TUS, "Upload-Offset": str(offset)})
+        assert resp.status_code == 204, (resp.json, repaired)
+        state = alice.get(answers["url"]).json
+        assert alice.get(f"/media/{state['upload']['id']}/original").data == VIDEO
+        report = _verify(crash_app)
+        assert report["clean"] and report["problems"] == [], report

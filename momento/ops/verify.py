@@ -84,6 +84,9 @@ class Verifier:
         """Walk every folder of the store, then the users that have no objects at all."""
         users = {u.id: u for u in (self.catalog.iter_users() if users is None else users)}
         self.report.users = len(users)
+        # a tus upload's object before its record exists (a finish that died and will be run again) is no orphan
+        self._tus = list(self.catalog.expired_tus("9999-12-31", limit=100_000))
+        self._tus_keys = {r.key for r in self._tus if r.key}
         for folder, objects in itertools.groupby(self.storage.list(""), key=_folder):
             match = _USER_FOLDER.match(folder)
             user = users.pop(match.group(1), None) if match else None
@@ -101,7 +104,7 @@ class Verifier:
 
     def _check_debris(self) -> None:
         """The local folder's leftovers of crashed writes, removed (or completed) with --repair."""
-        live = {r.parts_ref for r in self.catalog.expired_tus("9999-12-31", limit=1_000_000) if r.parts_ref}
+        live = {r.parts_ref for r in self._tus if r.parts_ref}
         for item in self.storage.debris(now=self.now, grace=ORPHAN_GRACE, live_parts=live):
             if self.repair:
                 self.storage.clear_debris(item)
@@ -163,7 +166,7 @@ class Verifier:
                 pass  # an empty thumbnail or rendition (written without fsync before a power cut): as if missing
             elif obj.key in named:
                 present.add(obj.key)
-            elif not self._has_record_now(user, obj.key):
+            elif obj.key not in self._tus_keys and not self._has_record_now(user, obj.key):
                 self._orphan(obj, "no upload record names it")
         for key, (upload_id, role, required) in named.items():
             if required and key not in present:

@@ -21,6 +21,7 @@ COMMITTERS = ("put_upload", "update_tus", "put_tus", "delete_tus", "add_audit_ev
 
 
 def _fd_path(fd: int) -> str:
+    """The path an open descriptor names."""
     try:
         return os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
@@ -43,18 +44,21 @@ def instrument(on_step: Callable[[str, str, str], None]) -> Callable[[], None]:
     real_fsync, real_replace, real_commit = os.fsync, os.replace, SqliteCatalog._commit
 
     def fsync(fd):
+        """os.fsync, reported."""
         detail = _fd_path(fd)
         on_step("fsync", detail, "before")
         real_fsync(fd)
         on_step("fsync", detail, "after")
 
     def replace(src, dst, **kw):
+        """os.replace, reported."""
         detail = f"{src} -> {dst}"
         on_step("replace", detail, "before")
         real_replace(src, dst, **kw)
         on_step("replace", detail, "after")
 
     def commit(self, db):
+        """SqliteCatalog._commit, reported."""
         detail = _committer()
         on_step("commit", detail, "before")
         real_commit(self, db)
@@ -63,6 +67,7 @@ def instrument(on_step: Callable[[str, str, str], None]) -> Callable[[], None]:
     os.fsync, os.replace, SqliteCatalog._commit = fsync, replace, commit
 
     def undo():
+        """Put the originals back."""
         os.fsync, os.replace, SqliteCatalog._commit = real_fsync, real_replace, real_commit
 
     return undo
@@ -74,6 +79,7 @@ def crash_at(spec: str) -> Callable[[str, str, str], None]:
     seen, lock = {"n": 0}, threading.Lock()
 
     def on_step(step_kind: str, detail: str, step_phase: str) -> None:
+        """Count the steps of `kind`; die at the chosen one."""
         if step_kind != kind:
             return
         with lock:
@@ -100,6 +106,7 @@ def main() -> None:
     log = open(os.path.join(sys.argv[1], "steps.log"), "a", buffering=1)
 
     def on_step(kind: str, detail: str, phase: str) -> None:
+        """Log the step, then maybe crash."""
         if phase == "before":
             log.write(f"{kind} {detail}\n")  # what the uncrashed scenario does, counted by the tests
         crash(kind, detail, phase)

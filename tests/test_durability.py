@@ -45,10 +45,12 @@ class Timeline:
         self.events: list[tuple[str, str]] = []
 
     def step(self, kind: str, detail: str, phase: str) -> None:
+        """Note a finished step."""
         if phase == "after":
             self.events.append((kind, detail))
 
     def answer(self, status: int) -> int:
+        """Note an answer the client got; its index."""
         self.events.append(("answer", str(status)))
         return len(self.events) - 1
 
@@ -69,6 +71,7 @@ def timeline(monkeypatch, app) -> Timeline:
 
 
 def _folder(path: str) -> str:
+    """The folder part of a path."""
     return path.rpartition("/")[0]
 
 
@@ -99,11 +102,13 @@ def test_thumbnail_is_not_synced(app, alice, timeline):
 
 
 def _tus_patch(account: Account, url: str, data: bytes, offset: int):
+    """One tus PATCH through the test client."""
     return account.client.patch(url, data=data, content_type=STREAM,
                                 headers={**account.headers, **TUS, "Upload-Offset": str(offset)})
 
 
 def _tus_create(account: Account, length: int) -> str:
+    """A new tus upload's URL."""
     meta = f"filename {base64.b64encode(b'clip.mp4').decode()}"
     resp = account.client.post("/api/v1/tus/", headers={**account.headers, **TUS, "Upload-Length": str(length),
                                                         "Upload-Metadata": meta})
@@ -158,6 +163,7 @@ class Http:
         self.base, self.auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
 
     def send(self, method: str, path: str, body: bytes = b"", **headers) -> tuple[int, dict, bytes] | None:
+        """One request; (status, headers, body), or None when the server died first."""
         request = urllib.request.Request(self.base + path, data=body, method=method, headers={**self.auth, **headers})
         try:
             with urllib.request.urlopen(request, timeout=20) as resp:
@@ -169,6 +175,7 @@ class Http:
 
 
 def _form(data: bytes) -> tuple[bytes, str]:
+    """A multipart body holding one file, and its Content-Type."""
     boundary = "crashtestboundary"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.jpg\"\r\n"
             f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
@@ -197,6 +204,7 @@ def _scenario(http: Http) -> dict:
 
 
 def _serve(data_dir: Path, crash: str) -> tuple[subprocess.Popen, int]:
+    """The crash server on data_dir, armed to die at `crash`; the process and its port."""
     env = {**os.environ, "MOMENTO_CRASH_AT": crash, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "tests.crash_server", str(data_dir)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -220,6 +228,7 @@ def crash_app(tmp_path, monkeypatch, fast_passwords):
 
 
 def _verify(app, *extra) -> dict:
+    """`flask momento verify --json` through the app's CLI."""
     result = app.test_cli_runner().invoke(args=["momento", "verify", "--json", *extra])
     return json.loads(result.output)
 
@@ -279,3 +288,34 @@ def test_crash_leaves_nothing_half_done(crash_app, monkeypatch, kind, n, phase):
         assert alice.get(f"/media/{state['upload']['id']}/original").data == VIDEO
         report = _verify(crash_app)
         assert report["clean"] and report["problems"] == [], report
+
+
+def test_verify_clears_crash_leftovers(app, alice, backends, monkeypatch):
+    """What a crash can leave beside the objects is found, and --repair clears it (or completes a sidecar)."""
+    monkeypatch.setattr(verify, "ORPHAN_GRACE", -1.0)
+    data = Path(app.config["DATA_DIR"])
+    upload = backends.catalog.get_upload(alice.user.id, alice.upload(PHOTO).json["id"])
+    folder = data / "objects" / f"user-{alice.user.id}" / "photos"
+    (folder / "01M8VF8J7DB3B7XX46W5DEPPF4.jpg.meta").write_text("{}")  # its object never arrived
+    (data / "tmp" / "put-left").write_bytes(b"half an upload")
+    (data / "parts" / ("ab" * 16)).mkdir(parents=True)
+    (data / "objects" / upload.original_key).with_name(Path(upload.original_key).name + ".meta").unlink()
+    (data / "objects" / upload.thumb_key).write_bytes(b"")  # written without fsync before a power cut
+    kinds = sorted(p["kind"] for p in _verify(app)["problems"])
+    assert kinds == ["missing_sidecar", "missing_thumbnail", "scratch_file", "stray_parts", "stray_sidecar"]
+    _verify(app, "--repair")
+    assert _verify(app)["problems"] == []
+    assert alice.get(f"/media/{upload.id}/original").headers["Content-Type"] == "image/jpeg"
+    assert alice.get(f"/media/{upload.id}/thumbnail").data[:4] == b"RIFF"
+
+
+def test_verify_keeps_the_object_of_a_finish_that_died(app, alice, backends, monkeypatch):
+    """A tus upload joined but not yet recorded is no orphan while its record lives: the next PATCH finishes it."""
+    monkeypatch.setattr(verify, "ORPHAN_GRACE", -1.0)
+    app.config["TUS_PART_SIZE"] = PART_SIZE
+    url = _tus_create(alice, len(VIDEO))
+    assert _tus_patch(alice, url, VIDEO[:CUT], 0).status_code == 204
+    record = backends.catalog.get_tus(alice.user.id, url.rsplit("/", 1)[1])
+    backends.storage.put_bytes(record.key, VIDEO, "video/mp4")  # as if joined by a finish that then died
+    assert _verify(app, "--repair")["problems"] == []
+    assert backends.storage.stat(record.key).size == len(VIDEO)

@@ -2,8 +2,10 @@
 
 The store is listed once, in key order, so each user's objects arrive together (`user-<id>/...`); each
 group is held against that user's records, read a page at a time. Found: objects without a record
-(orphans, e.g. left by a crash or by a web role that may not delete), records without their original,
-missing thumbnails and renditions, and index counters that differ from what the records say.
+(orphans, e.g. left by a crash or by a web role that may not delete), records without their original or
+with an original of the wrong size, missing (or empty) thumbnails and renditions, index counters that differ
+from what the records say, and on the local backend what a crash leaves beside the objects (sidecars without
+their object, temporary files, the parts of a tus upload no record names).
 """
 from __future__ import annotations
 
@@ -34,8 +36,9 @@ _UPLOAD_ID = re.compile(r"^user-[^/]+/(?:photos|videos|thumbs)/([0-9A-HJKMNP-TV-
 class Problem:
     """One thing out of step; `repaired` once --repair fixed it, `fixable` when --repair could."""
 
-    kind: str  # orphan_object, unknown_object, missing_original, missing_thumbnail, missing_rendition,
-    #            unfinished_purge, index_out_of_step
+    kind: str  # orphan_object, unknown_object, missing_original, damaged_original, missing_thumbnail,
+    #            missing_rendition, unfinished_purge, index_out_of_step, and the local backend's leftovers:
+    #            stray_sidecar, missing_sidecar, scratch_file, stray_parts
     where: str
     detail: str
     fixable: bool
@@ -81,6 +84,9 @@ class Verifier:
         """Walk every folder of the store, then the users that have no objects at all."""
         users = {u.id: u for u in (self.catalog.iter_users() if users is None else users)}
         self.report.users = len(users)
+        # a tus upload's object before its record exists (a finish that died and will be run again) is no orphan
+        self._tus = list(self.catalog.expired_tus("9999-12-31", limit=100_000))
+        self._tus_keys = {r.key for r in self._tus if r.key}
         for folder, objects in itertools.groupby(self.storage.list(""), key=_folder):
             match = _USER_FOLDER.match(folder)
             user = users.pop(match.group(1), None) if match else None
@@ -92,7 +98,17 @@ class Verifier:
         for user in users.values():
             self._check_user(user, ())
             self.progress(1)
+        if hasattr(self.storage, "debris"):
+            self._check_debris()
         return self.report
+
+    def _check_debris(self) -> None:
+        """The local folder's leftovers of crashed writes, removed (or completed) with --repair."""
+        live = {r.parts_ref for r in self._tus if r.parts_ref}
+        for item in self.storage.debris(now=self.now, grace=ORPHAN_GRACE, live_parts=live):
+            if self.repair:
+                self.storage.clear_debris(item)
+            self._found(Problem(item.kind, self.storage.where(item), item.detail, True, self.repair))
 
     def _found(self, problem: Problem) -> None:
         self.report.problems.append(problem)
@@ -126,6 +142,7 @@ class Verifier:
     # one user's objects against the user's records
     def _check_user(self, user: User, objects: Iterable[ObjectInfo]) -> None:
         named: dict[str, tuple[str, str, bool]] = {}  # every key a record names -> (upload id, role, required)
+        sizes: dict[str, int] = {}  # the originals' sizes, as recorded
         counts: Counter = Counter()
         for upload in self.catalog.iter_all_uploads(user.id):
             self.report.uploads += 1
@@ -137,12 +154,19 @@ class Verifier:
             for key in upload.object_keys:
                 role = {upload.original_key: "original", upload.thumb_key: "thumbnail"}.get(key, "rendition")
                 named[key] = (upload.id, role, not frozen and (role != "rendition" or upload.rendition == "ready"))
+            sizes[upload.original_key] = upload.size
         present = set()
         for obj in objects:
             self.report.objects += 1
-            if obj.key in named:
+            if obj.key in sizes and obj.size != sizes[obj.key] and named[obj.key][2]:
+                self._found(Problem("damaged_original", f"{user.id}/{named[obj.key][0]}",
+                                    f"{obj.key} holds {obj.size} bytes, the record says {sizes[obj.key]}", False))
                 present.add(obj.key)
-            elif not self._has_record_now(user, obj.key):
+            elif obj.key in named and obj.size == 0:
+                pass  # an empty thumbnail or rendition (written without fsync before a power cut): as if missing
+            elif obj.key in named:
+                present.add(obj.key)
+            elif obj.key not in self._tus_keys and not self._has_record_now(user, obj.key):
                 self._orphan(obj, "no upload record names it")
         for key, (upload_id, role, required) in named.items():
             if required and key not in present:
@@ -185,7 +209,7 @@ class Verifier:
             except MomentoError as exc:
                 log.warning("%s does not decode (%s); using a placeholder thumbnail", upload.original_key, exc.message)
                 thumbnail = placeholder_thumbnail(upload.kind)
-            self.storage.put_bytes(upload.thumb_key, thumbnail, upload.thumb_mime)
+            self.storage.put_bytes(upload.thumb_key, thumbnail, upload.thumb_mime, durable=False)
             return True
         except ObjectMissing:
             return False  # reported as a missing original too

@@ -38,13 +38,15 @@ class ObjectWriter(Protocol):
 class Storage(Protocol):
     """Keys to bytes. Keys look like `user-<id>/photos/<uploadId>.<ext>`."""
 
-    def put(self, key: str, stream: BinaryIO, content_type: str) -> ObjectInfo:
+    # durable (the default): the object survives a power cut once the call returns. durable=False is for what
+    # can be made again (thumbnails, renditions): the local backend then skips its fsyncs; S3 is always durable.
+    def put(self, key: str, stream: BinaryIO, content_type: str, *, durable: bool = True) -> ObjectInfo:
         """Store the stream's bytes under key (read in parts; memory stays bounded)."""
 
-    def writer(self, key: str, content_type: str) -> ObjectWriter:
+    def writer(self, key: str, content_type: str, *, durable: bool = True) -> ObjectWriter:
         """Start writing key as bytes arrive (parts on S3, a temporary file renamed into place locally)."""
 
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
+    def put_bytes(self, key: str, data: bytes, content_type: str, *, durable: bool = True) -> ObjectInfo:
         """Store a small value under key."""
 
     def open(self, key: str, start: Optional[int] = None, end: Optional[int] = None) -> ObjectStream:
@@ -70,7 +72,8 @@ class Storage(Protocol):
         """Start an object at key written in numbered parts; a reference for the calls below."""
 
     def put_part(self, key: str, upload_ref: str, number: int, data: bytes) -> str:
-        """Store part `number` (1-based; 5 MiB at least, but for the last); its ETag. Storing a number again replaces it."""
+        """Store part `number` (1-based; 5 MiB at least, but for the last), durably; its ETag. Storing a number
+        again replaces it."""
 
     def complete_parts(self, key: str, upload_ref: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
         """Join the (number, ETag) parts, in order, into the object at key, which becomes visible only now."""

@@ -13,7 +13,9 @@ from typing import BinaryIO, Iterator, Optional
 
 from ..errors import BackendError, BadRequest, ObjectMissing
 from ..models import ObjectInfo, PostureCheck
+from .local_debris import LocalDebris
 from .local_parts import LocalParts
+from .local_sync import SyncedFolders, fsync_dir, fsync_file
 
 CHUNK = 1024 * 1024
 SCRATCH_GRACE = 3600.0  # seconds untouched before a scratch file counts as left by a process that died
@@ -30,6 +32,14 @@ def _last_write(entry: Path) -> float:
                 except FileNotFoundError:
                     pass
     return latest
+
+
+def _unlink(path: str) -> None:
+    """Remove a file that may be gone already."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 class LocalStream:
@@ -56,8 +66,8 @@ class LocalStream:
 class LocalWriter:
     """An object being written to a temporary file on the same disk, renamed into place on commit."""
 
-    def __init__(self, storage: "LocalStorage", key: str, content_type: str):
-        self.storage, self.key, self.content_type = storage, key, content_type
+    def __init__(self, storage: "LocalStorage", key: str, content_type: str, durable: bool = True):
+        self.storage, self.key, self.content_type, self.durable = storage, key, content_type, durable
         self.path = storage._path(key)
         storage.tmp.mkdir(parents=True, exist_ok=True)
         self._file = tempfile.NamedTemporaryFile(dir=storage.tmp, prefix="put-", delete=False)
@@ -78,14 +88,15 @@ class LocalWriter:
         self._file.flush()
 
     def commit(self) -> ObjectInfo:
-        """Rename the file into place; the object becomes visible only now."""
+        """Rename the file into place; the object becomes visible only now (and, durable, survives a power cut)."""
         try:
+            self._file.flush()
+            if self.durable:
+                fsync_file(self._file.fileno())
             self._file.close()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             # Keys are never rewritten with other bytes, so a random ETag is as good as a digest and costs nothing.
             meta = {"content_type": self.content_type, "etag": secrets.token_hex(16)}
-            self.storage._meta_path(self.path).write_text(json.dumps(meta))
-            os.replace(self._file.name, self.path)
+            self.storage._place(self._file.name, self.path, meta, self.durable)
         except OSError as exc:
             self.abort()
             raise BackendError(f"Could not store the object: {exc.strerror or exc}",
@@ -102,12 +113,13 @@ class LocalWriter:
             pass
 
 
-class LocalStorage(LocalParts):
+class LocalStorage(LocalParts, LocalDebris):
     """Objects under `<root>/objects/<key>`; the content type sits beside each in a small sidecar."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root) / "objects"
         self.tmp = Path(root) / "tmp"
+        self._synced = SyncedFolders(self.root.parent)
 
     @classmethod
     def from_app(cls, app) -> "LocalStorage":
@@ -121,6 +133,7 @@ class LocalStorage(LocalParts):
             mode = folder.stat().st_mode & 0o777
             if mode & 0o007:
                 folder.chmod(mode & ~0o007)
+        fsync_dir(self.root.parent)
         self.sweep_scratch()
 
     def sweep_scratch(self, grace: float = SCRATCH_GRACE, now: Optional[float] = None) -> int:
@@ -156,11 +169,30 @@ class LocalStorage(LocalParts):
     def _meta_path(path: Path) -> Path:
         return path.with_name(path.name + ".meta")
 
-    def put(self, key: str, stream: BinaryIO, content_type: str) -> ObjectInfo:
-        """Copy the stream to a temporary file, then rename it into place."""
+    def _place(self, temp: str, path: Path, meta: dict, durable: bool) -> None:
+        """Rename a written (and, durable, fsync'ed) temporary file to path, its sidecar first; durable, the
+        folder's new names are synced before this returns. A crash leaves at worst a sidecar without its object."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, meta_temp = tempfile.mkstemp(dir=self.tmp, prefix="meta-")
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(json.dumps(meta))
+                out.flush()
+                if durable:
+                    fsync_file(out.fileno())
+            os.replace(meta_temp, self._meta_path(path))
+        except BaseException:
+            _unlink(meta_temp)
+            raise
+        os.replace(temp, path)
+        if durable:
+            self._synced.sync([path.parent])
+
+    def put(self, key: str, stream: BinaryIO, content_type: str, *, durable: bool = True) -> ObjectInfo:
+        """Copy the stream to a temporary file, then rename it into place; durable (the default), on disk
+        before this returns, else (thumbnails, renditions: they can be made again) as the kernel sees fit."""
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             self.tmp.mkdir(parents=True, exist_ok=True)
             md5 = hashlib.md5(usedforsecurity=False)
             with tempfile.NamedTemporaryFile(dir=self.tmp, delete=False) as out:
@@ -168,26 +200,31 @@ class LocalStorage(LocalParts):
                     while chunk := stream.read(CHUNK):
                         md5.update(chunk)
                         out.write(chunk)
+                    out.flush()
+                    if durable:
+                        fsync_file(out.fileno())
                 except BaseException:
                     os.unlink(out.name)
                     raise
-            etag = md5.hexdigest()
-            self._meta_path(path).write_text(json.dumps({"content_type": content_type, "etag": etag}))
-            os.replace(out.name, path)
+            try:
+                self._place(out.name, path, {"content_type": content_type, "etag": md5.hexdigest()}, durable)
+            except BaseException:
+                _unlink(out.name)
+                raise
         except OSError as exc:
             raise BackendError(f"Could not store the object: {exc.strerror or exc}",
                                backend="local", operation="put") from exc
         return self.stat(key)
 
-    def writer(self, key: str, content_type: str) -> LocalWriter:
+    def writer(self, key: str, content_type: str, *, durable: bool = True) -> LocalWriter:
         """Write an object as its bytes arrive."""
-        return LocalWriter(self, key, content_type)
+        return LocalWriter(self, key, content_type, durable)
 
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
+    def put_bytes(self, key: str, data: bytes, content_type: str, *, durable: bool = True) -> ObjectInfo:
         """Store a small value under key."""
         import io
 
-        return self.put(key, io.BytesIO(data), content_type)
+        return self.put(key, io.BytesIO(data), content_type, durable=durable)
 
     def stat(self, key: str) -> ObjectInfo:
         """Size, type and ETag of key."""

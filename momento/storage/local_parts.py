@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -19,6 +18,7 @@ from typing import Optional, Sequence
 
 from ..errors import BackendError, BadRequest, ObjectMissing
 from ..models import ObjectInfo
+from .local_sync import fsync_dir, fsync_file
 
 _REF = re.compile(r"^[0-9a-f]{32}$")
 _ETAG = re.compile(r"^[0-9a-f]{16}$")
@@ -31,6 +31,7 @@ class LocalParts:
 
     Each part is written under a fresh name (its "ETag"), so two writers of the same part number never mix
     their bytes; complete_parts joins the parts it is named, in order, and renames the result into place.
+    Every call is durable when it returns (a part's ETag is recorded, and the tus offset acknowledged, next).
     """
 
     @property
@@ -52,7 +53,11 @@ class LocalParts:
             self.parts.mkdir(mode=0o700, parents=True, exist_ok=True)
             folder = self._folder(ref)
             folder.mkdir(mode=0o700)
-            (folder / "content-type").write_text(content_type)
+            with open(folder / "content-type", "w") as out:
+                out.write(content_type)
+                out.flush()
+                fsync_file(out.fileno())
+            self._synced.sync([folder])
         except OSError as exc:
             raise BackendError(f"Could not start the object: {exc.strerror or exc}",
                                backend="local", operation="start_parts") from exc
@@ -62,8 +67,12 @@ class LocalParts:
         """Store part `number` (1-based); the ETag complete_parts must be given for it."""
         etag = secrets.token_hex(8)
         try:
-            with open(self._folder(upload_ref) / f"{number:05d}-{etag}", "xb") as out:
+            folder = self._folder(upload_ref)
+            with open(folder / f"{number:05d}-{etag}", "xb") as out:
                 out.write(data)
+                out.flush()
+                fsync_file(out.fileno())
+            fsync_dir(folder)
         except FileNotFoundError as exc:
             raise ObjectMissing("The parts of this object are gone.") from exc
         except OSError as exc:
@@ -87,14 +96,14 @@ class LocalParts:
                         with open(folder / f"{number:05d}-{etag}", "rb") as part:
                             _copy(part.fileno(), out.fileno())
                         md5.update(etag.encode())
+                    fsync_file(out.fileno())
+                # Like S3's multipart ETags: a digest of the parts' ETags and their count, not of the bytes.
+                meta = {"content_type": content_type, "etag": f"{md5.hexdigest()}-{len(parts)}"}
+                self._place(joined, target, meta, durable=True)
             except BaseException:
-                os.unlink(joined)
+                if os.path.exists(joined):
+                    os.unlink(joined)
                 raise
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # Like S3's multipart ETags: a digest of the parts' ETags and their count, not of the bytes.
-            meta = {"content_type": content_type, "etag": f"{md5.hexdigest()}-{len(parts)}"}
-            self._meta_path(target).write_text(json.dumps(meta))
-            os.replace(joined, target)
         except FileNotFoundError as exc:
             raise ObjectMissing("A part of this object is gone.") from exc
         except OSError as exc:

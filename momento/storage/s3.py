@@ -130,8 +130,9 @@ class S3Storage(S3Parts):
             return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
         return {"ServerSideEncryption": "AES256"}
 
-    def put(self, key: str, stream: BinaryIO, content_type: str) -> ObjectInfo:
-        """Upload the stream through a writer (multipart past part_size); errors of the stream itself propagate."""
+    def put(self, key: str, stream: BinaryIO, content_type: str, *, durable: bool = True) -> ObjectInfo:
+        """Upload the stream through a writer (multipart past part_size); errors of the stream itself propagate.
+        S3 stores durably before it answers, so `durable` changes nothing."""
         writer = self.writer(key, content_type)
         try:
             while chunk := stream.read(CHUNK * 4):
@@ -150,12 +151,12 @@ class S3Storage(S3Parts):
                     self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="s3-parts")
         return self._executor
 
-    def writer(self, key: str, content_type: str) -> S3Writer:
+    def writer(self, key: str, content_type: str, *, durable: bool = True) -> S3Writer:
         """Write an object as its bytes arrive (multipart, parts sent while the next fills)."""
         return S3Writer(self, check_key(key), content_type, part_size=self.part_size, in_flight=self.in_flight)
 
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
-        """Store a small value in one request."""
+    def put_bytes(self, key: str, data: bytes, content_type: str, *, durable: bool = True) -> ObjectInfo:
+        """Store a small value in one request (durable whatever `durable` says)."""
         try:
             answer = self.writes.put_object(Bucket=self.bucket, Key=check_key(key), Body=data,
                                             ContentType=content_type, **self._encryption_args())

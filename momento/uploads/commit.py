@@ -96,7 +96,7 @@ def commit(storage, catalog, arrived: Arrived, limits: Limits) -> IngestResult:
                           tags=arrived.tags, taggers=limits.taggers, upload_id=arrived.upload_id)
     try:
         arrived.publish()
-        storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime)
+        storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime, durable=False)  # made again by verify
         catalog.put_upload(upload)
     except DuplicateUpload as dup:  # the same bytes arrived twice at once; the other request won
         _discard(storage, [upload.thumb_key], arrived.discard)

@@ -231,15 +231,15 @@ class ResumableUploads:
         if record is None:
             raise Conflict("Another request is finishing this upload.", code="upload_busy")
         try:
-            final = self._tail(record) if final is None else final
-            if record.kind is None:  # a file shorter than the sniff window
-                record = sniff_record(record, final, self.limits)
             hasher = load_hash(record.hash_state)
             sha256 = hasher.finalize() if hasher is not None else None
             existing = find_duplicate(self.catalog, user.id, sha256) if sha256 else None
-            if existing is not None:
+            if existing is not None:  # (or this very upload, recorded by a finish that died before settling)
                 self._drop_bytes(record)
-                return self._settle(record, STORED, result_id=existing.id, duplicate=True)
+                return self._settle(record, STORED, result_id=existing.id, duplicate=existing.id != record.upload_id)
+            final = self._tail(record) if final is None else final
+            if record.kind is None:  # a file shorter than the sniff window
+                record = sniff_record(record, final, self.limits)
             self._assemble(record, final)
         except Refusal as refusal:
             self._refuse(record, refusal.error)
@@ -266,9 +266,9 @@ class ResumableUploads:
             self.storage.put_bytes(record.key, final, record.mime)
             return
         etags = record.etags
-        if final:
-            etags += (self.storage.put_part(record.key, record.parts_ref, len(etags) + 1, final),)
         try:
+            if final:
+                etags += (self.storage.put_part(record.key, record.parts_ref, len(etags) + 1, final),)
             self.storage.complete_parts(record.key, record.parts_ref, list(enumerate(etags, 1)))
         except MomentoError as exc:
             if exc.status != 404:

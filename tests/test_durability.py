@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from momento import create_app, resumable_record
+from momento import create_app
+from momento.uploads import tus_record as resumable_record
 from momento.ops import verify
 from tests import corpus
 from tests.conftest import Account

@@ -64,6 +64,7 @@ def web_statements(n: Names, split_objects: bool = False) -> list[dict]:
         _allow("UploadRecords", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem",
                                  "dynamodb:UpdateItem", "dynamodb:DescribeTable"], t["uploads"]),
         _allow("IndexAndJobs", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+                                "dynamodb:ConditionCheckItem",
                                 "dynamodb:UpdateItem", "dynamodb:DeleteItem"], t["index"]),  # stale index entries
         # Spelled out so that no policy attached later can widen the web role into deleting or scanning.
         {"Sid": "NeverDeleteObjectsOrUploadRecords", "Effect": "Deny",

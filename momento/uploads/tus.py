@@ -84,7 +84,7 @@ class ResumableUploads:
         part = max(self.settings.part_size, _round_up(_round_up(length, MAX_PARTS) // MAX_PARTS, MiB))
         record = TusUpload(id=tus_id, user_id=user.id, length=length, part_size=part, upload_id=str(ULID()),
                            created_at=iso(now), expires_at=iso(now + self.settings.expiry), filename=filename,
-                           tags=tuple(tags), hash_state=new_hash_state())
+                           tags=tuple(tags), hash_state=new_hash_state(), reserved=admission.held > 0)
         try:
             return self.catalog.put_tus(record)
         except BaseException:
@@ -170,7 +170,7 @@ class ResumableUploads:
     def discard(self, record: TusUpload) -> None:
         """Remove the parts, the tails, the quota reservation and the record."""
         self._drop_bytes(record)
-        self.catalog.release_bytes(record.user_id, record.id)
+        self._release(record)
         self.catalog.delete_tus(record)
 
     def cleanup_expired(self, now: Optional[datetime] = None, batch: int = 100) -> int:
@@ -289,9 +289,13 @@ class ResumableUploads:
                              settled.error["code"], settled.length)
         if saved is None:
             log.warning("resumable upload %s changed while it was being finished", record.id)
-        # Stored: the record counts the bytes now. Refused: nothing of it stays.
-        self._quietly(self.catalog.release_bytes, record.user_id, record.id)
+        self._release(record)  # stored: the upload's record counts the bytes now; refused: nothing of it stays
         return saved or settled
+
+    def _release(self, record: TusUpload) -> None:
+        """Give back the quota its length held (the expiry of the reservation does it too, if this fails)."""
+        if record.reserved:
+            self._quietly(self.catalog.release_bytes, record.user_id, record.id)
 
     def _save(self, record: TusUpload) -> Optional[TusUpload]:
         """Compare-and-set the record; None when another request changed it first."""

@@ -47,6 +47,7 @@ class TusUpload:
     error: Optional[dict] = None  # status, code and message, once refused
     patching_since: Optional[str] = None  # a PATCH is taking bytes (HEAD waits a moment for it to record them)
     completing_since: Optional[str] = None
+    reserved: bool = False  # its length is held against the owner's quota until it is stored, ended or expired
     rev: int = 0
 
     @property

@@ -41,7 +41,7 @@ def register_backends(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Sign-in, CSRF, abuse limits, security headers, error pages and template helpers."""
-    from . import limits
+    from .web import limits
     from .web import auth, errors, security, templating
 
     errors.init_app(app)
@@ -61,7 +61,7 @@ def register_blueprints(app: Flask) -> None:
 
 def register_worker(app: Flask) -> None:
     """Background job threads in the server, when WORKER_THREADS asks for them."""
-    from . import worker
+    from .jobs import threads as worker
 
     worker.init_app(app)
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+from limits import parse_many
+
 from .errors import MomentoError
 from .media.budget import DEFAULT_BUDGET
 from .media.taggers import available_taggers
@@ -88,6 +90,21 @@ RESUMABLE = {"TUS_EXPIRY_HOURS": 24, "TUS_PART_SIZE": 8 * MiB, "TUS_PARTS_IN_FLI
 DEFAULTS.update(RESUMABLE)
 
 
+# settings holding a Flask-Limiter rate string ("10 per 15 minutes"; "none" turns the limit off)
+RATE_SETTINGS = ("LOGIN_LIMIT", "LOGIN_ADDRESS_LIMIT", "UPLOAD_LIMIT")
+
+
+
+
+def rate_string(value) -> str:
+    """A setting as Flask-Limiter reads it: '' when off; ValueError when it cannot be parsed."""
+    text = "" if value is None else str(value).strip()
+    if text.lower() in ("", "none", "off", "0"):
+        return ""
+    parse_many(text)  # raises ValueError for what Flask-Limiter would refuse at the first request
+    return text
+
+
 def role_keys(role: str) -> tuple[str, ...]:
     """The settings that name one role's credentials: MOMENTO_<ROLE>_PROFILE, or a key pair (and session token)."""
     return tuple(f"{role}_{name}" for name in ("PROFILE", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_TOKEN"))
@@ -156,8 +173,7 @@ def load_config(app, test_config: dict | None) -> None:
 
 def _hardening(cfg) -> None:
     """Parse the limit, quota and proxy settings (sizes like 20GB, rates like '10 per 15 minutes')."""
-    from .limits import RATE_SETTINGS, rate_string
-    from .quota import parse_size
+    from .formats import parse_size
 
     if cfg["RATELIMIT_ENABLED"] is None:
         cfg["RATELIMIT_ENABLED"] = not cfg.get("TESTING")

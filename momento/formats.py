@@ -4,9 +4,35 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timezone
+from typing import Optional
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"  # every stored time: UTC, to the second
 ULID_PATTERN = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
+_NONE = ("none", "unlimited", "off")
+
+
+def parse_size(text) -> Optional[int]:
+    """'500MB' -> 500000000, '1.5GiB' -> bytes, '1024' -> 1024, 'none' -> None; ValueError otherwise."""
+    if text is None:
+        return None
+    if isinstance(text, bool):
+        raise ValueError(f"{text!r} is not a size")
+    if isinstance(text, int):
+        if text < 0:
+            raise ValueError("a size cannot be negative")
+        return text
+    raw = str(text).strip().lower()
+    if raw in _NONE:
+        return None
+    match = _SIZE.match(raw)
+    if not match or match.group(2) not in _UNITS:
+        raise ValueError(f"{text!r} is not a size like 500MB, 20GB or none")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
 
 
 def iso(moment: datetime) -> str:

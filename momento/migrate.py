@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from .accounts import now_iso
+from .formats import now_iso
 from .errors import BackendError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"

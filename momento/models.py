@@ -1,7 +1,7 @@
 """Momento's values: frozen dataclasses that carry no I/O."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Optional
 
 PHOTO = "photo"
@@ -179,3 +179,73 @@ class QueueStatus:
     running: int
     failed: int
     oldest_due: Optional[str] = None
+
+
+RECEIVING, COMPLETING, STORED, REFUSED = "receiving", "completing", "stored", "refused"  # a tus upload's states
+TAIL_PREFIX = "tus/"  # a tus upload's tail objects: `tus/<tus id>/tail-<offset>`
+
+
+@dataclass(frozen=True)
+class TusUpload:
+    """One resumable upload as the catalog keeps it; `rev` grows with every change (compare-and-set)."""
+
+    id: str
+    user_id: str
+    length: int
+    part_size: int
+    upload_id: str  # the id the stored Upload gets
+    created_at: str
+    expires_at: str  # fixed at creation
+    filename: Optional[str] = None
+    tags: tuple[str, ...] = ()
+    offset: int = 0
+    state: str = RECEIVING  # or COMPLETING (shown as receiving), STORED, REFUSED
+    kind: Optional[str] = None  # kind, mime and ext once the first bytes are sniffed
+    mime: Optional[str] = None
+    ext: Optional[str] = None
+    parts_ref: Optional[str] = None  # the store's multipart reference
+    etags: tuple[str, ...] = ()  # of parts 1..n, part i holding bytes (i-1)*part_size .. i*part_size-1
+    tail_key: Optional[str] = None  # the bytes from the last full part to offset
+    hash_state: Optional[str] = None  # sha256 of bytes 0..offset, resumable; None: hashed at completion
+    result_id: Optional[str] = None  # the Upload, once stored (an existing one for a duplicate)
+    duplicate: bool = False
+    error: Optional[dict] = None  # status, code and message, once refused
+    patching_since: Optional[str] = None  # a PATCH is taking bytes (HEAD waits a moment for it to record them)
+    completing_since: Optional[str] = None
+    reserved: bool = False  # its length is held against the owner's quota until it is stored, ended or expired
+    rev: int = 0
+
+    @property
+    def key(self) -> Optional[str]:
+        """The final object key, once the kind is known."""
+        if self.kind is None:
+            return None
+        return media_key(self.user_id, self.kind, self.upload_id, self.ext)
+
+    @property
+    def tail_prefix(self) -> str:
+        """Where this upload's tail objects are."""
+        return f"{TAIL_PREFIX}{self.id}/"
+
+    def evolve(self, **changes: Any) -> "TusUpload":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain values for the catalog."""
+        return asdict(self) | {"tags": list(self.tags), "etags": list(self.etags)}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "TusUpload":
+        """Back from the catalog (unknown keys are ignored)."""
+        values = {f.name: doc[f.name] for f in fields(cls) if f.name in doc}
+        return cls(**values | {"tags": tuple(doc.get("tags") or ()), "etags": tuple(doc.get("etags") or ())})
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One (term, upload) pair as the search index stores it."""
+
+    upload_id: str
+    date: str
+    kind: str

@@ -15,20 +15,11 @@ from typing import Iterable, Iterator, Optional, Protocol
 from .catalog.cursor import decode_cursor, encode_cursor, encode_date_cursor
 from .errors import BadRequest
 from .media.tags import normalize_tag
-from .models import KINDS, Page, Upload
+from .models import KINDS, IndexEntry, Page, Upload
 
 BATCH = 100
 SMALL_RANGE = 200  # a date range with at most this many uploads is read whole from the date index
 MAX_MONTH_STREAMS = 24  # a longer range is filtered while walking the smallest tag, or everything
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    """One (term, upload) pair as stored in the index."""
-
-    upload_id: str
-    date: str
-    kind: str
 
 
 class SearchIndex(Protocol):

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from ulid import ULID
 
-from momento import audit
+from momento.accounts import audit
 from momento.errors import BackendError, BadRequest
 from momento.models import AuditEvent
 from tests import corpus

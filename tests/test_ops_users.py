@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from momento import audit
+from momento.accounts import audit
 from momento.errors import BackendError
 from tests import corpus
 from tests.conftest import both_backends

@@ -9,7 +9,8 @@ from momento import create_app
 from momento.errors import TooLarge
 from ulid import ULID
 
-from momento.quota import UNLIMITED, effective_quota, human_bytes, parse_size
+from momento.accounts.quota import UNLIMITED, effective_quota
+from momento.formats import human_bytes, parse_size
 from momento.uploads.admission import Budgets, admit
 from tests import corpus
 from tests.conftest import Account, app_config, both_backends

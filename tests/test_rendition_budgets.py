@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from momento import create_app, worker
+from momento import create_app
+from momento.jobs import queue, runner
+from momento.jobs import renditions as rendition_job
 from momento.config import ConfigError
 from momento.media import renditions
 from tests import corpus
@@ -17,7 +19,7 @@ from tests.repeated_mov import mov_repeating_one_picture
 def run(app, **kw) -> list:
     """Run the queue as the server's threads and `flask momento work` do; the outcomes in order."""
     done = []
-    worker.run_jobs(app.extensions["momento"], limits=worker.Limits.from_config(app.config), on_done=done.append,
+    runner.run_jobs(app.extensions["momento"], limits=rendition_job.Limits.from_config(app.config), on_done=done.append,
                     **kw)
     return done
 
@@ -54,7 +56,7 @@ def test_a_movie_repeating_one_picture_fails_fast_and_the_next_user_is_served(ap
     body, page = shown(bob, ordinary["id"])
     assert body["rendition"] == "ready" and "rendition_error" not in body and "playback" in body["urls"]
     assert alice.get(f"/media/{crafted['id']}/playback").status_code == 404
-    assert app.extensions["momento"].catalog.due_jobs(worker.QUEUE, worker.END_OF_TIME) == []
+    assert app.extensions["momento"].catalog.due_jobs(queue.QUEUE, queue.END_OF_TIME) == []
 
 
 def test_a_users_backlog_waits_its_turn(app, alice, bob):
@@ -104,9 +106,9 @@ def test_a_job_past_its_wall_clock_limit_fails_for_good(request, tmp_path, monke
 
 
 def test_failures_after_retries_say_so(app, alice, monkeypatch):
-    monkeypatch.setattr(worker, "transcode", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(rendition_job, "transcode", lambda *a, **k: 1 / 0)
     upload_id = alice.upload(corpus.mp4(seconds=1, codec="hevc"), "clip.mp4").json["id"]
-    assert [o.result for o in run(app, retry_delay=worker.timedelta(0))] == ["retry", "retry", "failed"]
+    assert [o.result for o in run(app, retry_delay=runner.timedelta(0))] == ["retry", "retry", "failed"]
     assert shown(alice, upload_id)[0]["rendition_error"] == "It could not be made after 3 attempts (ZeroDivisionError)."
 
 
@@ -115,7 +117,7 @@ def test_budget_settings(request, tmp_path, monkeypatch):
     app = create_app(config)
     assert (app.config["RENDITION_SECONDS"], app.config["RENDITION_MAX_PIXELS"]) == (600, 10**12)
     monkeypatch.setenv("MOMENTO_RENDITION_SECONDS", "90")
-    assert worker.Limits.from_config(create_app(config).config) == worker.Limits(90.0, 10**12)
+    assert rendition_job.Limits.from_config(create_app(config).config) == rendition_job.Limits(90.0, 10**12)
     for bad in ({"RENDITION_SECONDS": 0}, {"RENDITION_SECONDS": "soon"}, {"RENDITION_MAX_PIXELS": -1}):
         with pytest.raises(ConfigError, match="RENDITION"):
             create_app({**config, **bad})

@@ -80,19 +80,20 @@ def test_expired_tus_uploads_are_a_backlog(app, runner, dynamo_ops):
 
 
 def test_a_job_that_fails_for_good_is_counted(app, runner, monkeypatch):
-    from momento import worker
+    from momento.jobs import queue
+    from momento.jobs import runner as jobs
 
     catalog = app.extensions["momento"].catalog
     now = datetime.now(timezone.utc)
     job = Job(queue="rendition", id="01JOBFAIL", user_id="u", upload_id="x", created_at=_iso(now),
-              not_before=_iso(now), attempts=worker.MAX_ATTEMPTS - 1)
+              not_before=_iso(now), attempts=jobs.MAX_ATTEMPTS - 1)
     catalog.put_job(job)
 
-    def broken(backends, job, keeper):
+    def broken(backends, job, keeper, limits):
         raise RuntimeError("the transcoder crashed")
 
-    monkeypatch.setitem(worker.HANDLERS, worker.QUEUE, worker.Handler(broken, lambda catalog, job, reason: None))
-    summary = worker.run_jobs(app.extensions["momento"], limit=1)
+    monkeypatch.setitem(jobs.HANDLERS, queue.QUEUE, jobs.Handler(broken, lambda catalog, job, reason: None))
+    summary = jobs.run_jobs(app.extensions["momento"], limit=1)
     assert summary["failed"] == 1
     code, report = _status(runner)
     assert _by_kind(report)["rendition"]["failed_24h"] == 1 and _by_kind(report)["rendition"]["due"] == 0

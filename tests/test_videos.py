@@ -11,7 +11,8 @@ import av
 import pytest
 from PIL import Image
 
-from momento import create_app, worker
+from momento import create_app
+from momento.jobs import queue, renditions, runner
 from momento.config import ConfigError
 from momento.errors import BackendError
 from momento.media.renditions import fit, needs_rendition
@@ -53,11 +54,11 @@ def upright(img: Image.Image) -> bool:
 
 
 def jobs(app) -> list:
-    return app.extensions["momento"].catalog.due_jobs(worker.QUEUE, worker.END_OF_TIME)
+    return app.extensions["momento"].catalog.due_jobs(queue.QUEUE, queue.END_OF_TIME)
 
 
 def run(app, **kw) -> dict:
-    return dict(worker.run_jobs(app.extensions["momento"], **kw))
+    return dict(runner.run_jobs(app.extensions["momento"], **kw))
 
 
 @pytest.fixture(scope="module")
@@ -173,24 +174,24 @@ def test_failing_transcode_is_retried_then_marked_failed(app, alice, hevc, monke
     def broken(*args, **kwargs):
         calls.append(args)
         raise av.InvalidDataError(1094995529, "Invalid data found when processing input")
-    monkeypatch.setattr(worker, "transcode", broken)
+    monkeypatch.setattr(renditions, "transcode", broken)
     upload_id = alice.upload(hevc, "clip.mp4").json["id"]
     done = []
     counts = run(app, retry_delay=timedelta(0), on_done=done.append)
-    assert counts == {"retry": 2, "failed": 1} and len(calls) == worker.MAX_ATTEMPTS
+    assert counts == {"retry": 2, "failed": 1} and len(calls) == runner.MAX_ATTEMPTS
     assert [o.job.attempts for o in done] == [1, 2, 3] and "InvalidDataError" in done[-1].error
     assert jobs(app) == []
     assert alice.get(f"/api/v1/uploads/{upload_id}").json["rendition"] == "failed"
 
 
 def test_retry_waits_for_its_backoff(app, alice, hevc, monkeypatch):
-    monkeypatch.setattr(worker, "transcode", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(renditions, "transcode", lambda *a, **k: 1 / 0)
     alice.upload(hevc, "clip.mp4")
     assert run(app, limit=1) == {"retry": 1}
     (job,) = jobs(app)
     assert job.attempts == 1 and job.lease_until is None and "ZeroDivisionError" in job.error
-    assert job.not_before > worker.now_iso()
-    assert app.extensions["momento"].catalog.due_jobs(worker.QUEUE, worker.now_iso()) == []
+    assert job.not_before > runner.now_iso()
+    assert app.extensions["momento"].catalog.due_jobs(queue.QUEUE, runner.now_iso()) == []
 
 
 def test_jobs_survive_a_restart(app, alice, hevc, request, tmp_path):
@@ -264,8 +265,8 @@ def test_work_command(app, alice, runner, hevc):
 
 
 def test_work_command_fails_when_a_job_fails_for_good(app, alice, runner, hevc, monkeypatch):
-    monkeypatch.setattr(worker, "transcode", lambda *a, **k: 1 / 0)
-    monkeypatch.setattr(worker, "RETRY_DELAY", timedelta(0))
+    monkeypatch.setattr(renditions, "transcode", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(runner, "RETRY_DELAY", timedelta(0))
     alice.upload(hevc, "clip.mp4")
     result = runner.invoke(args=["momento", "work", "--json"])
     assert result.exit_code == 1

@@ -1,12 +1,9 @@
 """The catalog interface (users, tokens, uploads) and the factory that picks a backend."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Iterator, Optional, Protocol
+from typing import Iterable, Iterator, Optional, Protocol
 
-from ..models import AuditEvent, Job, Page, PostureCheck, QueueStatus, QuotaHold, Upload, User
-
-if TYPE_CHECKING:
-    from ..uploads.tus_record import TusUpload
+from ..models import AuditEvent, Job, Page, PostureCheck, QueueStatus, QuotaHold, TusUpload, Upload, User
 
 
 class Catalog(Protocol):
@@ -143,19 +140,19 @@ class Catalog(Protocol):
         """The user's events, newest first, a page at a time (by key: a Query, never a Scan)."""
 
     # resumable uploads (momento/resumable.py)
-    def put_tus(self, tus: "TusUpload") -> "TusUpload":
+    def put_tus(self, tus: TusUpload) -> TusUpload:
         """Record a new tus upload; Conflict when its id is taken."""
 
-    def get_tus(self, user_id: str, tus_id: str) -> Optional["TusUpload"]:
+    def get_tus(self, user_id: str, tus_id: str) -> Optional[TusUpload]:
         """The user's tus upload with this id, or None (for another user's too)."""
 
-    def update_tus(self, tus: "TusUpload") -> Optional["TusUpload"]:
+    def update_tus(self, tus: TusUpload) -> Optional[TusUpload]:
         """Compare-and-set: store tus with rev + 1 if the stored rev is still tus.rev; None when another writer won."""
 
-    def delete_tus(self, tus: "TusUpload") -> None:
+    def delete_tus(self, tus: TusUpload) -> None:
         """Forget a tus upload; a missing one is fine."""
 
-    def expired_tus(self, now: str, limit: int = 100) -> list["TusUpload"]:
+    def expired_tus(self, now: str, limit: int = 100) -> list[TusUpload]:
         """Tus uploads whose expiry is at or before now, oldest first (by key, never in bulk)."""
 
     # monitoring (momento/ops/queues.py)

@@ -12,8 +12,7 @@ import time
 from typing import Any, Iterable, Optional
 
 from ..errors import BackendError
-from ..models import Upload
-from ..search import IndexEntry
+from ..models import IndexEntry, Upload
 from .cursor import decode_date_cursor, encode_date_cursor
 from .indexing import index_delta, upload_terms, usage_from_counts
 from .dynamo_items import s, to_doc, to_upload

@@ -11,7 +11,7 @@ from typing import Any, Optional
 from botocore.exceptions import ClientError
 
 from ..errors import Conflict
-from ..uploads.tus_record import TusUpload
+from ..models import TusUpload
 from .dynamo_items import s, to_doc, to_item
 
 FAILED = "ConditionalCheckFailedException"

@@ -5,8 +5,7 @@ import json
 import sqlite3
 from typing import Optional
 
-from ..models import Upload
-from ..search import IndexEntry
+from ..models import IndexEntry, Upload
 from .cursor import decode_date_cursor, encode_date_cursor
 from .indexing import index_delta, usage_from_counts
 from .records import upload_from_dict

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Optional
 
 from ..errors import Conflict
-from ..uploads.tus_record import TusUpload
+from ..models import TusUpload
 
 TUS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tus_uploads (

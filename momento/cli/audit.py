@@ -8,7 +8,7 @@ from typing import Iterator
 
 import click
 
-from .. import audit
+from ..accounts import audit
 from ..backends import catalog
 from ..errors import MomentoError
 from ..models import AuditEvent

@@ -6,9 +6,10 @@ from dataclasses import replace
 import click
 from flask import current_app
 
-from .. import audit
+from ..accounts import audit
 from ..backends import catalog
-from ..quota import UNLIMITED, effective_quota, human_bytes, parse_size
+from ..accounts.quota import UNLIMITED, effective_quota
+from ..formats import human_bytes, parse_size
 from . import fail, user_or_fail, users_cli
 
 

@@ -5,7 +5,8 @@ from dataclasses import replace
 
 import click
 
-from .. import accounts, audit
+from .. import accounts
+from ..accounts import audit
 from ..errors import MomentoError
 from ..ops.accounts import close_account
 from ..web.templating import human_size

@@ -7,7 +7,9 @@ import time
 import click
 from flask import current_app
 
-from .. import worker
+from ..jobs.queue import FAILED, requeue_pending
+from ..jobs.renditions import Limits
+from ..jobs.runner import Summary, run_jobs
 from ..backends import backends
 from ..errors import MomentoError
 from . import fail, momento_cli, user_or_fail
@@ -30,15 +32,15 @@ def work_command(follow: bool, requeue: bool, email: str | None, as_json: bool):
     if email and not requeue:
         fail("--user goes with --requeue.")
     b = backends()
-    summary = worker.Summary()
+    summary = Summary()
     started = time.monotonic()
     try:
         if requeue:
             users = [user_or_fail(email)] if email else None
-            count = worker.requeue_pending(b.catalog, users)
+            count = requeue_pending(b.catalog, users)
             _say(as_json, {"requeued": count}, f"Queued {count} rendition(s) left without a job.")
         try:
-            worker.run_jobs(b, follow=follow, limits=worker.Limits.from_config(current_app.config), on_start=lambda job: _started(job, as_json),
+            run_jobs(b, follow=follow, limits=Limits.from_config(current_app.config), on_start=lambda job: _started(job, as_json),
                             on_done=lambda outcome: _done(outcome, summary, as_json))
         except KeyboardInterrupt:
             _say(as_json, {"interrupted": True}, "Interrupted; the job in hand goes back to the queue.")
@@ -48,7 +50,7 @@ def work_command(follow: bool, requeue: bool, email: str | None, as_json: bool):
     seconds = round(time.monotonic() - started, 1)
     text = ", ".join(f"{n} {_LABELS.get(k, k)}" for k, n in sorted(counts.items())) or "no job was due"
     _say(as_json, {"summary": {**counts, "seconds": seconds}}, f"Finished in {seconds} s: {text}.")
-    if summary[worker.FAILED]:
+    if summary[FAILED]:
         click.get_current_context().exit(1)
 
 
@@ -62,7 +64,7 @@ def _started(job, as_json: bool) -> None:
         click.echo(f"{job.queue} {job.upload_id} of user {job.user_id}{retry} ...")
 
 
-def _done(outcome, summary: worker.Summary, as_json: bool) -> None:
+def _done(outcome, summary: Summary, as_json: bool) -> None:
     summary.add(outcome)
     job = outcome.job
     doc = {"queue": job.queue, "job": job.id, "user_id": job.user_id, "upload_id": job.upload_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Optional
 
-from ..accounts import now_iso
+from ..formats import now_iso
 from ..models import User
 
 PAGE = 200

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Optional
 
-from .. import audit
+from ..accounts import audit
 from ..errors import MomentoError
 from ..models import Job, Upload
 

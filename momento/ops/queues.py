@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 from .purge import QUEUE as PURGE
-from ..worker import QUEUE as RENDITION
+from ..jobs.queue import QUEUE as RENDITION
 
 TUS_EXPIRY = "tus_expiry"
 QUEUES = (RENDITION, PURGE, TUS_EXPIRY)

@@ -12,8 +12,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import CLIENT_ERRORS, LazyClient, role_session
 from ..config import role_configured
-from ..errors import BackendError, BadRequest, ObjectMissing, RangeNotSatisfiable
+from ..errors import BadRequest, ObjectMissing, RangeNotSatisfiable
 from ..models import ObjectInfo, PostureCheck
+from .s3_errors import error_code as _code, failed as _failed
 from .s3_parts import S3Parts
 from .s3_posture import bucket_posture
 from .s3_writer import S3Writer
@@ -34,16 +35,6 @@ def check_key(key: str) -> str:
     if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key or "\x00" in key:
         raise BadRequest("Invalid object key.", code="bad_key")
     return key
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _failed(what: str, exc: Exception) -> BackendError:
-    detail = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
-    return BackendError(f"The object store failed to {what} ({detail}).", backend="s3",
-                        operation=what.split()[0])  # read, store, delete, list, start, reach, set
 
 
 def _etag(value: Optional[str]) -> str:

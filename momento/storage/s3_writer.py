@@ -8,6 +8,7 @@ from typing import Any, Optional
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..models import ObjectInfo
+from .s3_errors import failed
 
 MiB = 1024 * 1024
 
@@ -107,9 +108,7 @@ class S3Writer:
 
     @staticmethod
     def _call(method, **kwargs) -> dict:
-        from .s3 import _failed
-
         try:
             return method(**kwargs)
         except (BotoCoreError, ClientError) as exc:
-            raise _failed("store the object", exc) from exc
+            raise failed("store the object", exc) from exc

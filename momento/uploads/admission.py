@@ -19,7 +19,7 @@ from limits import RateLimitItem, RateLimitItemPerDay, parse_many
 from ..errors import Forbidden, RateLimited, TooLarge
 from ..formats import human_bytes, in_words, iso
 from ..models import User
-from ..quota import effective_quota
+from ..accounts.quota import effective_quota
 
 GROW = 8 * 1024 * 1024  # a body of unknown length claims this much more at a time (one catalog write each)
 FORM_HOLD = timedelta(hours=6)  # a form upload's reservation outlives any upload its server is still taking

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 from ulid import ULID
 
-from ..accounts import now_iso
+from ..formats import now_iso
 from ..errors import Conflict, DuplicateUpload
 from ..media import MediaInfo, inspect, placeholder_thumbnail
 from ..media.filenames import clean_filename
@@ -21,7 +21,7 @@ from ..media.sniff import Sniffed
 from ..media.tags import auto_tags
 from ..media.taggers import content_tags, image_from_thumbnail
 from ..models import VIDEO, Upload, User
-from ..worker import PENDING, enqueue_rendition
+from ..jobs.queue import PENDING, enqueue_rendition
 
 log = logging.getLogger(__name__)
 

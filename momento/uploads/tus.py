@@ -21,8 +21,8 @@ from ulid import ULID
 from . import tus_record as clock  # clock.now(), which tests move on
 from ..formats import is_ulid, iso, parse_iso
 from ..errors import BackendError, BadRequest, Conflict, MomentoError, NotFound, TooLarge
+from ..media.sniff import Sniffed
 from ..models import Upload, User
-from ..observe import metrics
 from .admission import Budgets, admit
 from .commit import Limits, find_duplicate
 from .incoming import ingest_stored
@@ -54,14 +54,16 @@ class ResumableUploads:
     """The tus uploads of one store and catalog: create, receive a PATCH, terminate, clean up."""
 
     def __init__(self, storage, catalog, limits: Limits, settings: TusSettings = TusSettings(),
-                 budgets: Budgets = Budgets()):
+                 budgets: Budgets = Budgets(), on_settled: Optional[Callable[[TusUpload], None]] = None):
         self.storage, self.catalog, self.limits, self.settings = storage, catalog, limits, settings
         self.budgets = budgets
+        self.on_settled = on_settled  # told of each upload that ends stored or refused (the metrics count them)
 
     @classmethod
-    def from_config(cls, storage, catalog, config, budgets: Budgets = Budgets()) -> "ResumableUploads":
+    def from_config(cls, storage, catalog, config, budgets: Budgets = Budgets(),
+                    on_settled: Optional[Callable[[TusUpload], None]] = None) -> "ResumableUploads":
         """With the app's limits and MOMENTO_TUS_* settings."""
-        return cls(storage, catalog, Limits.from_config(config), TusSettings.from_config(config), budgets)
+        return cls(storage, catalog, Limits.from_config(config), TusSettings.from_config(config), budgets, on_settled)
 
     @property
     def max_size(self) -> int:
@@ -248,7 +250,8 @@ class ResumableUploads:
             self._quietly(self._save, record.evolve(state=RECEIVING, completing_since=None))
             raise
         try:
-            result = ingest_stored(self.storage, self.catalog, user, record.key, record.sniffed, size=record.length,
+            result = ingest_stored(self.storage, self.catalog, user, record.key, Sniffed(record.kind, record.mime, record.ext),
+                                   size=record.length,
                                    sha256=sha256, filename=record.filename, tags=record.tags, limits=self.limits,
                                    upload_id=record.upload_id)
         except BaseException as exc:  # the pipeline removed the object; the bytes cannot be sent again
@@ -285,8 +288,8 @@ class ResumableUploads:
         settled = record.evolve(state=state, completing_since=None, patching_since=None, parts_ref=None, etags=(),
                                 tail_key=None, hash_state=None, **changes)
         saved = self._save(settled)
-        metrics.count_upload(record.kind, "duplicate" if settled.duplicate else "stored" if state == STORED else
-                             settled.error["code"], settled.length)
+        if self.on_settled is not None:
+            self.on_settled(settled)
         if saved is None:
             log.warning("resumable upload %s changed while it was being finished", record.id)
         self._release(record)  # stored: the upload's record counts the bytes now; refused: nothing of it stays

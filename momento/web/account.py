@@ -4,10 +4,9 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from flask_login import login_required
 
-from .. import audit
+from ..accounts import audit
 from ..backends import catalog
-from ..quota import user_quota
-from .library import owner
+from .library import owner, user_quota
 
 bp = Blueprint("account", __name__)
 

@@ -8,7 +8,9 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from .. import accounts, audit, limits
+from .. import accounts
+from ..accounts import audit
+from . import limits
 from ..backends import catalog
 from ..errors import BadRequest, EmailTaken, MomentoError, Unauthorized
 from ..extensions import csrf, limiter, login_manager

@@ -60,7 +60,7 @@ def init_app(app) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def rate_limit_exceeded(exc: RateLimitExceeded):
-        from ..limits import current_retry_after
+        from .limits import current_retry_after
 
         # exc.response is the page a limit chose to show (the sign-in form with its lock-out message)
         resp = exc.response if exc.response is not None else error_response(429, "rate_limited", exc.description)[0]

@@ -1,19 +1,22 @@
 """Helpers the blueprints share: the signed-in owner, owned uploads, searches from a request, the form upload."""
 from __future__ import annotations
 
+from typing import Optional
+
 from flask import current_app, request
 from flask_login import current_user
 from ulid import ULID
 
-from .. import audit
-from ..accounts import now_iso
+from ..accounts import audit
+from ..formats import now_iso
 from ..backends import backends, catalog
 from ..errors import BadRequest, NotFound
 from ..formats import is_ulid
-from ..limits import upload_limiter
+from .limits import upload_limiter
 from ..media.tags import parse_tag_field
 from ..models import Page, Upload, User
 from ..search import Query, build_query, search
+from ..accounts.quota import effective_quota
 from ..uploads.admission import Budgets, admit
 from ..uploads.commit import IngestResult, Limits, restore_from_trash
 from ..uploads.incoming import IncomingUpload
@@ -34,6 +37,11 @@ def owned_upload(upload_id: str) -> Upload:
     if upload is None:
         raise NotFound("No upload with that id.")
     return upload
+
+
+def user_quota(user: User) -> Optional[int]:
+    """The account's limit in bytes under the current app's default (MOMENTO_DEFAULT_QUOTA), or None for no limit."""
+    return effective_quota(user, current_app.config["DEFAULT_QUOTA_BYTES"])
 
 
 def upload_budgets() -> Budgets:

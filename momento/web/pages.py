@@ -12,7 +12,7 @@ from ..catalog.cursor import encode_cursor
 from ..errors import BadRequest
 from ..media.tags import parse_tag_field
 from ..models import Upload
-from ..quota import user_quota
+from .library import user_quota
 from ..search import Query, beside_by_date, by_date, tag_counts
 from .library import find_uploads, owned_upload, owner, query_from_args, restore_owned, trash_owned
 

@@ -13,10 +13,11 @@ from flask_login import login_required
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import http_date
 
-from .. import audit
+from ..accounts import audit
 from ..backends import backends, catalog
 from ..errors import BadRequest, MomentoError, Unsupported
 from ..formats import parse_iso
+from ..observe import metrics
 from ..media.tags import parse_tag_field
 from ..uploads.tus import ResumableUploads
 from ..uploads.tus_patch import CHECKSUMS, BodyCut
@@ -41,7 +42,13 @@ class VersionMismatch(MomentoError):
 def uploads() -> ResumableUploads:
     """The app's resumable uploads."""
     b = backends()
-    return ResumableUploads.from_config(b.storage, b.catalog, current_app.config, upload_budgets())
+    return ResumableUploads.from_config(b.storage, b.catalog, current_app.config, upload_budgets(), _count_settled)
+
+
+def _count_settled(record: TusUpload) -> None:
+    """An upload that ended, in the metrics: stored, duplicate, or the refusal's code."""
+    outcome = "duplicate" if record.duplicate else "stored" if record.state == STORED else record.error["code"]
+    metrics.count_upload(record.kind, outcome, record.length)
 
 
 @bp.after_request

@@ -12,29 +12,15 @@ import time
 
 from flask import current_app, request
 from flask_limiter.util import get_remote_address
-from limits import parse_many
 
-from .extensions import limiter
-from .formats import in_words
-
-# settings holding a Flask-Limiter rate string ("10 per 15 minutes"; "none" turns the limit off)
-RATE_SETTINGS = ("LOGIN_LIMIT", "LOGIN_ADDRESS_LIMIT", "UPLOAD_LIMIT")
-
+from ..extensions import limiter
+from ..formats import in_words
 
 def init_app(app) -> None:
     """Bind the limiter to the app (it does nothing when RATELIMIT_ENABLED is off)."""
     # The limiter object is shared by every app in the process: give it this app's choice explicitly.
     limiter.enabled = bool(app.config["RATELIMIT_ENABLED"])
     limiter.init_app(app)
-
-
-def rate_string(value) -> str:
-    """A setting as Flask-Limiter reads it: '' when off; ValueError when it cannot be parsed."""
-    text = "" if value is None else str(value).strip()
-    if text.lower() in ("", "none", "off", "0"):
-        return ""
-    parse_many(text)  # raises ValueError for what Flask-Limiter would refuse at the first request
-    return text
 
 
 def enabled() -> bool:

@@ -5,25 +5,20 @@ import hashlib
 import re
 import secrets
 from dataclasses import replace
-from datetime import datetime, timezone
 from typing import Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .errors import BadRequest, Unauthorized
-from .models import User
+from ..errors import BadRequest, Unauthorized
+from ..formats import now_iso  # noqa: F401 - accounts stamp their times with it
+from ..models import User
 
 _hasher = PasswordHasher()
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
 # Verifying against a real hash when the email is unknown keeps sign-in time the same either way.
 _DUMMY_HASH = _hasher.hash("momento-timing-guard")
-
-
-def now_iso() -> str:
-    """The current UTC time as ISO 8601 with a Z."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def normalize_email(email: str) -> str:

@@ -11,9 +11,9 @@ from typing import Any, Optional
 
 from ulid import ULID
 
-from .accounts import now_iso
-from .errors import BackendError
-from .models import AuditEvent, Page, User
+from ..errors import BackendError
+from ..formats import now_iso
+from ..models import AuditEvent, Page, User
 
 log = logging.getLogger(__name__)
 

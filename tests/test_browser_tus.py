@@ -9,7 +9,7 @@ import hashlib
 import re
 
 from tests import corpus
-from tests.test_browser import browser, expect, follow, page, server, shoot  # noqa: F401 (fixtures)
+from tests.test_browser import browser, expect, follow, page, server, shoot, sync_api  # noqa: F401 (fixtures)
 
 MiB = 1024 * 1024
 PASSWORD = "correct horse battery"
@@ -58,6 +58,15 @@ def stored_tus_keys(page) -> list[str]:
     return page.evaluate("() => Object.keys(window.localStorage).filter(key => key.startsWith('tus::'))")
 
 
+def drop(held) -> None:
+    """Fail requests held back by a route (the browser may have given up on them already)."""
+    for route in held:
+        try:
+            route.abort()
+        except sync_api.Error:
+            pass
+
+
 def wait_until(page, condition, what: str, seconds: float = 10) -> None:
     """Let the page run until `condition()` holds."""
     for _ in range(int(seconds * 20)):
@@ -100,8 +109,7 @@ def test_a_large_upload_resumes_after_a_reload(page, tmp_path):
     assert page.request.get(upload_url).json()["offset"] == MiB  # the server has the first chunk
     assert len(stored_tus_keys(page)) == 1  # kept for the next page
     page.reload()
-    for route in held:  # the old page's request, still paused: it never reaches the server
-        route.abort()
+    drop(held)  # the old page's request, still paused: it never reaches the server
     page.unroute_all()
 
     # The same file on the new page: no new upload, the client asks where to go on and sends only the rest.
@@ -155,3 +163,33 @@ def test_a_refused_large_file_shows_the_servers_words(page, tmp_path):
     expect(page.locator("#upload-announcer")).to_contain_text(f"notes.mp4: Refused: {error['message']}")
     assert stored_tus_keys(page) == []  # the next try of this file starts afresh
     shoot(page, "upload-resumable-refused")
+
+
+def test_cancelling_a_large_upload_drops_it_on_the_server(page, tmp_path):
+    video = padded_video(3 * MiB)
+    path = tmp_path / "long.mp4"
+    path.write_bytes(video)
+    sign_up(page, "lovelace@example.com")
+    small_chunks(page)
+    log = tus_log(page)
+    held = []
+
+    def hold_patches(route):
+        if route.request.method == "PATCH":
+            held.append(route)
+        else:
+            route.continue_()
+    page.route(lambda url: TUS in url, hold_patches)
+    page.locator("#upload-files").set_input_files(str(path))
+    wait_until(page, lambda: held, "the first chunk")
+    upload_url = next(p for m, p, _ in log if m == "PATCH")
+    with page.expect_response(lambda r: r.request.method == "DELETE") as deleted:
+        page.get_by_role("button", name="Cancel long.mp4").click()
+    assert deleted.value.status == 204  # sent with the CSRF header
+    drop(held)
+    page.unroute_all()
+    row = page.locator(".upload-row")
+    expect(row).to_have_attribute("data-state", "cancelled")
+    expect(row.locator(".upload-state")).to_have_text("Cancelled")
+    assert page.request.get(upload_url).status == 404
+    assert stored_tus_keys(page) == []

@@ -1,5 +1,6 @@
-/* Momento upload page: sends each chosen or dropped file (or folder) to POST /api/v1/uploads, three at a
-   time, with a progress bar, a speed and a final state per file. Never throws: every path ends in a state. */
+/* Momento upload page: sends each chosen or dropped file (or folder), three at a time, with a progress bar, a
+   speed and a final state per file: to POST /api/v1/uploads, or for large files through the resumable (tus)
+   endpoint with resumable.js. Never throws: every path ends in a state. */
 (function () {
   "use strict";
 
@@ -174,7 +175,7 @@
   }
 
   function start(job) {
-    if (window.MomentoTus && window.MomentoTus.wants(job.file)) { startTus(job); return; }
+    if (wantsResumable(job.file)) { startTus(job); return; }
     var ui = job.ui;
     var xhr;
     try {
@@ -209,19 +210,33 @@
     }
   }
 
+  // Read per file, so that the page (or a test) can lower them: from `data-tus-threshold` bytes on, a file goes
+  // through the resumable (tus) endpoint in chunks of `data-tus-chunk-size`.
+  function setting(name, fallback) {
+    var value = parseInt(form.getAttribute(name), 10);
+    return value > 0 ? value : fallback;
+  }
+
+  function wantsResumable(file) {
+    return !!(window.MomentoResumable && window.MomentoResumable.supported() && file &&
+              file.size >= setting("data-tus-threshold", 20 * 1000 * 1000));
+  }
+
   // Large files go through the resumable (tus) endpoint: chunks, retries, and resume after a reload.
   function startTus(job) {
-    var ui = job.ui, startedAt = Date.now();
+    var ui = job.ui, startedAt = Date.now(), base = null;
     running += 1;
     ui.row.setAttribute("data-state", "sending");
     ui.state.textContent = "Sending";
-    job.xhr = window.MomentoTus.upload(job.file, {
-      tags: job.tags, csrfToken: csrfToken,
+    job.xhr = window.MomentoResumable.upload(job.file, {
+      endpoint: form.getAttribute("data-tus-url") || undefined, tags: job.tags, csrfToken: csrfToken,
+      chunkSize: setting("data-tus-chunk-size", 0) || undefined,
       onProgress: function (loaded, total) {
         if (job.done || !total) return;
+        if (base === null) base = loaded; // a resumed upload starts past 0: the speed counts this page's bytes
         ui.bar.value = Math.min(99, Math.floor((loaded / total) * 100));
         var seconds = (Date.now() - startedAt) / 1000;
-        if (seconds > 0.25) ui.speed.textContent = humanSize(loaded / seconds) + "/s";
+        if (seconds > 0.25) ui.speed.textContent = humanSize((loaded - base) / seconds) + "/s";
         if (loaded >= total) ui.state.textContent = "Processing";
       },
       onDone: function (status, body) {

@@ -11,24 +11,59 @@ read: that alone halved the receive rate. So:
   system when freed;
 - up to 4 MiB free at the top of the heap is kept for the next read instead of being given back;
 - one heap for all threads, so that what is kept is 4 MiB for the process, not 4 MiB per thread.
+
+An operator's own setting wins, parameter by parameter: anything given in GLIBC_TUNABLES (glibc.malloc.*) or in
+the older MALLOC_* variables is left as glibc read it at start, and only the rest is set here.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import logging
+import os
+from typing import Mapping, NamedTuple
 
-# mallopt() parameters, from glibc's malloc.h
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+
+class Setting(NamedTuple):
+    """One mallopt() parameter: glibc's tunable name (glibc.malloc.<name>), its older variable, its mallopt id."""
+
+    name: str
+    variable: str
+    param: int
+
+
 MiB = 1024 * 1024
-SETTINGS = ((M_MMAP_THRESHOLD, MiB + MiB // 4), (M_TRIM_THRESHOLD, 4 * MiB), (M_ARENA_MAX, 1))
+# mallopt() parameters, from glibc's malloc.h
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -2, -3, -4, -8
+PARAMETERS = (
+    Setting("mmap_threshold", "MALLOC_MMAP_THRESHOLD_", M_MMAP_THRESHOLD),
+    Setting("trim_threshold", "MALLOC_TRIM_THRESHOLD_", M_TRIM_THRESHOLD),
+    Setting("top_pad", "MALLOC_TOP_PAD_", M_TOP_PAD),
+    Setting("arena_max", "MALLOC_ARENA_MAX", M_ARENA_MAX),
+    Setting("mmap_max", "MALLOC_MMAP_MAX_", M_MMAP_MAX),
+)
+# Momento's values, by tunable name; the same as GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1310720:...
+VALUES = {"mmap_threshold": MiB + MiB // 4, "trim_threshold": 4 * MiB, "arena_max": 1}
 
 log = logging.getLogger(__name__)
 _done = False
 
 
+def operator_settings(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The malloc parameters the environment sets, by tunable name, each with where it was set (for the log)."""
+    found = {}
+    for entry in environ.get("GLIBC_TUNABLES", "").split(":"):
+        key, eq, value = entry.partition("=")
+        if eq and value and key.startswith("glibc.malloc."):
+            found[key.removeprefix("glibc.malloc.")] = f"GLIBC_TUNABLES {key}={value}"
+    for setting in PARAMETERS:
+        if environ.get(setting.variable) and setting.name not in found:
+            found[setting.name] = f"{setting.variable}={environ[setting.variable]}"
+    return found
+
+
 def tune_allocator() -> bool:
-    """Apply SETTINGS once per process (nothing elsewhere, e.g. musl or macOS); whether they were set."""
+    """Apply VALUES once per process, except what the operator set (nothing off glibc); whether all went in."""
     global _done
     if _done:
         return True
@@ -40,7 +75,14 @@ def tune_allocator() -> bool:
         mallopt = None
     if mallopt is None:
         return False
-    _done = all([bool(mallopt(param, value)) for param, value in SETTINGS])
-    if not _done:
-        log.info("mallopt() refused a setting; memory stays as the allocator keeps it")
+    theirs = operator_settings()
+    applied, refused = [], []
+    for setting in PARAMETERS:
+        if setting.name in VALUES and setting.name not in theirs:
+            ok = bool(mallopt(setting.param, VALUES[setting.name]))
+            (applied if ok else refused).append(f"{setting.name}={VALUES[setting.name]}")
+    _done = not refused
+    log.info("Allocator: applied %s; left to the operator: %s%s", ", ".join(applied) or "nothing",
+             ", ".join(theirs.values()) or "nothing",
+             f"; mallopt() refused {', '.join(refused)}" if refused else "")
     return _done

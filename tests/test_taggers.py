@@ -1,8 +1,9 @@
-"""Content taggers: colour names, faces, the registry, and a pipeline that survives a broken tagger."""
+"""Content taggers: colour names, faces (YuNet), the registry, and a pipeline that survives a broken tagger."""
 from __future__ import annotations
 
 import io
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -105,8 +106,17 @@ def test_colour_tags_are_deterministic():
     assert len({tuple(ColorTagger().tags(img)) for _ in range(3)}) == 1
 
 
+def side_by_side(img: Image.Image, times: int) -> Image.Image:
+    """`times` copies of a picture in a row."""
+    row = Image.new("RGB", (img.width * times, img.height))
+    for i in range(times):
+        row.paste(img, (i * img.width, 0))
+    return row
+
+
 def test_a_face_is_people():
     assert FaceTagger().tags(photo("astronaut")) == ["people"]
+    assert FaceTagger().count(photo("astronaut")) == 1
 
 
 def test_a_small_face_is_still_found():
@@ -115,15 +125,22 @@ def test_a_small_face_is_still_found():
     assert FaceTagger().tags(canvas) == ["people"]
 
 
+def test_two_people_are_two_faces_but_not_a_group():
+    two = side_by_side(photo("astronaut"), 2)
+    assert FaceTagger().count(two) == 2 and FaceTagger().tags(two) == ["people"]
+
+
 def test_three_faces_are_a_group():
     canvas = Image.new("RGB", (512, 200), (200, 200, 200))
     for i in range(3):
         canvas.paste(face_crop(), (10 + i * 170, 15))
+    assert FaceTagger().count(canvas) == 3
     assert FaceTagger().tags(canvas) == ["people", "people:group"]
 
 
 def test_a_cat_is_not_people():
-    assert FaceTagger().tags(photo("chelsea")) == []
+    assert FaceTagger().count(photo("chelsea")) == 0
+    assert FaceTagger().count(side_by_side(photo("chelsea"), 2)) == 0
 
 
 @pytest.mark.parametrize("name", list(synthetic()))
@@ -131,11 +148,54 @@ def test_textures_and_gradients_are_not_people(name):
     assert FaceTagger().tags(synthetic()[name]) == []
 
 
-def test_faces_work_from_several_threads_at_once():
-    img = photo("astronaut")
+@pytest.mark.parametrize("word", list(SOLIDS))
+def test_flat_colours_are_not_people(word):
+    assert FaceTagger().tags(Image.new("RGB", (512, 384), SOLIDS[word])) == []
+
+
+def test_faces_in_a_grey_or_tiny_picture():
+    assert FaceTagger().tags(photo("astronaut").convert("L")) == ["people"]
+    assert FaceTagger().tags(Image.new("RGB", (1, 1))) == []
+
+
+def test_faces_work_from_several_threads_at_once(monkeypatch):
+    import cv2
+
+    created = []
+    real_create = cv2.FaceDetectorYN.create
+
+    def counted(*args):
+        created.append(threading.get_ident())
+        return real_create(*args)
+
+    monkeypatch.setattr(cv2.FaceDetectorYN, "create", counted)
+    img, ran = photo("astronaut"), []
+
+    def count(_):
+        ran.append(threading.get_ident())
+        return FaceTagger().count(img)
+
     with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(lambda _: FaceTagger().count(img), range(6)))
-    assert results == [1] * 6
+        results = list(pool.map(count, range(12)))
+    assert results == [1] * 12
+    # Each thread loads its own detector once, however many images it looks at.
+    assert sorted(created) == sorted(set(ran))
+
+
+def test_the_model_ships_with_its_licence():
+    assert FaceTagger.MODEL.parent == Path(taggers.__file__).resolve().parent / "models"
+    assert FaceTagger.MODEL.stat().st_size == 232589
+    licence = (FaceTagger.MODEL.parent / "LICENSE-yunet").read_text()
+    assert "MIT License" in licence and "opencv_zoo" in licence
+
+
+def test_faces_are_off_without_yunet(monkeypatch, caplog):
+    import cv2
+
+    monkeypatch.delattr(cv2, "FaceDetectorYN")
+    with caplog.at_level(logging.WARNING, logger="momento.media.taggers"):
+        assert [t.name for t in available_taggers(["color", "faces"])] == ["color"]
+    assert "'faces' is off" in caplog.text and "FaceDetectorYN" in caplog.text
 
 
 def test_default_taggers():

@@ -6,7 +6,7 @@ import os
 from flask import Flask
 
 from .config import load_config
-from .memory import tune_allocator
+from .memory import report_tuning, tune_allocator
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -30,6 +30,7 @@ def register_logging(app: Flask) -> None:
     from . import observe
 
     observe.init_app(app)
+    report_tuning()
 
 
 def register_backends(app: Flask) -> None:

@@ -62,6 +62,9 @@ def operator_settings(environ: Mapping[str, str] = os.environ) -> dict[str, str]
     return found
 
 
+_report: list[str] = []  # what tuning did, for report_tuning()
+
+
 def tune_allocator() -> bool:
     """Apply VALUES once per process, except what the operator set (nothing off glibc); whether all went in."""
     global _done
@@ -82,7 +85,14 @@ def tune_allocator() -> bool:
             ok = bool(mallopt(setting.param, VALUES[setting.name]))
             (applied if ok else refused).append(f"{setting.name}={VALUES[setting.name]}")
     _done = not refused
-    log.info("Allocator: applied %s; left to the operator: %s%s", ", ".join(applied) or "nothing",
-             ", ".join(theirs.values()) or "nothing",
-             f"; mallopt() refused {', '.join(refused)}" if refused else "")
+    _report.append("Allocator: applied %s; left to the operator: %s%s" % (
+        ", ".join(applied) or "nothing", ", ".join(theirs.values()) or "nothing",
+        f"; mallopt() refused {', '.join(refused)}" if refused else ""))
+    log.info(_report[-1])
     return _done
+
+
+def report_tuning() -> None:
+    """Log what tune_allocator() did, once logging is set up (it runs before, to tune the process from the start)."""
+    while _report:
+        log.info(_report.pop(0))

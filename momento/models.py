@@ -179,3 +179,33 @@ class QueueStatus:
     running: int
     failed: int
     oldest_due: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SavedSearch:
+    """A search kept under a name; `query` holds the fields the search takes (tag, any_tag, not_tag, kind,
+    from, to, q), as the API reads and writes them."""
+
+    user_id: str
+    id: str  # a ULID
+    name: str
+    query: dict[str, Any]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Share:
+    """A link to some uploads, or to a saved search's current results; only the token's sha256 is kept."""
+
+    user_id: str
+    id: str  # a ULID
+    token_hash: str
+    kind: str  # "uploads" or "search"
+    created_at: str
+    expires_at: str
+    title: str = ""
+    upload_ids: tuple[str, ...] = ()
+    search_id: Optional[str] = None
+    password_hash: Optional[str] = None
+    allow_download: bool = False
+    views: int = 0

@@ -18,7 +18,8 @@ from .extensions import limiter
 from .formats import in_words
 
 # settings holding a Flask-Limiter rate string ("10 per 15 minutes"; "none" turns the limit off)
-RATE_SETTINGS = ("LOGIN_LIMIT", "LOGIN_ADDRESS_LIMIT", "UPLOAD_LIMIT")
+RATE_SETTINGS = ("LOGIN_LIMIT", "LOGIN_ADDRESS_LIMIT", "UPLOAD_LIMIT", "SHARE_LIMIT", "SHARE_PASSWORD_LIMIT",
+                 "SHARE_PASSWORD_ADDRESS_LIMIT")
 
 
 def init_app(app) -> None:

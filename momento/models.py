@@ -75,10 +75,15 @@ class Upload:
         return f"user-{self.user_id}/videos/{self.id}.playback.mp4"
 
     @property
+    def display_key(self) -> str:
+        """Object key of a photo's display copy for share links (at most 2048 px, no metadata; made on demand)."""
+        return f"user-{self.user_id}/thumbs/{self.id}.display.jpg"
+
+    @property
     def object_keys(self) -> tuple[str, ...]:
         """Every key this upload may own in the object store."""
         keys = (self.original_key, self.thumb_key)
-        return keys + ((self.playback_key,) if self.kind == VIDEO else ())
+        return keys + ((self.playback_key,) if self.kind == VIDEO else (self.display_key,))
 
     @property
     def trashed(self) -> bool:

@@ -51,7 +51,7 @@ class DynamoShares:
     def put_saved_search(self, saved: SavedSearch) -> SavedSearch:
         """Store a new saved search, or replace the user's one with this id."""
         doc = {"user_id": saved.user_id, "name": saved.name, "created_at": saved.created_at,
-               "query": {k: v for k, v in saved.query.items() if v not in (None, "", [])}}
+               "query": dict(saved.query)}
         self._call("put_item", TableName=self.tables["index"],
                    Item=self._search_key(saved.user_id, saved.id) | to_item(doc))
         return saved

@@ -22,8 +22,8 @@ DISPLAY_SUFFIX = ".display.jpg"
 
 
 def display_key(upload: Upload) -> str:
-    """Where a photo's display copy is kept."""
-    return f"user-{upload.user_id}/thumbs/{upload.id}{DISPLAY_SUFFIX}"
+    """Where a photo's display copy is kept (named beside the others in Upload, so purge and verify know it)."""
+    return upload.display_key
 
 
 def ensure_display(storage, upload: Upload) -> str:

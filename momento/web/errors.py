@@ -24,6 +24,8 @@ def wants_json() -> bool:
     path = request.path
     if path.startswith(("/api/", "/media/", "/healthz")):
         return True
+    if path.startswith("/s/") and (path.endswith("/items") or "/media/" in path):  # a share's JSON and bytes
+        return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 

@@ -106,6 +106,7 @@ def matches(query: Query, upload: Upload) -> bool:
 
 
 def _word_matches(term: str, word: str) -> bool:
+    """A word of `q` against one index term: a filename word by its start, a tag or a tag's value by its start."""
     if term.startswith("f:"):
         return term[2:].startswith(word)
     value = term[2:]

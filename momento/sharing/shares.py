@@ -35,6 +35,7 @@ def token_hash(token: str) -> str:
 
 
 def _days(value: Any) -> int:
+    """expires_in_days, checked (7 when absent)."""
     if value is None:
         return DEFAULT_DAYS
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DAYS:
@@ -44,6 +45,7 @@ def _days(value: Any) -> int:
 
 
 def _title(value: Any) -> str:
+    """A share's title, trimmed (empty when absent)."""
     if value is None:
         return ""
     if not isinstance(value, str) or len(value.strip()) > TITLE_MAX:
@@ -53,6 +55,7 @@ def _title(value: Any) -> str:
 
 
 def _password(value: Any) -> Optional[str]:
+    """The argon2 hash of a share's password, or None for no password."""
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > 1024:

@@ -27,14 +27,17 @@ ITEMS_PAGE = 60
 
 
 def _limit(key: str) -> str:
+    """A rate setting of the current app."""
     return current_app.config[key]
 
 
 def _link_key() -> str:
+    """The link a password guess is for (its token), so guesses count per link."""
     return (request.view_args or {}).get("token", "")[:100]
 
 
 def _wrong_password(response) -> bool:
+    """Only wrong passwords count towards a pause."""
     return response.status_code == 401
 
 
@@ -63,10 +66,12 @@ def private_answers(response):
 
 
 def _share(token: str) -> Share:
+    """The open share this token names (404 / 410 otherwise)."""
     return open_share(catalog(), token)
 
 
 def _unlocked(share: Share) -> bool:
+    """Whether this browser may look: no password, or it gave the password in this session."""
     return share.password_hash is None or share.id in session.get(UNLOCKED, [])
 
 

@@ -18,6 +18,7 @@ pages = Blueprint("shares", __name__)
 
 
 def _json_body() -> dict:
+    """The request's JSON object; 400 for anything else."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadRequest("Send a JSON object.", code="invalid_body")
@@ -108,6 +109,7 @@ def delete_share(share_id: str):
 
 
 def _revoke(share_id: str) -> None:
+    """Delete the signed-in user's share (404 for anyone else's), with its audit entry."""
     share = owned_share(catalog(), owner().id, share_id)
     catalog().delete_share(share.user_id, share.id)
     audit.record_request(catalog(), owner(), "share_revoked", share_id=share.id)
@@ -159,6 +161,7 @@ def shares_page():
 
 
 def _shares_page(created=None, token=None, status=200):
+    """The /shares page, with a link just made (shown this once) when there is one."""
     names = {s.id: s.name for s in catalog().list_saved_searches(owner().id)}
     return render_template("shares.html", shares=catalog().list_shares(owner().id), searches=names, now=now_iso(),
                            created=created, created_url=url_for("shared.view", token=token, _external=True)

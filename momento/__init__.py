@@ -54,9 +54,10 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Routes: pages, auth, API, media."""
-    from .web import account, api, auth, media, pages, tus
+    from .web import account, api, auth, media, pages, shared, shares, tus
 
-    for bp in (auth.bp, pages.bp, api.bp, api.health, media.bp, account.bp, tus.bp):
+    for bp in (auth.bp, pages.bp, api.bp, api.health, media.bp, account.bp, tus.bp, shares.api, shares.pages,
+               shared.bp):
         app.register_blueprint(bp)
 
 

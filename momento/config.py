@@ -78,6 +78,9 @@ HARDENING = {
     "LOGIN_LIMIT": "10 per 15 minutes",  # failed sign-ins per account, page and token API together
     "LOGIN_ADDRESS_LIMIT": "50 per 15 minutes",  # failed sign-ins per client address
     "UPLOAD_LIMIT": "300 per minute",  # uploads per user
+    "SHARE_LIMIT": "600 per minute",  # requests to shared pages and their media per client address
+    "SHARE_PASSWORD_LIMIT": "10 per 15 minutes",  # wrong passwords per share link
+    "SHARE_PASSWORD_ADDRESS_LIMIT": "30 per 15 minutes",  # wrong share passwords per client address
     "UPLOAD_BYTES_PER_DAY": "50GB",  # bytes uploaded per user and day ("none": no limit)
     "PROXY_FIX": 0,  # how many proxies in front set X-Forwarded-For/-Proto/-Host (0: trust none)
     "HSTS_MAX_AGE": 365 * 24 * 3600,  # Strict-Transport-Security on answers served over TLS (0: none)
@@ -91,7 +94,8 @@ DEFAULTS.update(RESUMABLE)
 
 
 # settings holding a Flask-Limiter rate string ("10 per 15 minutes"; "none" turns the limit off)
-RATE_SETTINGS = ("LOGIN_LIMIT", "LOGIN_ADDRESS_LIMIT", "UPLOAD_LIMIT")
+RATE_SETTINGS = ("LOGIN_LIMIT", "LOGIN_ADDRESS_LIMIT", "UPLOAD_LIMIT", "SHARE_LIMIT", "SHARE_PASSWORD_LIMIT",
+                 "SHARE_PASSWORD_ADDRESS_LIMIT")
 
 
 

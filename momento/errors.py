@@ -43,6 +43,13 @@ class NotFound(MomentoError):
     code = "not_found"
 
 
+class Gone(MomentoError):
+    """What was asked for existed but has run out (an expired share link)."""
+
+    status = 410
+    code = "gone"
+
+
 class Conflict(MomentoError):
     """The request clashes with the current state."""
 

@@ -75,10 +75,15 @@ class Upload:
         return f"user-{self.user_id}/videos/{self.id}.playback.mp4"
 
     @property
+    def display_key(self) -> str:
+        """Object key of a photo's display copy for share links (at most 2048 px, no metadata; made on demand)."""
+        return f"user-{self.user_id}/thumbs/{self.id}.display.jpg"
+
+    @property
     def object_keys(self) -> tuple[str, ...]:
         """Every key this upload may own in the object store."""
         keys = (self.original_key, self.thumb_key)
-        return keys + ((self.playback_key,) if self.kind == VIDEO else ())
+        return keys + ((self.playback_key,) if self.kind == VIDEO else (self.display_key,))
 
     @property
     def trashed(self) -> bool:
@@ -249,3 +254,33 @@ class IndexEntry:
     upload_id: str
     date: str
     kind: str
+
+
+@dataclass(frozen=True)
+class SavedSearch:
+    """A search kept under a name; `query` holds the fields the search takes (tag, any_tag, not_tag, kind,
+    from, to, q), as the API reads and writes them."""
+
+    user_id: str
+    id: str  # a ULID
+    name: str
+    query: dict[str, Any]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Share:
+    """A link to some uploads, or to a saved search's current results; only the token's sha256 is kept."""
+
+    user_id: str
+    id: str  # a ULID
+    token_hash: str
+    kind: str  # "uploads" or "search"
+    created_at: str
+    expires_at: str
+    title: str = ""
+    upload_ids: tuple[str, ...] = ()
+    search_id: Optional[str] = None
+    password_hash: Optional[str] = None
+    allow_download: bool = False
+    views: int = 0

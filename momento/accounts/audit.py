@@ -34,6 +34,9 @@ ACTIONS = {
     "account_enabled": "Account enabled",
     "account_deleted": "Account closed",
     "quota_changed": "Storage quota changed",
+    "share_created": "Share link created",
+    "share_revoked": "Share link revoked",
+    "share_unlocked": "Share link opened with its password",
 }
 _REASONS = {"bad_credentials": "wrong password", "account_disabled": "the account is disabled"}
 USER_AGENT_MAX = 300

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator, Optional, Protocol
 
-from ..models import AuditEvent, Job, Page, PostureCheck, QueueStatus, QuotaHold, TusUpload, Upload, User
+from ..models import (AuditEvent, Job, Page, PostureCheck, QueueStatus, QuotaHold, SavedSearch, Share, TusUpload,
+                      Upload, User)
 
 
 class Catalog(Protocol):
@@ -164,6 +165,37 @@ class Catalog(Protocol):
 
     def tus_backlog(self, now: str) -> tuple[int, Optional[str]]:
         """How many tus uploads are past their expiry and not cleaned up yet, and the oldest expiry (by key)."""
+
+    # saved searches and share links (momento/sharing/), read by key
+    def put_saved_search(self, saved: SavedSearch) -> SavedSearch:
+        """Store a new saved search, or replace the user's one with this id."""
+
+    def get_saved_search(self, user_id: str, search_id: str) -> Optional[SavedSearch]:
+        """The user's saved search with this id, or None (for another user's too)."""
+
+    def list_saved_searches(self, user_id: str) -> list[SavedSearch]:
+        """The user's saved searches, newest first."""
+
+    def delete_saved_search(self, user_id: str, search_id: str) -> None:
+        """Forget a saved search; a missing one is fine."""
+
+    def put_share(self, share: Share) -> Share:
+        """Store a new share (by its token's hash, and in its owner's list); Conflict when it exists."""
+
+    def share_by_hash(self, token_hash: str) -> Optional[Share]:
+        """The share whose token has this sha256, or None: one read by key."""
+
+    def get_share(self, user_id: str, share_id: str) -> Optional[Share]:
+        """The user's share with this id, or None (for another user's too)."""
+
+    def list_shares(self, user_id: str) -> list[Share]:
+        """The user's shares, newest first."""
+
+    def delete_share(self, user_id: str, share_id: str) -> None:
+        """Remove a share for good, so its link stops at once; NotFound when the user has none with this id."""
+
+    def count_share_view(self, token_hash: str) -> None:
+        """Add one to a share's view count; a share removed meanwhile stays removed."""
 
 
 def make_catalog(app) -> Catalog:

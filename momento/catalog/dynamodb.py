@@ -13,6 +13,7 @@ from .dynamo_audit import DynamoAudit
 from .dynamo_index import TRANSACTION_LIMIT, DynamoIndex
 from .dynamo_jobs import DynamoJobs
 from .dynamo_quota import DynamoQuota
+from .dynamo_shares import DynamoShares
 from .dynamo_status import DynamoQueueStatus
 from .dynamo_tus import DynamoTus
 from .dynamo_items import error_code, s, to_doc, to_item, to_upload, to_user, updates
@@ -30,7 +31,8 @@ TABLES = {
 USERS_PARTITION = "users"  # index partition listing every account by email, for iter_users
 MIGRATIONS = "migrations"  # meta item whose `applied` map holds migration id -> applied_at
 
-class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota, DynamoQueueStatus):
+class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota, DynamoQueueStatus,
+                     DynamoShares):
     """Users, tokens and uploads in DynamoDB; one lazily created client per instance."""
 
     def __init__(self, prefix: str = "momento-", *, session: Any = None):

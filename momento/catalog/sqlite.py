@@ -18,6 +18,7 @@ from .sqlite_audit import AUDIT_SCHEMA, SqliteAudit
 from .sqlite_index import INDEX_SCHEMA, SqliteIndex
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
 from .sqlite_quota import QUOTA_SCHEMA, SqliteQuota
+from .sqlite_shares import SHARES_SCHEMA, SqliteShares
 from .sqlite_status import FAILURES_SCHEMA, SqliteQueueStatus
 from .sqlite_tus import TUS_SCHEMA, SqliteTus
 
@@ -49,10 +50,11 @@ CREATE TABLE IF NOT EXISTS migrations (
     applied_at TEXT NOT NULL
 );
 """
-ALL_SCHEMAS = SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA + AUDIT_SCHEMA + TUS_SCHEMA + FAILURES_SCHEMA + QUOTA_SCHEMA
+ALL_SCHEMAS = SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA + AUDIT_SCHEMA + TUS_SCHEMA + FAILURES_SCHEMA + QUOTA_SCHEMA + SHARES_SCHEMA
 
 
-class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota, SqliteQueueStatus):
+class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota, SqliteQueueStatus,
+                    SqliteShares):
     """Users, tokens and uploads in one SQLite file."""
 
     def __init__(self, path: str):

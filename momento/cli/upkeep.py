@@ -21,14 +21,15 @@ def stats_command(as_json: bool):
     """Uploads by kind, bytes, trash and an estimated monthly AWS cost, per user and in total."""
     prices = {name: current_app.config[name] for name in PRICES}
     try:
-        stats = collect(ops_backends().catalog, prices, datetime.now(timezone.utc))
+        b = ops_backends()
+        stats = collect(b.catalog, prices, datetime.now(timezone.utc), storage=b.storage)
     except MomentoError as exc:
         fail(exc.message)
     if as_json:
         echo_json(stats)
         return
     rows = [_row(u["email"], u) for u in stats["users"]] + [_row("TOTAL", stats["total"])]
-    print_table(rows, ["user", "photos", "videos", "trashed", "size", "trash", "new (30 d)", "$/month"])
+    print_table(rows, ["user", "photos", "videos", "trashed", "size", "trash", "new (30 d)", "shared copies", "$/month"])
     cost = stats["total"]["cost"]
     click.echo(f"\nEstimated monthly cost (USD): S3 storage {cost['s3_storage']:.2f}, S3 requests "
                f"{cost['s3_requests']:.2f}, DynamoDB storage {cost['dynamodb_storage']:.2f}, DynamoDB requests "
@@ -38,7 +39,7 @@ def stats_command(as_json: bool):
 def _row(name: str, u: dict) -> dict:
     return {"user": name, "photos": u["photos"], "videos": u["videos"], "trashed": u["trashed"],
             "size": human_size(u["bytes"]), "trash": human_size(u["trash_bytes"]), "new (30 d)": u["new_uploads"],
-            "$/month": f"{u['cost']['total']:.2f}"}
+            "shared copies": human_size(u["display_bytes"]), "$/month": f"{u['cost']['total']:.2f}"}
 
 
 @momento_cli.command("verify")

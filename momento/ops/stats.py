@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from ..catalog.indexing import upload_terms
 from ..catalog.records import upload_to_dict
 from ..models import PHOTO, Upload
+from ..sharing.display import DISPLAY_SUFFIX
 
 GiB = 1024 ** 3
 MONTH = timedelta(days=30)
@@ -37,6 +38,8 @@ class Usage:
     table_bytes: int = 0  # estimated DynamoDB storage of records and index items
     s3_puts: int = 0  # estimated requests of the last 30 days' uploads
     ddb_writes: int = 0
+    display_copies: int = 0  # display copies made for share links (user-<id>/thumbs/<uploadId>.display.jpg)
+    display_bytes: int = 0
 
     def add(self, other: "Usage") -> None:
         """Sum another usage into this one."""
@@ -85,7 +88,7 @@ def monthly_cost(use: Usage, prices: dict) -> dict[str, float]:
     """Estimated USD a month, by line, and the total."""
     stored = use.photos + use.videos
     views = stored * prices["COST_VIEWS_PER_UPLOAD"]
-    s3_gb = (use.bytes + use.trash_bytes + (stored + use.trashed) * THUMB_BYTES) / GiB
+    s3_gb = (use.bytes + use.trash_bytes + (stored + use.trashed) * THUMB_BYTES + use.display_bytes) / GiB
     lines = {
         "s3_storage": s3_gb * prices["PRICE_S3_GB_MONTH"],
         # each view is a HEAD and a GET; each new upload one HEAD after the write
@@ -100,11 +103,22 @@ def monthly_cost(use: Usage, prices: dict) -> dict[str, float]:
     return {k: round(v, 4) for k, v in lines.items()}
 
 
-def collect(catalog, prices: dict, now: datetime) -> dict:
-    """Per-user and total usage and cost; reads every record once (an admin command, never a request)."""
+def count_display_copies(storage, user_id: str, use: Usage) -> None:
+    """Add the user's display copies (made for share links) as they are in the store."""
+    for info in storage.list(f"user-{user_id}/thumbs/"):
+        if info.key.endswith(DISPLAY_SUFFIX):
+            use.display_copies += 1
+            use.display_bytes += info.size
+
+
+def collect(catalog, prices: dict, now: datetime, storage=None) -> dict:
+    """Per-user and total usage and cost; reads every record once (an admin command, never a request), and
+    with a storage lists each user's thumbnails for the display copies."""
     users, total = [], Usage()
     for user in catalog.iter_users():
         use = measure(catalog.iter_all_uploads(user.id), now)
+        if storage is not None:
+            count_display_copies(storage, user.id, use)
         total.add(use)
         users.append({"email": user.email, "id": user.id, **asdict(use), "cost": monthly_cost(use, prices)})
     return {"users": users, "total": {**asdict(total), "cost": monthly_cost(total, prices)},

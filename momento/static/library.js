@@ -145,7 +145,7 @@
     countNode.textContent = String(n);
     bar.hidden = !selecting;
     document.body.classList.toggle("has-selection", selecting);
-    Array.prototype.forEach.call(bar.querySelectorAll("[data-action='trash'], [data-action='restore'], .selection-tags button"),
+    Array.prototype.forEach.call(bar.querySelectorAll("[data-action='trash'], [data-action='restore'], [data-action='share'], .selection-tags button"),
       function (button) { button.disabled = n === 0; });
   }
 
@@ -231,6 +231,8 @@
       trashSelected();
     } else if (action === "restore") {
       restoreSelected();
+    } else if (action === "share") {
+      shareSelected(button.getAttribute("data-href"));
     }
   });
 
@@ -329,6 +331,12 @@
       // The tiles' places (months, order) are the server's to say: show the page again.
       window.location.reload();
     });
+  }
+
+  // The share form (momento/web/shares.py) takes the selected ids and asks for a title, expiry and password.
+  function shareSelected(href) {
+    var ids = chosen().map(function (b) { return b.value; });
+    if (ids.length) window.location.assign(href + "?uploads=" + encodeURIComponent(ids.join(",")));
   }
 
   function restoreSelected() {

@@ -8,7 +8,7 @@ from ..backends import backends, catalog
 from ..errors import BadRequest, BackendError
 from ..media.tags import normalize_tags
 from ..search import tag_counts
-from .library import (find_uploads, owned_upload, owner, page_limit, query_from_args, receive_upload, restore_owned,
+from .library import (find_uploads, owned_upload, owner, page_limit, receive_upload, request_query, restore_owned,
                       trash_owned)
 from .serialize import upload_json
 
@@ -31,7 +31,7 @@ def create_upload():
 @login_required
 def list_uploads():
     """The user's uploads, newest first, optionally narrowed by tags, kind, dates and text."""
-    page = find_uploads(owner().id, query_from_args(request.args), limit=page_limit(), cursor=request.args.get("cursor"))
+    page = find_uploads(owner().id, request_query(request.args), limit=page_limit(), cursor=request.args.get("cursor"))
     return jsonify({"items": [upload_json(u) for u in page.items], "next_cursor": page.next_cursor})
 
 

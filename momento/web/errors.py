@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 _HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable",
+    409: "conflict", 410: "gone", 413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable",
     422: "unprocessable", 429: "rate_limited", 431: "headers_too_large",
 }
 
@@ -23,6 +23,8 @@ def wants_json() -> bool:
     """Whether the caller is a script or the page's JavaScript rather than a person's browser tab."""
     path = request.path
     if path.startswith(("/api/", "/media/", "/healthz")):
+        return True
+    if path.startswith("/s/") and (path.endswith("/items") or "/media/" in path):  # a share's JSON and bytes
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]

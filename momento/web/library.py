@@ -15,8 +15,9 @@ from ..formats import is_ulid
 from .limits import upload_limiter
 from ..media.tags import parse_tag_field
 from ..models import Page, Upload, User
-from ..search import Query, build_query, search
+from ..search import Query, build_query
 from ..accounts.quota import effective_quota
+from ..sharing.searches import owned_search, run_query, saved_query
 from ..uploads.admission import Budgets, admit
 from ..uploads.commit import IngestResult, Limits, restore_from_trash
 from ..uploads.incoming import IncomingUpload
@@ -105,11 +106,16 @@ def query_from_args(args) -> Query:
                        kind=args.get("kind"), start=args.get("from"), end=args.get("to"), q=args.get("q"))
 
 
+def request_query(args) -> Query:
+    """The search a request asks for: the signed-in user's saved search `search=<id>`, else the arguments."""
+    if args.get("search"):
+        return saved_query(owned_search(catalog(), owner().id, args["search"]))
+    return query_from_args(args)
+
+
 def find_uploads(user_id: str, query: Query, *, limit: int, cursor: str | None) -> Page:
     """The plain newest-first listing, or a search through the index."""
-    if query.is_plain and not query.kind:
-        return catalog().list_uploads(user_id, limit=limit, cursor=cursor)
-    return search(catalog(), user_id, query, limit=limit, cursor=cursor)
+    return run_query(catalog(), user_id, query, limit=limit, cursor=cursor)
 
 
 def trash_owned(upload: Upload) -> None:

@@ -14,7 +14,8 @@ from ..media.tags import parse_tag_field
 from ..models import Upload
 from .library import user_quota
 from ..search import Query, beside_by_date, by_date, tag_counts
-from .library import find_uploads, owned_upload, owner, query_from_args, restore_owned, trash_owned
+from ..sharing.searches import owned_search, query_dict
+from .library import find_uploads, owned_upload, owner, query_from_args, request_query, restore_owned, trash_owned
 
 bp = Blueprint("pages", __name__)
 
@@ -51,7 +52,8 @@ def gallery():
     return render_template("gallery.html", uploads=page.items, next_cursor=page.next_cursor, usage=usage,
                            quota=user_quota(owner()), order=order, added_at=added_at,
                            nav=gallery_nav(order, query.kind), kind=request.args.get("kind") or "",
-                           known_tags=known_tags(editable=True))
+                           known_tags=known_tags(editable=True),
+                           saved_searches=catalog().list_saved_searches(owner().id))
 
 
 def gallery_order(args) -> str:
@@ -76,12 +78,14 @@ def added_at(upload: Upload) -> str:
 @login_required
 def search_page():
     """Tag chips, AND/OR/NOT, kind and dates; the query lives in the URL."""
-    query = query_from_args(request.args)
+    query = request_query(request.args)
+    saved = owned_search(catalog(), owner().id, request.args["search"]) if request.args.get("search") else None
     page = find_uploads(owner().id, query, limit=page_size(), cursor=request.args.get("cursor")) \
         if not query.is_plain or query.kind else None
     more_args = request.args.to_dict(flat=False) | {"cursor": page.next_cursor} if page and page.next_cursor else None
     return render_template("search.html", query=query, uploads=page.items if page else (), more_args=more_args,
-                           searched=page is not None, known_tags=known_tags(), chips=search_chips(query))
+                           searched=page is not None, known_tags=known_tags(), chips=search_chips(query),
+                           saved=saved, query_fields=query_dict(query))
 
 
 def search_chips(query: Query) -> list[tuple[str, str, str]]:

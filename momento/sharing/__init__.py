@@ -1,0 +1,1 @@
+"""Saved searches and share links: the rules, without Flask (the routes are in momento/web/shares.py)."""

@@ -20,15 +20,18 @@ def test_every_id_route_hides_other_users_uploads(app, alice, bob):
     photo = alice.upload(corpus.jpeg(64, 64)).json["id"]
     routes = list(id_routes(app))
     assert len(routes) >= 10  # the API, media and page routes that take an id
+    # A share link of bob's own (routes under /s/<token> take an upload id too).
+    own = bob.upload(corpus.jpeg(48, 48)).json["id"]
+    token = bob.post("/api/v1/shares", json={"uploads": [own]}).json["url"].rsplit("/", 1)[1]
     for rule, method in routes:
-        url = rule.build({"upload_id": photo})[1]
+        url = rule.build({"upload_id": photo, "token": token, "variant": "thumbnail"}, append_unknown=False)[1]
         resp = bob.client.open(url, method=method, headers=bob.headers, json={"tags": ["x"]}
                                if method == "PATCH" else None)
         assert resp.status_code == 404, (method, url, resp.status_code)
     # Nothing bob did changed alice's upload.
     mine = alice.get(f"/api/v1/uploads/{photo}").json
     assert mine["tags"] == [] and mine["trashed_at"] is None
-    assert bob.get("/api/v1/uploads").json["items"] == []
+    assert [u["id"] for u in bob.get("/api/v1/uploads").json["items"]] == [own]
 
 
 @pytest.mark.parametrize("bad_id", ["nope", "01JD3Z8Q4M5X2V7K9T1B6N0C3F", "../../etc/passwd", "0" * 300])

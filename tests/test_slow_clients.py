@@ -43,7 +43,7 @@ def test_health_answers_while_a_dozen_uploads_crawl(server):  # noqa: F811 - the
             started = time.monotonic()
             status, _, body = _request(port, "GET", "/healthz")
             assert status == 200 and b"ok" in body
-            assert time.monotonic() - started < 2.0
+            assert time.monotonic() - started < 5.0  # with every thread busy it would wait for a slow client (minutes)
         # and an ordinary upload still goes through beside them
         boundary = uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"quick.jpg\"\r\n\r\n"

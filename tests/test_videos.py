@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from momento import create_app
-from momento.jobs import queue, renditions, runner
+from momento.jobs import queue, renditions
+from momento.jobs import runner as jobs_runner
 from momento.config import ConfigError
 from momento.errors import BackendError
 from momento.media.renditions import fit, needs_rendition
@@ -58,7 +59,7 @@ def jobs(app) -> list:
 
 
 def run(app, **kw) -> dict:
-    return dict(runner.run_jobs(app.extensions["momento"], **kw))
+    return dict(jobs_runner.run_jobs(app.extensions["momento"], **kw))
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +179,7 @@ def test_failing_transcode_is_retried_then_marked_failed(app, alice, hevc, monke
     upload_id = alice.upload(hevc, "clip.mp4").json["id"]
     done = []
     counts = run(app, retry_delay=timedelta(0), on_done=done.append)
-    assert counts == {"retry": 2, "failed": 1} and len(calls) == runner.MAX_ATTEMPTS
+    assert counts == {"retry": 2, "failed": 1} and len(calls) == jobs_runner.MAX_ATTEMPTS
     assert [o.job.attempts for o in done] == [1, 2, 3] and "InvalidDataError" in done[-1].error
     assert jobs(app) == []
     assert alice.get(f"/api/v1/uploads/{upload_id}").json["rendition"] == "failed"
@@ -190,8 +191,8 @@ def test_retry_waits_for_its_backoff(app, alice, hevc, monkeypatch):
     assert run(app, limit=1) == {"retry": 1}
     (job,) = jobs(app)
     assert job.attempts == 1 and job.lease_until is None and "ZeroDivisionError" in job.error
-    assert job.not_before > runner.now_iso()
-    assert app.extensions["momento"].catalog.due_jobs(queue.QUEUE, runner.now_iso()) == []
+    assert job.not_before > jobs_runner.now_iso()
+    assert app.extensions["momento"].catalog.due_jobs(queue.QUEUE, jobs_runner.now_iso()) == []
 
 
 def test_jobs_survive_a_restart(app, alice, hevc, request, tmp_path):
@@ -266,7 +267,7 @@ def test_work_command(app, alice, runner, hevc):
 
 def test_work_command_fails_when_a_job_fails_for_good(app, alice, runner, hevc, monkeypatch):
     monkeypatch.setattr(renditions, "transcode", lambda *a, **k: 1 / 0)
-    monkeypatch.setattr(runner, "RETRY_DELAY", timedelta(0))
+    monkeypatch.setattr(jobs_runner, "RETRY_DELAY", timedelta(0))
     alice.upload(hevc, "clip.mp4")
     result = runner.invoke(args=["momento", "work", "--json"])
     assert result.exit_code == 1

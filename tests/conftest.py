@@ -9,7 +9,7 @@ from momento import create_app
 from momento.accounts import issue_token, register
 from momento.backends import Backends
 
-pytest_plugins = ["tests.backends"]
+pytest_plugins = ["tests.backends", "tests.cluster"]
 
 
 def pytest_configure(config):

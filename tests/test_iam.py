@@ -277,7 +277,7 @@ def test_purge_and_verify_need_the_admin_role(deployment, monkeypatch):
 
     # An upload whose record could not be written: the web role may not delete its objects (compensation
     # fails and is logged), so they stay as orphans for verify --repair under the admin role.
-    def lost(upload):
+    def lost(upload, job=None):
         raise BackendError("injected")
 
     with monkeypatch.context() as patched:

@@ -2,7 +2,9 @@
 and bounds on JSON bodies (their size and their nesting)."""
 from __future__ import annotations
 
-from flask import request
+import logging
+
+from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 

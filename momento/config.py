@@ -25,6 +25,8 @@ DEFAULTS = {
     "DEFAULT_QUOTA": "none",
     "RATELIMIT_STORAGE_URI": "memory://",
     "PAGE_SIZE": 50,
+    "MEDIA_DELIVERY": None,  # "presigned" (/media answers 302 to S3) or "proxy" (the server streams); None: by backend
+    "PRESIGN_SECONDS": 300,  # lifetime of a presigned media URL
     "WORKER_THREADS": None,  # background job threads per server process: 1 on local, 0 on aws and in tests
     "RENDITION_SECONDS": 600,  # wall-clock limit of one video rendition job
     "RENDITION_MAX_PIXELS": 10**12,  # ceiling of one rendition's pixels decoded plus encoded (~2 h of 1080p30)
@@ -155,6 +157,7 @@ def load_config(app, test_config: dict | None) -> None:
     if cfg["TUS_PART_SIZE"] < 5 * MiB:
         raise ConfigError("MOMENTO_TUS_PART_SIZE must be at least 5 MiB (5242880), S3's smallest part.")
     _hardening(cfg)
+    _delivery(cfg)
     try:
         cfg["CONTENT_TAGGERS"] = tuple(available_taggers(cfg.get("TAGGERS") or ()))
     except ValueError as exc:
@@ -198,6 +201,20 @@ def _hardening(cfg) -> None:
         if not isinstance(value, int) or value < 0:
             raise ConfigError(f"MOMENTO_{name} must be a whole number of 0 or more, not {cfg[name]!r}.")
         cfg[name] = value
+
+
+def _delivery(cfg) -> None:
+    """How media reach browsers: presigned S3 URLs by default on aws (only there), else through the server."""
+    mode = str(cfg["MEDIA_DELIVERY"] or ("presigned" if cfg["BACKEND"] == "aws" else "proxy")).strip().lower()
+    if mode not in ("presigned", "proxy"):
+        raise ConfigError(f"MOMENTO_MEDIA_DELIVERY must be 'presigned' or 'proxy', not {cfg['MEDIA_DELIVERY']!r}.")
+    if mode == "presigned" and cfg["BACKEND"] != "aws":
+        raise ConfigError("MOMENTO_MEDIA_DELIVERY=presigned needs MOMENTO_BACKEND=aws: "
+                          "the local backend's files have no URL of their own. Use proxy.")
+    cfg["MEDIA_DELIVERY"] = mode
+    cfg["PRESIGN_SECONDS"] = _positive_int(cfg, "PRESIGN_SECONDS", "seconds")
+    if cfg["PRESIGN_SECONDS"] > 7 * 24 * 3600:
+        raise ConfigError("MOMENTO_PRESIGN_SECONDS may be at most 604800 (7 days), S3's longest.")
 
 
 def _positive_int(cfg, name: str, unit: str = "bytes") -> int:

@@ -9,7 +9,7 @@ from momento import create_app
 from momento.accounts import issue_token, register
 from momento.backends import Backends
 
-pytest_plugins = ["tests.backends"]
+pytest_plugins = ["tests.backends", "tests.cluster"]
 
 
 def pytest_configure(config):
@@ -27,7 +27,8 @@ def app_config(request, tmp_path, backend: str, **extra) -> dict:
     if backend == "aws":
         request.getfixturevalue("moto_server")
         tag = uuid.uuid4().hex[:10]
-        config.update(BUCKET=f"momento-test-{tag}", TABLE_PREFIX=f"t{tag}-")
+        # the server streams media unless a test asks for presigned delivery (tests/test_presigned.py)
+        config.update(BUCKET=f"momento-test-{tag}", TABLE_PREFIX=f"t{tag}-", MEDIA_DELIVERY="proxy")
     config.update(extra)
     return config
 

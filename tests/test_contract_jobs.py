@@ -118,3 +118,21 @@ def test_jobs_queued_by_the_older_layout_move_over(catalog):
     assert catalog.upgrade_job_queues(("rendition", "purge")) == 1
     assert catalog.upgrade_job_queues(("rendition", "purge")) == 0
     assert catalog.due_jobs("rendition", NOW) == [old]
+
+
+@backends
+def test_an_upload_and_its_job_are_written_together(backends_pair):
+    from momento.errors import DuplicateUpload
+    from momento.models import VIDEO, Upload
+
+    _, catalog = backends_pair
+    video = Upload(user_id="u1", id="01J00000000000000000000V01", filename="a.mov", kind=VIDEO, ext="mov",
+                   mime="video/quicktime", size=10, sha256="ab" * 32, uploaded_at="2026-11-22T00:00:00Z",
+                   rendition="pending")
+    catalog.put_upload(video, job(1, upload_id=video.id))
+    assert [j.upload_id for j in catalog.due_jobs("rendition", "2026-11-22T01:00:00Z")] == [video.id]
+    again = Upload(**{**video.__dict__, "id": "01J00000000000000000000V02"})
+    with pytest.raises(DuplicateUpload):  # the same bytes again: neither the record nor its job is written
+        catalog.put_upload(again, job(2, upload_id=again.id))
+    assert [j.upload_id for j in catalog.due_jobs("rendition", "2026-11-22T01:00:00Z")] == [video.id]
+    assert catalog.get_upload("u1", again.id) is None

@@ -101,12 +101,12 @@ class Deployment:
             self._clients[role, service] = self.role_session(role).client(service)
         return self._clients[role, service]
 
-    def app(self, *, admin: bool = False, split: bool = False):
+    def app(self, *, admin: bool = False, split: bool = False, delivery: str = "proxy"):
         """The app as a web server runs it (the web role's keys), plus the admin keys for commands when asked,
         or the uploader's and reader's keys for the objects when split."""
         config = {"TESTING": True, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": False, "BACKEND": "aws",
                   "BUCKET": self.bucket, "TABLE_PREFIX": self.prefix, "DATA_DIR": str(self.tmp_path / "data"),
-                  "S3_PART_SIZE": 5 * 1024 * 1024}
+                  "S3_PART_SIZE": 5 * 1024 * 1024, "MEDIA_DELIVERY": delivery}
         for role in ("admin",) * admin + ("uploader", "reader") * split:
             key, secret = self.keys[role]
             config.update({f"{role.upper()}_ACCESS_KEY_ID": key, f"{role.upper()}_SECRET_ACCESS_KEY": secret})
@@ -277,7 +277,7 @@ def test_purge_and_verify_need_the_admin_role(deployment, monkeypatch):
 
     # An upload whose record could not be written: the web role may not delete its objects (compensation
     # fails and is logged), so they stay as orphans for verify --repair under the admin role.
-    def lost(upload):
+    def lost(upload, job=None):
         raise BackendError("injected")
 
     with monkeypatch.context() as patched:
@@ -419,3 +419,21 @@ def test_iam_policy_for_split_object_keys(runner, app):
     assert any(s["Sid"] == "ObjectsUnderUserPrefixes" for s in plain["Statement"])
     app.config.update(UPLOADER_PROFILE="up", READER_PROFILE="down")  # configured: split by default
     assert json.loads(runner.invoke(args=["momento", "iam-policy"]).output) == split
+
+
+@aws
+def test_presigned_media_are_signed_by_the_reader_and_open_without_credentials(deployment, iam_server, monkeypatch):
+    """With split keys, /media sends the browser to a URL signed with the reader's key (the web key has no
+    object permission at all), which opens without credentials."""
+    import urllib.request
+    from urllib.parse import parse_qs, urlsplit
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", deployment.keys["web-split"][0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", deployment.keys["web-split"][1])
+    alice = Account(deployment.app(split=True, delivery="presigned"), "alice@example.com")
+    photo = corpus.jpeg(40, 40)
+    location = alice.get(f"/media/{alice.upload(photo).json['id']}/original").headers["Location"]
+    assert parse_qs(urlsplit(location).query)["X-Amz-Credential"][0].startswith(deployment.keys["reader"][0] + "/")
+    _enforce(iam_server, False)  # moto's IAM checks cannot read a query-string signature (a 500); S3's can
+    with urllib.request.urlopen(location, timeout=30) as resp:
+        assert resp.read() == photo

@@ -97,10 +97,10 @@ def test_interrupted_import_then_rerun(app, runner, alice, folder, monkeypatch):
 def test_what_could_not_be_done_fails_the_command(app, runner, alice, folder, backends, monkeypatch):
     real = backends.catalog.put_upload
 
-    def refuse_the_video(upload):
+    def refuse_the_video(upload, job=None):
         if upload.kind == "video":
             raise BackendError("The catalog failed (TransactWriteItems: InternalServerError).")
-        return real(upload)
+        return real(upload, job)
 
     monkeypatch.setattr(backends.catalog, "put_upload", refuse_the_video)
     result, report = _import(runner, folder)

@@ -240,13 +240,19 @@ def test_long_jobs_renew_their_lease_without_spending_attempts(app, alice, hevc)
     assert done[0].job.attempts == 1 and done[0].job.lease_until is not None
 
 
-def test_failed_queue_write_keeps_the_upload_and_requeue_finds_it(app, alice, backends, runner, hevc, monkeypatch):
+def test_the_job_is_queued_with_the_record_and_requeue_finds_one_left_without(app, alice, backends, runner, hevc,
+                                                                              monkeypatch):
     def down(job):
         raise BackendError("The catalog failed: disk I/O error")
     with monkeypatch.context() as m:
-        m.setattr(backends.catalog, "put_job", down)
+        m.setattr(backends.catalog, "put_job", down)  # no separate queue write is made any more
         resp = alice.upload(hevc, "clip.mp4")
     assert resp.status_code == 201 and resp.json["rendition"] == "pending"
+    assert len(jobs(app)) == 1
+    # a record an older version left pending without its job: --requeue queues it
+    with app.app_context():
+        for job in backends.catalog.due_jobs("rendition", "9999-12-31T00:00:00Z"):
+            backends.catalog.finish_job(job)
     assert jobs(app) == []
     result = runner.invoke(args=["momento", "work", "--requeue", "--json"])
     assert result.exit_code == 0, result.output

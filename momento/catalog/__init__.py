@@ -50,8 +50,9 @@ class Catalog(Protocol):
         """Forget a token; forgetting an unknown one is not an error."""
 
     # uploads
-    def put_upload(self, upload: Upload) -> Upload:
-        """Record a new upload; DuplicateUpload when the user has its sha256 already."""
+    def put_upload(self, upload: Upload, job: Optional[Job] = None) -> Upload:
+        """Record a new upload, and queue `job` in the same transaction (both or neither); DuplicateUpload when
+        the user has its sha256 already."""
 
     def get_upload(self, user_id: str, upload_id: str) -> Optional[Upload]:
         """The user's upload with this id (trashed or not), or None."""

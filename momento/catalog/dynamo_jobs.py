@@ -44,13 +44,18 @@ class DynamoJobs:
 
     def put_job(self, job: Job) -> Job:
         """Add or replace a job, and put its user on the queue's list (both or neither)."""
-        self._call("transact_write_items", TransactItems=[
+        self._call("transact_write_items", TransactItems=self._job_writes(job))
+        return job
+
+    def _job_writes(self, job: Job) -> list[dict]:
+        """The transaction items that queue a job: the job, and its user on the queue's list (put_upload adds
+        them to the upload's own transaction)."""
+        return [
             {"Put": {"TableName": self.tables["index"], "Item": self._job_key(job) | to_item(asdict(job))}},
             {"Update": {"TableName": self.tables["index"], "Key": self._users_key(job.queue, job.user_id),
                         "UpdateExpression": "SET since = if_not_exists(since, :id) ADD rev :one",
                         "ExpressionAttributeValues": {":id": s(job.id), ":one": {"N": "1"}}}},
-        ])
-        return job
+        ]
 
     def due_jobs(self, queue: str, now: str, limit: int = 50) -> list[Job]:
         """Jobs ready to run, taken in turns across users: the user served least recently first."""

@@ -7,7 +7,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import CLIENT_ERRORS, LazyClient
 from ..errors import BackendError, Conflict, DuplicateUpload, EmailTaken, NotFound
-from ..models import Page, PostureCheck, Upload, User
+from ..models import Job, Page, PostureCheck, Upload, User
 from .cursor import decode_cursor, encode_cursor
 from .dynamo_audit import DynamoAudit
 from .dynamo_index import TRANSACTION_LIMIT, DynamoIndex
@@ -253,8 +253,9 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
         self._call("delete_item", TableName=self.tables["users"], Key={"pk": s(f"token#{token_hash}")})
 
     # uploads
-    def put_upload(self, upload: Upload) -> Upload:
-        """Write the upload, its sha256 entry and its index entries at once; DuplicateUpload when the sha exists."""
+    def put_upload(self, upload: Upload, job: Optional[Job] = None) -> Upload:
+        """Write the upload, its sha256 entry, its index entries and `job` (queued with it) in one transaction;
+        DuplicateUpload when the sha exists."""
         doc = upload_to_dict(upload)
         key = {"userId": s(doc.pop("user_id")), "uploadId": s(doc.pop("id"))}
         codes = self._transact([
@@ -263,6 +264,7 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
             {"Put": {"TableName": self.tables["index"], "Item": self._sha_key(upload.user_id, upload.sha256) | {
                 "uploadId": s(upload.id)}, "ConditionExpression": "attribute_not_exists(pk)"}},
             *self._index_writes(None, upload),
+            *(self._job_writes(job) if job is not None else ()),
         ])
         if codes and codes[1] == "ConditionalCheckFailed":
             entry = self._get("index", self._sha_key(upload.user_id, upload.sha256))

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Iterator, Optional
 
 from ..errors import BackendError, Conflict, DuplicateUpload, EmailTaken, NotFound
-from ..models import Page, PostureCheck, Upload, User
+from ..models import Job, Page, PostureCheck, Upload, User
 from .cursor import decode_cursor, encode_cursor
 from .records import upload_from_dict, upload_to_dict, user_from_dict, user_to_dict
 from .sqlite_audit import AUDIT_SCHEMA, SqliteAudit
@@ -199,8 +199,9 @@ class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota
             db.execute("DELETE FROM tokens WHERE hash = ?", (token_hash,))
 
     # uploads
-    def put_upload(self, upload: Upload) -> Upload:
-        """Record a new upload; DuplicateUpload when the user has its bytes already."""
+    def put_upload(self, upload: Upload, job: Optional[Job] = None) -> Upload:
+        """Record a new upload, and queue `job` with it (both or neither); DuplicateUpload when the user has its
+        bytes already."""
         try:
             with self._tx() as db:
                 db.execute(
@@ -209,6 +210,8 @@ class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota
                      json.dumps(upload_to_dict(upload))),
                 )
                 self._reindex(db, None, upload)
+                if job is not None:
+                    self._insert_job(db, job)
         except sqlite3.IntegrityError as exc:
             existing = self.find_by_sha256(upload.user_id, upload.sha256)
             if existing is None:

@@ -49,9 +49,14 @@ class SqliteJobs:
     def put_job(self, job: Job) -> Job:
         """Add or replace a job."""
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO jobs (queue, id, not_before, lease_until, doc) VALUES (?, ?, ?, ?, ?)",
-                       (job.queue, job.id, job.not_before, job.lease_until, json.dumps(asdict(job))))
+            self._insert_job(db, job)
         return job
+
+    @staticmethod
+    def _insert_job(db, job: Job) -> None:
+        """Write a job inside an open transaction (put_upload queues one with the upload's record)."""
+        db.execute("INSERT OR REPLACE INTO jobs (queue, id, not_before, lease_until, doc) VALUES (?, ?, ?, ?, ?)",
+                   (job.queue, job.id, job.not_before, job.lease_until, json.dumps(asdict(job))))
 
     def due_jobs(self, queue: str, now: str, limit: int = 50) -> list[Job]:
         """Jobs ready to run, taken in turns across users: the user served least recently first."""

@@ -84,6 +84,14 @@ class Storage(Protocol):
     def local_path(self, key: str) -> Optional[str]:
         """Where key's bytes can be read on this disk (the local backend), else None."""
 
+    # delivery straight from the store (S3): a time-limited GET URL that needs no credentials
+    def presigned_url(self, key: str, *, content_type: str, disposition: str, seconds: int) -> Optional[str]:
+        """A URL that GETs key (ranges too) for `seconds`, answering with these Content-Type and
+        Content-Disposition; None when the store cannot hand out such URLs (the local folder)."""
+
+    def delivery_origin(self) -> Optional[str]:
+        """The scheme://host[:port] that presigned URLs point at (for the pages' CSP); None without them."""
+
     def scratch_dir(self) -> str:
         """A folder on this disk for temporary files (decode copies, renditions), swept of what a crash left."""
 

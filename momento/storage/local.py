@@ -306,6 +306,14 @@ class LocalStorage(LocalParts, LocalDebris):
                                        writable and not mode & 0o007))
         return checks
 
+    def presigned_url(self, key: str, *, content_type: str, disposition: str, seconds: int) -> Optional[str]:
+        """None: a folder on the server's disk has no URL of its own; the server streams its bytes."""
+        return None
+
+    def delivery_origin(self) -> Optional[str]:
+        """None: nothing is delivered from anywhere but the server."""
+        return None
+
     def scratch_dir(self) -> str:
         """A folder on the same disk for temporary files."""
         self.tmp.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from ..aws import CLIENT_ERRORS, LazyClient, role_session
 from ..config import role_configured
 from ..errors import BadRequest, ObjectMissing, RangeNotSatisfiable
 from ..models import ObjectInfo, PostureCheck
+from .s3_delivery import SIGNING_CONFIG, S3Delivery
 from .s3_errors import error_code as _code, failed as _failed
 from .s3_parts import S3Parts
 from .s3_posture import bucket_posture
@@ -59,7 +60,7 @@ class S3Stream:
         self._body.close()
 
 
-class S3Storage(S3Parts):
+class S3Storage(S3Parts, S3Delivery):
     """Keys to bytes in one bucket; boto3 clients created lazily.
 
     Object writes go through `writes` and object reads through `reads`: the uploader's and the reader's
@@ -76,6 +77,8 @@ class S3Storage(S3Parts):
         self._clients = LazyClient("s3", session)
         self._writes = LazyClient("s3", write_session) if write_session is not None else self._clients
         self._reads = LazyClient("s3", read_session) if read_session is not None else self._clients
+        # presigned URLs: the reader's key, always SigV4 (the only signature KMS-encrypted objects accept)
+        self._signs = LazyClient("s3", read_session if read_session is not None else session, SIGNING_CONFIG)
         self._executor: Optional[ThreadPoolExecutor] = None
         self._lock = threading.Lock()
         self.part_size, self.in_flight = part_size, in_flight

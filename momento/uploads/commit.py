@@ -21,7 +21,7 @@ from ..media.sniff import Sniffed
 from ..media.tags import auto_tags
 from ..media.taggers import content_tags, image_from_thumbnail
 from ..models import VIDEO, Upload, User
-from ..jobs.queue import PENDING, enqueue_rendition
+from ..jobs.queue import PENDING, enqueue_rendition, rendition_job
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,8 @@ def commit(storage, catalog, arrived: Arrived, limits: Limits) -> IngestResult:
     try:
         arrived.publish()
         storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime, durable=False)  # made again by verify
-        catalog.put_upload(upload)
+        # a pending rendition's job is written with the record: no upload is ever left pending without one
+        catalog.put_upload(upload, rendition_job(upload) if upload.rendition == PENDING else None)
     except DuplicateUpload as dup:  # the same bytes arrived twice at once; the other request won
         _discard(storage, [upload.thumb_key], arrived.discard)
         existing = catalog.get_upload(upload.user_id, dup.existing_id)
@@ -107,7 +108,6 @@ def commit(storage, catalog, arrived: Arrived, limits: Limits) -> IngestResult:
     except BaseException:
         _discard(storage, [upload.thumb_key], arrived.discard)
         raise
-    _queue_rendition(catalog, upload)
     return IngestResult(upload)
 
 

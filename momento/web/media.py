@@ -1,9 +1,10 @@
-"""Serving stored bytes: originals, thumbnails and renditions, with single byte ranges."""
+"""Serving stored bytes: originals, thumbnails and renditions, with single byte ranges, or a 302 to a presigned
+S3 URL (MOMENTO_MEDIA_DELIVERY=presigned) once ownership is checked."""
 from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, redirect, request
 from flask_login import login_required
 from werkzeug.http import parse_range_header
 
@@ -37,6 +38,11 @@ def serve_object(key: str, mime: str, disposition: str) -> Response:
         mime = "application/octet-stream"
         disposition = "attachment" + disposition[disposition.find(";"):] if ";" in disposition else "attachment"
     st = storage()
+    if request.method == "GET" and current_app.config["MEDIA_DELIVERY"] == "presigned":
+        seconds = current_app.config["PRESIGN_SECONDS"]
+        url = st.presigned_url(key, content_type=mime, disposition=disposition, seconds=seconds)
+        if url is not None:
+            return _to_store(url, seconds)
     info = st.stat(key)
     etag = info.etag.strip('"')
     headers = {
@@ -64,6 +70,15 @@ def serve_object(key: str, mime: str, disposition: str) -> Response:
     stream = st.open(key, start, end)
     resp = Response(iter(stream), status=status, headers=headers, mimetype=mime, direct_passthrough=True)
     resp.call_on_close(stream.close)
+    return resp
+
+
+def _to_store(url: str, seconds: int) -> Response:
+    """302 to a presigned URL: the browser fetches the bytes (and their ranges) from S3 itself."""
+    resp = redirect(url, code=302)
+    # A browser may reuse the redirect only while the URL it leads to still has a good while to live.
+    resp.headers["Cache-Control"] = f"private, max-age={seconds // 2}"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
 
 

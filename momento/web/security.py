@@ -2,7 +2,9 @@
 and bounds on JSON bodies (their size and their nesting)."""
 from __future__ import annotations
 
-from flask import request
+import logging
+
+from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -13,6 +15,8 @@ PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' bl
 MEDIA_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
 OTHER_CSP = "default-src 'none'; frame-ancestors 'none'"
 PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), browsing-topics=()"
+
+log = logging.getLogger(__name__)
 
 JSON_BODY_LIMIT = 1024 * 1024  # the largest JSON body any route takes (a token request, a list of tags)
 
@@ -66,10 +70,36 @@ def init_app(app) -> None:
 
 def _csp(response) -> str:
     if response.mimetype == "text/html":
-        return PAGE_CSP
+        return page_csp(media_origin())
     if request.path.startswith("/media/"):
         return MEDIA_CSP
     return OTHER_CSP
+
+
+def page_csp(origin: str | None) -> str:
+    """The pages' policy; with presigned delivery, images and media may also come from the bucket's origin."""
+    if not origin:
+        return PAGE_CSP
+    return (PAGE_CSP.replace("img-src 'self'", f"img-src 'self' {origin}")
+            .replace("media-src 'self'", f"media-src 'self' {origin}"))
+
+
+def media_origin() -> str | None:
+    """The bucket's origin when media are delivered by presigned URLs, else None (made once per app)."""
+    if current_app.config.get("MEDIA_DELIVERY") != "presigned":
+        return None
+    found = current_app.extensions.get("momento-media-origin")
+    if found is None:
+        from ..backends import storage
+        from ..errors import BackendError
+
+        try:
+            found = storage().delivery_origin() or ""
+        except BackendError:  # no credentials yet: media will fail to load, the page itself still answers
+            log.exception("could not work out the bucket's origin for the pages' CSP")
+            return None
+        current_app.extensions["momento-media-origin"] = found
+    return found or None
 
 
 class SecureCookies:

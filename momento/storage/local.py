@@ -14,6 +14,7 @@ from typing import BinaryIO, Iterator, Optional
 from ..errors import BackendError, BadRequest, ObjectMissing
 from ..models import ObjectInfo, PostureCheck
 from .local_debris import LocalDebris
+from .keys import check_key
 from .local_parts import LocalParts
 from .local_sync import SyncedFolders, fsync_dir, fsync_file
 
@@ -160,10 +161,7 @@ class LocalStorage(LocalParts, LocalDebris):
             return []
 
     def _path(self, key: str) -> Path:
-        # Keys are built by Momento, but a key must never climb out of the folder.
-        if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key or "\x00" in key:
-            raise BadRequest("Invalid object key.", code="bad_key")
-        return self.root / key
+        return self.root / check_key(key)  # keys are built by Momento, but one must never climb out of the folder
 
     @staticmethod
     def _meta_path(path: Path) -> Path:

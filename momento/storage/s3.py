@@ -12,9 +12,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import CLIENT_ERRORS, LazyClient, role_session
 from ..config import role_configured
-from ..errors import BadRequest, ObjectMissing, RangeNotSatisfiable
+from ..errors import ObjectMissing, RangeNotSatisfiable
 from ..models import ObjectInfo, PostureCheck
 from .s3_delivery import SIGNING_CONFIG, S3Delivery
+from .keys import check_key
 from .s3_errors import error_code as _code, failed as _failed
 from .s3_parts import S3Parts
 from .s3_posture import bucket_posture
@@ -29,13 +30,6 @@ TAILS_PREFIX = "tus/"
 # What moto (and some S3-compatible stores) answer for a call they do not implement.
 NOT_IMPLEMENTED = {"NotImplemented", "NotImplementedError", "501"}
 MISSING_BUCKET = {"404", "NoSuchBucket", "NotFound"}
-
-
-def check_key(key: str) -> str:
-    """The key itself, or BadRequest when it could climb out of its folder (same rule as LocalStorage)."""
-    if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key or "\x00" in key:
-        raise BadRequest("Invalid object key.", code="bad_key")
-    return key
 
 
 def _etag(value: Optional[str]) -> str:

@@ -8,6 +8,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import CLIENT_CONFIG
+from .keys import check_key
+from .s3_errors import failed as _failed
 
 # SigV4 caps a presigned URL's lifetime at 7 days.
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
@@ -27,8 +29,6 @@ class S3Delivery:
         Signing is a local computation (no request is made), with the key that may read objects: where the
         deployment splits roles, the reader's, so a leaked URL grants exactly one read of one object.
         """
-        from .s3 import _failed, check_key
-
         signer = self._client_of(self._signs)
         params = {"Bucket": self.bucket, "Key": check_key(key), "ResponseContentType": content_type,
                   "ResponseContentDisposition": disposition}

@@ -16,6 +16,7 @@ from .catalog.cursor import decode_cursor, encode_cursor, encode_date_cursor
 from .errors import BadRequest
 from .media.tags import normalize_tag
 from .models import KINDS, IndexEntry, Page, Upload
+from .formats import iso
 
 BATCH = 100
 SMALL_RANGE = 200  # a date range with at most this many uploads is read whole from the date index
@@ -81,7 +82,7 @@ def parse_date(value: Optional[str], *, end: bool) -> Optional[str]:
         raise BadRequest(f"'{value[:40]}' is not a date; use YYYY-MM-DD.", code="invalid_date") from None
     if moment.tzinfo is not None:
         moment = (moment - moment.utcoffset()).replace(tzinfo=None)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(moment)
 
 
 def build_query(*, tags=(), any_tags=(), not_tags=(), kind=None, start=None, end=None, q=None) -> Query:

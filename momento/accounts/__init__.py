@@ -1,4 +1,6 @@
-"""Accounts: registration, passwords (argon2id), sign-in checks and API tokens."""
+"""Accounts: registration, passwords (argon2id), sign-in checks and API tokens (this module); the quota that
+applies to an account (quota.py); the audit trail of what was done to or by it (audit.py). No Flask here:
+routes pass the request's values in (web/auth.py, web/account.py)."""
 from __future__ import annotations
 
 import hashlib

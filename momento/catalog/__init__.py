@@ -1,4 +1,7 @@
-"""The catalog interface (users, tokens, uploads) and the factory that picks a backend."""
+"""The catalog: its interface (every read by key) and the factory that picks a backend.
+
+sqlite*.py: the embedded backend, one SQLite file; dynamo*.py: DynamoDB, four tables. Each area is a mixin
+of its own on both (index, jobs, tus, quota, status, audit, shares); indexing.py and records.py are shared."""
 from __future__ import annotations
 
 from typing import Iterable, Iterator, Optional, Protocol
@@ -73,6 +76,9 @@ class Catalog(Protocol):
 
     def set_tags(self, user_id: str, upload_id: str, tags: tuple[str, ...]) -> Upload:
         """Replace an upload's user tags; NotFound when absent."""
+
+    def set_auto_tags(self, user_id: str, upload_id: str, auto_tags: tuple[str, ...]) -> Upload:
+        """Replace an upload's automatic tags (retag), with its index entries; NotFound when absent."""
 
     def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str]) -> Upload:
         """Move an upload to the trash (a time) or back (None); NotFound when absent."""

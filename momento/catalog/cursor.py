@@ -10,8 +10,8 @@ import re
 from typing import Any, Optional
 
 from ..errors import BadRequest
+from ..formats import is_ulid
 
-_ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 _DATE = re.compile(r"^[0-9A-Za-z:.+\-]{1,40}$")  # the stored form, '2024-07-01T12:03:11Z'
 
 
@@ -40,7 +40,7 @@ def decode_cursor(cursor: Optional[str]) -> Optional[str]:
     if not cursor:
         return None
     (last_id,) = _unwrap(cursor, "after")
-    if not isinstance(last_id, str) or not _ULID.match(last_id):
+    if not isinstance(last_id, str) or not is_ulid(last_id):
         raise BadRequest("The cursor is not valid.", code="bad_cursor")
     return last_id
 
@@ -55,6 +55,6 @@ def decode_date_cursor(cursor: Optional[str]) -> Optional[tuple[str, str]]:
     if not cursor:
         return None
     date, upload_id = _unwrap(cursor, "date", "id")
-    if not (isinstance(date, str) and _DATE.match(date) and isinstance(upload_id, str) and _ULID.match(upload_id)):
+    if not (isinstance(date, str) and _DATE.match(date) and is_ulid(upload_id)):
         raise BadRequest("The cursor is not valid.", code="bad_cursor")
     return date, upload_id

@@ -6,9 +6,10 @@ week later (by the next failure's write, and by DynamoDB's TTL on `expires` wher
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Optional
 
+from ..formats import iso, parse_iso
 from ..models import Job, QueueStatus
 from .dynamo_items import s
 from .dynamo_tus import EXPIRY_PARTITION
@@ -18,7 +19,7 @@ KEEP_FAILURES = timedelta(days=7)
 
 def _parse(stamp: str) -> datetime:
     """A catalog time as a datetime (UTC)."""
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return parse_iso(stamp)
 
 
 class DynamoQueueStatus:
@@ -50,7 +51,7 @@ class DynamoQueueStatus:
         self._call("put_item", TableName=self.tables["index"],
                    Item={"pk": s(f"job-failed#{job.queue}"), "sk": s(f"{at}#{job.id}"), "error": s(job.error or ""),
                          "expires": {"N": str(int(expires.timestamp()))}})
-        cutoff = (_parse(at) - KEEP_FAILURES).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cutoff = iso(_parse(at) - KEEP_FAILURES)
         answer = self._call("query", TableName=self.tables["index"], KeyConditionExpression="pk = :p AND sk < :cut",
                             ExpressionAttributeValues={":p": s(f"job-failed#{job.queue}"), ":cut": s(cutoff)},
                             ProjectionExpression="pk, sk", Limit=25)

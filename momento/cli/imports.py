@@ -12,7 +12,7 @@ from ..media.tags import parse_tag_field
 from ..ops.importer import FAILED, import_folder, walk
 from ..uploads.admission import Budgets
 from ..uploads.commit import Limits
-from ..web.templating import human_size
+from ..formats import human_bytes
 from . import echo_json, exit_unless, fail, momento_cli, ops_backends, progressbar, user_or_fail
 
 
@@ -48,7 +48,7 @@ def import_command(folder: str, email: str, tags: str, jobs: int, as_json: bool)
         echo_json(report.as_dict())
     else:
         summary = report.as_dict()
-        click.echo(f"Imported {summary['imported']} file(s) ({human_size(summary['bytes_imported'])}), "
+        click.echo(f"Imported {summary['imported']} file(s) ({human_bytes(summary['bytes_imported'])}), "
                    f"{summary['duplicates']} duplicate(s) skipped.")
         for reason, paths in summary["refused"].items():
             click.echo(f"Refused ({reason}): {len(paths)}")

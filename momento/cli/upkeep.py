@@ -11,7 +11,7 @@ from ..errors import MomentoError
 from ..ops import purge as purging
 from ..ops.stats import collect
 from ..ops.verify import verify
-from ..web.templating import human_size
+from ..formats import human_bytes
 from . import echo_json, exit_unless, fail, momento_cli, ops_backends, print_table, progressbar
 
 
@@ -38,8 +38,8 @@ def stats_command(as_json: bool):
 
 def _row(name: str, u: dict) -> dict:
     return {"user": name, "photos": u["photos"], "videos": u["videos"], "trashed": u["trashed"],
-            "size": human_size(u["bytes"]), "trash": human_size(u["trash_bytes"]), "new (30 d)": u["new_uploads"],
-            "shared copies": human_size(u["display_bytes"]), "$/month": f"{u['cost']['total']:.2f}"}
+            "size": human_bytes(u["bytes"]), "trash": human_bytes(u["trash_bytes"]), "new (30 d)": u["new_uploads"],
+            "shared copies": human_bytes(u["display_bytes"]), "$/month": f"{u['cost']['total']:.2f}"}
 
 
 @momento_cli.command("verify")
@@ -88,7 +88,7 @@ def purge_command(days: float, as_json: bool):
         echo_json(report.as_dict())
     else:
         click.echo(f"Purged {report.purged} upload(s) trashed before {report.trashed_before} "
-                   f"({human_size(report.bytes_freed)} freed); {report.skipped} skipped (restored or gone), "
+                   f"({human_bytes(report.bytes_freed)} freed); {report.skipped} skipped (restored or gone), "
                    f"{report.retries} retried attempt(s).")
         for f in report.failed:
             click.echo(f"  could not purge {f['user_id']}/{f['upload_id']} after {f['attempts']} attempts: "

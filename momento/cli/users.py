@@ -9,7 +9,7 @@ from .. import accounts
 from ..accounts import audit
 from ..errors import MomentoError
 from ..ops.accounts import close_account
-from ..web.templating import human_size
+from ..formats import human_bytes
 from . import echo_json, fail, ops_backends, print_table, progressbar, user_or_fail, users_cli
 
 
@@ -55,7 +55,7 @@ def list_users(as_json: bool):
         echo_json(rows)
         return
     for r in rows:
-        r.update(size=human_size(r["bytes"]), trash=human_size(r["trash_bytes"]))
+        r.update(size=human_bytes(r["bytes"]), trash=human_bytes(r["trash_bytes"]))
     print_table(rows, ["email", "id", "status", "photos", "videos", "size", "trash", "created_at"])
 
 

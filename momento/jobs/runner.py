@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
-from ..formats import iso, now_iso
+from ..formats import iso, now_iso, parse_iso
 from ..media.renditions import BudgetExceeded
 from ..models import Job
 from .queue import FAILED, QUEUE
@@ -114,7 +114,7 @@ def _next_wait(retrying: dict[str, str], follow: bool, poll: float) -> Optional[
         del retrying[job_id]  # due yet not listed: another worker holds it now
     if not retrying:
         return None
-    first = datetime.strptime(min(retrying.values()), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    first = parse_iso(min(retrying.values()))
     return max(1.0, min(poll, (first - datetime.now(timezone.utc)).total_seconds() + 1))
 
 

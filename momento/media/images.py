@@ -18,6 +18,7 @@ from ..errors import Unprocessable
 from ..models import PHOTO
 from . import budget
 from .sniff import FORMAT_NAMES, MediaInfo, Sniffed
+from ..formats import iso
 
 THUMB_SIZE = 512
 THUMB_MIME = "image/webp"
@@ -264,7 +265,7 @@ def _taken_at(value: Any, offset: Any) -> Optional[str]:
                 moment -= delta if off[1] == "+" else -delta
     except (ValueError, OverflowError):
         return None
-    return moment.replace(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(moment.replace(tzinfo=timezone.utc))
 
 
 def _number(value: Any) -> Optional[float]:

@@ -15,6 +15,7 @@ from ..models import VIDEO
 from .images import THUMB_EXT, THUMB_MIME, THUMB_SIZE, clean_text, encode_webp, placeholder_thumbnail
 from .mp4check import check_mp4
 from .sniff import FORMAT_NAMES, SNIFF_BYTES, MediaInfo, Sniffed, webm_segment_end
+from ..formats import iso
 
 # Demuxer names (FFmpeg's "mov,mp4,m4a,3gp,3g2,mj2" and "matroska,webm") each sniffed type may have.
 _FAMILIES = {"mp4": {"mp4", "mov"}, "mov": {"mp4", "mov"}, "webm": {"webm"}}
@@ -187,7 +188,7 @@ def _taken_at(metadata: dict) -> Optional[str]:
             moment = moment.replace(tzinfo=timezone.utc)
         moment = moment.astimezone(timezone.utc)
         if moment.year > 1970:
-            return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return iso(moment)
     return None
 
 

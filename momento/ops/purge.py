@@ -30,7 +30,7 @@ PAGE = 200
 
 def iso(moment: datetime) -> str:
     """The catalog's time format (UTC, seconds)."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(moment)
 
 
 def retry_delay(attempts: int) -> timedelta:

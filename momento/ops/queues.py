@@ -8,6 +8,7 @@ from typing import Optional
 
 from .purge import QUEUE as PURGE
 from ..jobs.queue import QUEUE as RENDITION
+from ..formats import iso, parse_iso
 
 TUS_EXPIRY = "tus_expiry"
 QUEUES = (RENDITION, PURGE, TUS_EXPIRY)
@@ -32,14 +33,14 @@ class QueueReport:
 
 def _iso(moment: datetime) -> str:
     """The catalog's time format (UTC, seconds)."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(moment)
 
 
 def _age(now: datetime, stamp: Optional[str]) -> float:
     """Seconds from a catalog time to now (0 for none)."""
     if not stamp:
         return 0.0
-    then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    then = parse_iso(stamp)
     return max(0.0, (now - then).total_seconds())
 
 

@@ -15,6 +15,7 @@ from ..catalog.indexing import upload_terms
 from ..catalog.records import upload_to_dict
 from ..models import PHOTO, Upload
 from ..sharing.display import DISPLAY_SUFFIX
+from ..formats import iso
 
 GiB = 1024 ** 3
 MONTH = timedelta(days=30)
@@ -50,7 +51,7 @@ class Usage:
 def measure(uploads, now: datetime) -> Usage:
     """The usage of these uploads."""
     use = Usage()
-    since = (now - MONTH).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = iso(now - MONTH)
     for upload in uploads:
         if upload.trashed:
             use.trashed += 1

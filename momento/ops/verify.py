@@ -192,7 +192,7 @@ class Verifier:
 
     def _rebuild_thumbnail(self, upload: Upload) -> bool:
         """Make the thumbnail again from the original (a placeholder when the original will not decode)."""
-        scratch = getattr(self.storage, "scratch_dir", tempfile.gettempdir)()
+        scratch = self.storage.scratch_dir()
         fd, path = tempfile.mkstemp(prefix="verify-", dir=scratch)
         try:
             with os.fdopen(fd, "wb") as out:

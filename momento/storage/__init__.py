@@ -1,4 +1,7 @@
-"""The object store interface and the factory that picks a backend."""
+"""The object store: its interface (Storage, ObjectWriter, ObjectStream) and the factory that picks a backend.
+
+local.py (+ local_parts.py, local_sync.py, local_debris.py): a folder, written durably; s3.py (+ s3_writer.py,
+s3_parts.py, s3_delivery.py, s3_posture.py, s3_errors.py): a bucket; keys.py: the one key-safety check."""
 from __future__ import annotations
 
 from typing import BinaryIO, Iterator, Optional, Protocol, Sequence

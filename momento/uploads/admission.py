@@ -16,6 +16,7 @@ from typing import Optional
 
 from limits import RateLimitItem, RateLimitItemPerDay, parse_many
 
+from ..catalog import Catalog
 from ..errors import Forbidden, RateLimited, TooLarge
 from ..formats import human_bytes, in_words, iso
 from ..models import User
@@ -47,7 +48,7 @@ class Budgets:
 class Admission:
     """One upload's claim on its user's quota and daily allowance, grown with need() and ended with settle()."""
 
-    def __init__(self, catalog, user: User, budgets: Budgets, *, reservation_id: str, hold_for: timedelta = FORM_HOLD,
+    def __init__(self, catalog: Catalog, user: User, budgets: Budgets, *, reservation_id: str, hold_for: timedelta = FORM_HOLD,
                  quota: bool = True, allowance: bool = True):
         self.catalog, self.user, self.budgets = catalog, user, budgets
         self.reservation_id, self.hold_for = reservation_id, hold_for
@@ -116,7 +117,7 @@ class Admission:
             self.held = 0
 
 
-def admit(catalog, user: User, budgets: Budgets, *, declared: int = 0, reservation_id: str,
+def admit(catalog: Catalog, user: User, budgets: Budgets, *, declared: int = 0, reservation_id: str,
           hold_for: timedelta = FORM_HOLD, quota: bool = True, allowance: bool = True,
           count_upload: bool = True) -> Admission:
     """The one way in: the account may upload, the upload rate holds, and `declared` bytes are claimed."""

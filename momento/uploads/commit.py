@@ -13,6 +13,7 @@ from typing import Callable, Optional
 from ulid import ULID
 
 from ..formats import now_iso
+from ..catalog import Catalog
 from ..errors import Conflict, DuplicateUpload
 from ..media import MediaInfo, inspect, placeholder_thumbnail
 from ..media.filenames import clean_filename
@@ -21,6 +22,7 @@ from ..media.sniff import Sniffed
 from ..media.tags import auto_tags
 from ..media.taggers import content_tags, image_from_thumbnail
 from ..models import VIDEO, Upload, User
+from ..storage import Storage
 from ..jobs.queue import PENDING, enqueue_rendition, rendition_job
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,7 @@ class Arrived:
     discard: Callable[[], None]  # removes the original's bytes, visible or not
 
 
-def commit(storage, catalog, arrived: Arrived, limits: Limits) -> IngestResult:
+def commit(storage: Storage, catalog: Catalog, arrived: Arrived, limits: Limits) -> IngestResult:
     """Skip a duplicate, decode and derive, then publish the original, store the thumbnail and record the upload.
 
     Whatever fails, nothing of this upload stays: the original and thumbnail are discarded before the error leaves.
@@ -111,13 +113,13 @@ def commit(storage, catalog, arrived: Arrived, limits: Limits) -> IngestResult:
     return IngestResult(upload)
 
 
-def find_duplicate(catalog, user_id: str, sha256: str) -> Optional[Upload]:
+def find_duplicate(catalog: Catalog, user_id: str, sha256: str) -> Optional[Upload]:
     """The user's upload with these bytes, back from the trash if it was there; None when there is none."""
     existing = catalog.find_by_sha256(user_id, sha256)
     return None if existing is None else revive(catalog, existing)
 
 
-def revive(catalog, existing: Upload) -> Upload:
+def revive(catalog: Catalog, existing: Upload) -> Upload:
     """An upload whose bytes were sent again: sending them is a clear wish to have them, so a trashed one comes back."""
     if existing.purge_started_at:
         raise Conflict("This file is being deleted for good from your trash right now; send it again in a minute.",
@@ -127,7 +129,7 @@ def revive(catalog, existing: Upload) -> Upload:
     return existing
 
 
-def restore_from_trash(catalog, upload: Upload) -> Upload:
+def restore_from_trash(catalog: Catalog, upload: Upload) -> Upload:
     """Bring an upload back; a video whose rendition was still to be made gets its job again (the worker
     drops the jobs of trashed uploads)."""
     restored = catalog.set_trashed(upload.user_id, upload.id, None)
@@ -157,7 +159,7 @@ def _rendition(info: MediaInfo) -> str:
     return PENDING if needed else "none"
 
 
-def _queue_rendition(catalog, upload: Upload) -> None:
+def _queue_rendition(catalog: Catalog, upload: Upload) -> None:
     """Queue a pending rendition; the upload stands even if this write fails (`work --requeue` finds it)."""
     if upload.rendition != PENDING:
         return
@@ -178,7 +180,7 @@ def derive_auto_tags(upload: Upload, thumbnail: Optional[bytes], taggers=()) -> 
     return tuple(dict.fromkeys(found))
 
 
-def _discard(storage, keys: list[str], discard_original: Callable[[], None]) -> None:
+def _discard(storage: Storage, keys: list[str], discard_original: Callable[[], None]) -> None:
     """Delete what a failed upload wrote; a failure here is logged for verify to find."""
     for action in [lambda key=key: storage.delete(key) for key in keys] + [discard_original]:
         try:

@@ -19,10 +19,12 @@ from typing import Any, Callable, Optional
 from ulid import ULID
 
 from . import tus_record as clock  # clock.now(), which tests move on
-from ..formats import is_ulid, iso, parse_iso
+from ..catalog import Catalog
 from ..errors import BackendError, BadRequest, Conflict, MomentoError, NotFound, TooLarge
+from ..formats import is_ulid, iso, parse_iso
 from ..media.sniff import Sniffed
 from ..models import Upload, User
+from ..storage import Storage
 from .admission import Budgets, admit
 from .commit import Limits, find_duplicate
 from .incoming import ingest_stored
@@ -53,14 +55,14 @@ def _round_up(n: int, unit: int) -> int:
 class ResumableUploads:
     """The tus uploads of one store and catalog: create, receive a PATCH, terminate, clean up."""
 
-    def __init__(self, storage, catalog, limits: Limits, settings: TusSettings = TusSettings(),
+    def __init__(self, storage: Storage, catalog: Catalog, limits: Limits, settings: TusSettings = TusSettings(),
                  budgets: Budgets = Budgets(), on_settled: Optional[Callable[[TusUpload], None]] = None):
         self.storage, self.catalog, self.limits, self.settings = storage, catalog, limits, settings
         self.budgets = budgets
         self.on_settled = on_settled  # told of each upload that ends stored or refused (the metrics count them)
 
     @classmethod
-    def from_config(cls, storage, catalog, config, budgets: Budgets = Budgets(),
+    def from_config(cls, storage: Storage, catalog: Catalog, config, budgets: Budgets = Budgets(),
                     on_settled: Optional[Callable[[TusUpload], None]] = None) -> "ResumableUploads":
         """With the app's limits and MOMENTO_TUS_* settings."""
         return cls(storage, catalog, Limits.from_config(config), TusSettings.from_config(config), budgets, on_settled)

@@ -6,8 +6,10 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Optional
 
+from ..catalog import Catalog
 from ..errors import BadRequest, Conflict, MomentoError, TooLarge
 from ..media.sniff import SNIFF_BYTES
+from ..storage import Storage
 from .commit import Limits
 from .incoming import sniff_head
 from .tus_record import MiB, TusUpload, load_hash
@@ -57,7 +59,7 @@ class PatchBody:
     the new offset, or calls abandon().
     """
 
-    def __init__(self, storage, catalog, record: TusUpload, tail: bytes, *, limits: Limits, in_flight: int,
+    def __init__(self, storage: Storage, catalog: Catalog, record: TusUpload, tail: bytes, *, limits: Limits, in_flight: int,
                  checksum: Optional[tuple[str, bytes]] = None, on_size: Optional[Callable[[int], None]] = None):
         self.storage, self.catalog, self.record, self.limits = storage, catalog, record, limits
         self._pieces: list[bytes] = [tail] if tail else []

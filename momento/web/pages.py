@@ -16,6 +16,7 @@ from .library import user_quota
 from ..search import Query, beside_by_date, by_date, tag_counts
 from ..sharing.searches import owned_search, query_dict
 from .library import find_uploads, owned_upload, owner, query_from_args, request_query, restore_owned, trash_owned
+from ..formats import iso
 
 bp = Blueprint("pages", __name__)
 
@@ -71,7 +72,7 @@ def gallery_nav(order: str, kind: Optional[str]) -> dict[str, Optional[str]]:
 
 def added_at(upload: Upload) -> str:
     """When the upload was added, from its id (so the added order's months follow the order exactly)."""
-    return ULID.from_str(upload.id).datetime.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(ULID.from_str(upload.id).datetime)
 
 
 @bp.get("/search")

@@ -3,17 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..formats import ISO, human_bytes
+
 
 def human_size(n: int | None) -> str:
-    """1536 -> '1.5 KB'."""
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{int(size)} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000
-    return str(n)
+    """1536 -> '1.5 KB' (nothing for an unknown size)."""
+    return "" if n is None else human_bytes(n)
 
 
 def human_duration(seconds: float | None) -> str:
@@ -31,7 +26,7 @@ def human_date(iso: str | None) -> str:
     if not iso:
         return ""
     try:
-        dt = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")
+        dt = datetime.strptime(iso, ISO)
     except ValueError:
         return iso
     return f"{dt.day} {dt:%B %Y, %H:%M}"

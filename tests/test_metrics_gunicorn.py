@@ -1,14 +1,11 @@
 """/metrics under a real gunicorn with two workers: the counts add up whichever worker answers the scrape."""
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 

@@ -13,7 +13,10 @@ import tempfile
 bind = ["127.0.0.1:8000"]
 workers = int(os.environ.get("GUNICORN_WORKERS") or os.environ.get("WEB_CONCURRENCY") or max(2, multiprocessing.cpu_count()))
 worker_class = "gthread"
-threads = 16
+# A request holds a thread from its first byte to its answer, so slow clients (uploads on slow links, headers
+# trickling in) each hold one: 64 keep a worker answering beside dozens of them. Memory stays bounded by what
+# each thread holds while streaming (a few MiB) and by the process's decode slots (MOMENTO_DECODES_AT_ONCE).
+threads = 64
 timeout = 120  # a worker silent this long is restarted; uploads stream, so a long one keeps it busy, not silent
 graceful_timeout = 30
 keepalive = 5

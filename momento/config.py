@@ -21,6 +21,7 @@ DEFAULTS = {
     "MAX_VIDEO_BYTES": 2048 * MiB,
     "MAX_PIXELS": None,  # Pillow's own limit
     "DECODE_BUDGET_BYTES": DEFAULT_BUDGET,  # memory one photo's decode may hold (momento/media/budget.py)
+    "DECODES_AT_ONCE": 2,  # decodes one server process runs together; more uploads wait for a slot
     "OPEN_REGISTRATION": True,
     "DEFAULT_QUOTA": "none",
     "RATELIMIT_STORAGE_URI": "memory://",
@@ -142,6 +143,7 @@ def load_config(app, test_config: dict | None) -> None:
     cfg["DATA_DIR"] = os.path.abspath(str(cfg["DATA_DIR"]))
     for name in ("MAX_PHOTO_BYTES", "MAX_VIDEO_BYTES", "DECODE_BUDGET_BYTES"):
         cfg[name] = _positive_int(cfg, name)
+    cfg["DECODES_AT_ONCE"] = _positive_int(cfg, "DECODES_AT_ONCE", "decodes")
     if cfg.get("MAX_PIXELS") is not None:
         cfg["MAX_PIXELS"] = _positive_int(cfg, "MAX_PIXELS")
     cfg["OPEN_REGISTRATION"] = _flag(cfg["OPEN_REGISTRATION"])

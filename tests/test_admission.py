@@ -170,3 +170,34 @@ def test_import_respects_the_quota(app, runner, alice, backends, tmp_path):
     assert report["imported"] == 2
     assert report["refused"].get("quota_exceeded") == ["p2.jpg"]
     assert used_bytes(backends, alice) <= 1_300_000
+
+
+def test_parallel_uploads_decode_a_few_at_a_time(app, alice, monkeypatch):
+    """However many uploads arrive together, a process decodes at most DECODES_AT_ONCE of them at once."""
+    import threading
+    import time
+
+    from momento.uploads import commit
+
+    real, lock, running, most = commit.inspect, threading.Lock(), [0], [0]
+
+    def counting(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)  # a decode that takes a while, so the others pile up behind it
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(commit, "inspect", counting)
+
+    def send(i: int):
+        return app.test_client().post("/api/v1/uploads", data={"file": (io.BytesIO(corpus.jpeg(60 + i, 40)), "p.jpg")},
+                                      headers=alice.headers, content_type="multipart/form-data").status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(send, range(6))) == [201] * 6
+    assert most[0] == app.config["DECODES_AT_ONCE"] == 2

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from ..accounts import audit
 from ..errors import MomentoError
+from ..formats import iso
 from ..models import Job, Upload
 
 log = logging.getLogger(__name__)
@@ -26,11 +27,6 @@ LEASE = timedelta(minutes=10)
 PARKED = timedelta(hours=1)  # a job that used up its attempts waits this long (or for the next run)
 BATCH = 50
 PAGE = 200
-
-
-def iso(moment: datetime) -> str:
-    """The catalog's time format (UTC, seconds)."""
-    return iso(moment)
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -7,6 +7,7 @@ original and its thumbnail are stored: a crash at any point leaves either nothin
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -37,12 +38,14 @@ class Limits:
     max_pixels: Optional[int] = None
     taggers: tuple = ()
     decode_budget: Optional[int] = None  # bytes a photo's decode may hold; None: the default
+    decodes_at_once: int = 2  # decodes one process runs at a time (the budget holds per decode)
 
     @classmethod
     def from_config(cls, config) -> "Limits":
         """The limits and taggers set in the app's configuration."""
         return cls(config["MAX_PHOTO_BYTES"], config["MAX_VIDEO_BYTES"], config.get("MAX_PIXELS"),
-                   tuple(config.get("CONTENT_TAGGERS") or ()), config.get("DECODE_BUDGET_BYTES"))
+                   tuple(config.get("CONTENT_TAGGERS") or ()), config.get("DECODE_BUDGET_BYTES"),
+                   int(config.get("DECODES_AT_ONCE") or 2))
 
     def for_kind(self, kind: str) -> int:
         """The byte limit of a kind."""
@@ -52,6 +55,17 @@ class Limits:
     def largest(self) -> int:
         """The largest file of any kind (before its kind is known)."""
         return max(self.max_photo_bytes, self.max_video_bytes)
+
+
+_SLOTS: dict[int, threading.BoundedSemaphore] = {}
+_SLOTS_LOCK = threading.Lock()
+
+
+def decode_slot(n: int) -> threading.BoundedSemaphore:
+    """The process's decode slots: however many requests arrive at once, at most n decodes hold their budget
+    together, so a server's memory stays within n decode budgets (the others wait their turn)."""
+    with _SLOTS_LOCK:
+        return _SLOTS.setdefault(max(1, n), threading.BoundedSemaphore(max(1, n)))
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,9 @@ def commit(storage: Storage, catalog: Catalog, arrived: Arrived, limits: Limits)
         if existing is not None:
             arrived.discard()
             return IngestResult(revive(catalog, existing), duplicate=True)
-        info = inspect(arrived.path, arrived.sniffed, max_pixels=limits.max_pixels, decode_budget=limits.decode_budget)
+        with decode_slot(limits.decodes_at_once):
+            info = inspect(arrived.path, arrived.sniffed, max_pixels=limits.max_pixels,
+                           decode_budget=limits.decode_budget)
     except BaseException:
         arrived.discard()
         raise

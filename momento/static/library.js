@@ -104,9 +104,9 @@
         if (entry.isIntersecting && !entry.target.hasAttribute("data-plain")) loadMore(entry.target, false);
       });
     }, { rootMargin: "600px 0px" });
-    var first = document.querySelector("a[data-more]");
-    if (first && !returning()) observer.observe(first);
   }
+  var first = document.querySelector("a[data-more]");
+  if (!returning() && first && observer) observer.observe(first);
 
   // Back from a photo (#u-<id>): load pages until its tile is there, then show it and put the focus on it, so
   // the list is where it was left.
@@ -118,11 +118,7 @@
       var item = document.getElementById("u-" + match[1]);
       var link = document.querySelector("a[data-more]");
       if (item || !link || pages >= 100 || !window.fetch) {
-        if (item) {
-          item.scrollIntoView({ block: "center" });
-          var tile = item.querySelector("a.tile");
-          if (tile) tile.focus({ preventScroll: true });
-        }
+        if (item) settle(item);
         if (observer && link) observer.observe(link);
         return;
       }
@@ -130,6 +126,18 @@
       loadMore(link, false, seek);
     })();
     return true;
+  }
+
+  // After the browser's own move to the address's fragment (once the page has loaded), which would undo ours.
+  function settle(item) {
+    var go = function () {
+      window.setTimeout(function () {
+        item.scrollIntoView({ block: "center" });
+        var tile = item.querySelector("a.tile");
+        if (tile) tile.focus({ preventScroll: true });
+      }, 0);
+    };
+    if (document.readyState === "complete") go(); else window.addEventListener("load", go);
   }
 
   /* ---- Multi-select. ---- */

@@ -166,8 +166,8 @@ def test_the_results_come_into_view_on_a_phone(page, library):
 def test_tags_typed_while_files_wait_go_with_them(page, library, tmp_path):
     sign_in(page)
     page.goto("/upload")
-    held = []
-    page.route("**/api/v1/uploads", lambda route: held.append(route) if route.request.method == "POST" else route.continue_())
+    held, holding = [], [True]
+    page.route("**/api/v1/uploads", lambda route: held.append(route) if holding[0] else route.continue_())
     files = []
     for n in range(4):
         path = tmp_path / f"queued_{n}.jpg"
@@ -178,7 +178,7 @@ def test_tags_typed_while_files_wait_go_with_them(page, library, tmp_path):
     tags = page.get_by_label("Tags", exact=True)
     tags.fill("late")
     tags.press("Enter")
-    page.unroute("**/api/v1/uploads")
+    holding[0] = False
     for route in held:
         route.continue_()
     expect(page.locator('.upload-row[data-state="stored"]')).to_have_count(4)
@@ -202,7 +202,8 @@ def test_selection_and_trash_by_keyboard_alone(page, library):
     first = page.locator(".tile-select input").first
     expect(first).to_be_focused()
     page.keyboard.press("Space")
-    # The bar comes before the grid: Shift+Tab from the first box reaches its last control.
+    # The bar comes before the grid: Shift+Tab from the first box (past its tile) reaches the bar's last control.
+    page.keyboard.press("Shift+Tab")
     page.keyboard.press("Shift+Tab")
     expect(page.get_by_role("button", name="Cancel")).to_be_focused()
     page.keyboard.press("Escape")

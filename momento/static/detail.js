@@ -44,7 +44,7 @@
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    var field = form.elements.namedItem("tags");
+    var field = form.querySelector('input[name="tags"]');  // the chips' hidden field (the text box has its id)
     var button = form.querySelector("button[type=submit]");
     var tags = tagsOf(field ? field.value : "");
     if (button) button.disabled = true;

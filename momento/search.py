@@ -2,23 +2,31 @@
 
 A live upload is indexed under terms: `t:<tag>` for each user and automatic tag, `f:<word>` for each word of
 its filename. Each index entry carries the upload's id, date (capture, else upload) and kind. A search picks
-the smallest group of terms as its driver, walks that group's entries newest first, and checks the other
-conditions by key lookups, so its cost follows the size of the answer, not of the library.
+the smallest group of terms as its driver, walks that group's entries newest first (or oldest first, for a
+viewer's "previous"), and checks the other conditions by key lookups, so its cost follows the size of the
+answer, not of the library.
+
+The words typed in `q` are split exactly as file names are indexed (`filename_words`), so `IMG_20` is the two
+words `img` and `20`; every word must match the start of a tag, of a tag's value or of a file-name word, and a
+word written `-work` or `not work` must not.
 """
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from itertools import islice
 from typing import Iterable, Iterator, Optional, Protocol
 
 from .catalog.cursor import decode_cursor, encode_cursor, encode_date_cursor
+from .catalog.indexing import filename_words
 from .errors import BadRequest
 from .media.tags import normalize_tag
 from .models import KINDS, IndexEntry, Page, Upload
 from .formats import iso
 
 BATCH = 100
+COUNT_CAP = 1000  # results are counted up to this many ("more than 1000")
 SMALL_RANGE = 200  # a date range with at most this many uploads is read whole from the date index
 MAX_MONTH_STREAMS = 24  # a longer range is filtered while walking the smallest tag, or everything
 
@@ -32,8 +40,9 @@ class SearchIndex(Protocol):
     def word_counts(self, user_id: str, prefix: str) -> dict[str, int]:
         """The `f:` terms (filename words) starting with `f:<prefix>`, with counts."""
 
-    def term_entries(self, user_id: str, term: str, before: Optional[str], limit: int) -> list[IndexEntry]:
-        """Up to limit entries of a term, newest first, with ids below `before`."""
+    def term_entries(self, user_id: str, term: str, before: Optional[str], limit: int, *,
+                     oldest_first: bool = False) -> list[IndexEntry]:
+        """Up to limit entries of a term, newest first with ids below `before` (or oldest first, above it)."""
 
     def term_members(self, user_id: str, term: str, upload_ids: list[str]) -> set[str]:
         """Which of these uploads carry the term."""
@@ -97,21 +106,114 @@ def build_query(*, tags=(), any_tags=(), not_tags=(), kind=None, start=None, end
     return query
 
 
-def search(index: SearchIndex, user_id: str, query: Query, *, limit: int, cursor: Optional[str]) -> Page:
-    """Uploads matching the query, newest first (by id), a page at a time."""
-    before = decode_cursor(cursor)
+@dataclass(frozen=True)
+class Word:
+    """One part of `q` as typed: its text, its file-name words (all must match), and whether it excludes."""
+
+    text: str
+    words: tuple[str, ...]
+    excluded: bool = False
+
+
+def typed_words(q: str) -> list[Word]:
+    """`q` split at spaces, each part split into words exactly as file names are indexed; `-x` and `not x`
+    mark a part that must not match."""
+    parts, out, i = q.split(), [], 0
+    while i < len(parts):
+        part = parts[i]
+        if part == "not" and i + 1 < len(parts):
+            text, body, excluded, i = f"not {parts[i + 1]}", parts[i + 1], True, i + 2
+        else:
+            excluded = part.startswith("-") and len(part) > 1
+            text, body, i = part, part[1:] if excluded else part, i + 1
+        words = tuple(filename_words(body))
+        if words:
+            out.append(Word(text, words, excluded))
+    return out
+
+
+def search(index: SearchIndex, user_id: str, query: Query, *, limit: int, cursor: Optional[str],
+           oldest_first: bool = False) -> Page:
+    """Uploads matching the query, newest first by id (or oldest first), a page at a time."""
+    found = list(islice(_matching_ids(index, user_id, query, decode_cursor(cursor), oldest_first), limit + 1))
+    page_ids = found[:limit]
+    by_id = {u.id: u for u in index.get_uploads(user_id, page_ids)}
+    items = tuple(by_id[i] for i in page_ids if i in by_id and not by_id[i].trashed)
+    more = len(found) > limit
+    return Page(items, encode_cursor(page_ids[-1]) if more and page_ids else None)
+
+
+def count(index: SearchIndex, user_id: str, query: Query, *, cap: int = COUNT_CAP) -> int:
+    """How many uploads match, counted from the index up to cap + 1 (so cap + 1 means "more than cap")."""
+    return sum(1 for _ in islice(_matching_ids(index, user_id, query, None, False), cap + 1))
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A part of a search that found nothing: as a person would name it, whether it matches nothing even on its
+    own, and the same search without it, with how many that finds."""
+
+    part: str
+    matches_nothing: bool
+    without: Query
+    count: int
+
+
+def explain(index: SearchIndex, user_id: str, query: Query) -> list[Hint]:
+    """For a search that found nothing: each of its parts, and what the search finds without it (a count each,
+    read from the index like the search itself)."""
+    counts = index.tag_counts(user_id)
+    typed = typed_words(query.q)
+    parts: list[tuple[str, bool, Query]] = []
+    for word in typed:
+        rest = " ".join(w.text for w in typed if w is not word)
+        empty = not word.excluded and any(not _word_terms(index, user_id, counts, w) for w in word.words)
+        parts.append((word.text, empty, replace(query, q=rest)))
+    for t in query.all_tags:
+        parts.append((f"tag {t}", not counts.get(f"t:{t}"), replace(query, all_tags=_without(query.all_tags, t))))
+    if query.any_tags:
+        empty = not any(counts.get(f"t:{t}") for t in query.any_tags)
+        parts.append(("any of " + ", ".join(query.any_tags), empty, replace(query, any_tags=())))
+    for t in query.not_tags:
+        parts.append((f"not tag {t}", False, replace(query, not_tags=_without(query.not_tags, t))))
+    if query.kind:
+        parts.append((f"{query.kind}s only", not counts.get(f"t:kind:{query.kind}"), replace(query, kind=None)))
+    if query.start or query.end:
+        label = " ".join(x for x in (query.start and f"from {query.start[:10]}", query.end and f"until {query.end[:10]}") if x)
+        parts.append((label, not _months(counts, query), replace(query, start=None, end=None)))
+    return [Hint(part, empty, without, count(index, user_id, without)) for part, empty, without in parts]
+
+
+def _without(values: tuple[str, ...], value: str) -> tuple[str, ...]:
+    return tuple(v for v in values if v != value)
+
+
+def _word_terms(index, user_id: str, counts: dict[str, int], word: str) -> set[str]:
+    """The index terms a typed word matches: tags and tag values it starts, and file-name words it starts
+    (their counts are added to `counts`, for choosing the driver)."""
+    words = index.word_counts(user_id, word)
+    counts.update(words)
+    return {term for term in counts if _matches(term, word)} | set(words)
+
+
+def _matching_ids(index, user_id: str, query: Query, before: Optional[str], oldest_first: bool) -> Iterator[str]:
+    """The ids of matching uploads past `before`, in order, read lazily a batch at a time."""
     dated = bool(query.start or query.end)
-    counts = index.tag_counts(user_id) if (query.q or dated or query.all_tags or query.any_tags) else {}
+    typed = typed_words(query.q)
+    counts = index.tag_counts(user_id) if (typed or dated or query.all_tags or query.any_tags) else {}
     groups = [{f"t:{t}"} for t in query.all_tags]
     if query.any_tags:
         groups.append({f"t:{t}" for t in query.any_tags})
-    for word in query.q.split():
-        words = index.word_counts(user_id, word)
-        counts.update(words)
-        groups.append({term for term in counts if _matches(term, word)} | set(words))
-    excluded = {f"t:{t}" for t in query.not_tags}
+    # An exclusion holds one group per word: an upload is left out when it matches every word of it.
+    excluded: list[list[set[str]]] = [[{f"t:{t}"}] for t in query.not_tags]
+    for word in typed:
+        word_groups = [_word_terms(index, user_id, counts, w) for w in word.words]
+        if not word.excluded:
+            groups.extend(word_groups)
+        elif all(word_groups):
+            excluded.append(word_groups)
     if any(not g for g in groups):
-        return Page(())
+        return
     if query.kind and not groups:
         groups.append({f"t:kind:{query.kind}"})
 
@@ -122,42 +224,41 @@ def search(index: SearchIndex, user_id: str, query: Query, *, limit: int, cursor
         date_size = sum(counts[t] for t in months)
         if date_size <= SMALL_RANGE and (not groups or date_size < min(sizes)):
             # Few uploads in the range: read them all from the date index and order them by id.
-            entries, checks = _date_driver(index, user_id, query, before), groups
-            return _collect(index, user_id, query, entries, checks, excluded, limit)
+            entries = _date_driver(index, user_id, query, before, oldest_first)
+            yield from _filtered(index, user_id, query, entries, groups, excluded)
+            return
         if len(months) <= MAX_MONTH_STREAMS:
             candidates.append((months, date_size))  # the month terms walk the range newest first
     if not candidates:
         # Nothing narrows the listing: every live upload is the union of the two kinds.
-        entries, checks = _merged(index, user_id, [f"t:kind:{k}" for k in KINDS], before), []
+        entries, checks = _merged(index, user_id, [f"t:kind:{k}" for k in KINDS], before, oldest_first), []
     else:
         driver = min(candidates, key=lambda c: c[1])[0]
-        entries, checks = _merged(index, user_id, sorted(driver), before), [g for g in groups if g is not driver]
-    return _collect(index, user_id, query, entries, checks, excluded, limit)
+        entries = _merged(index, user_id, sorted(driver), before, oldest_first)
+        checks = [g for g in groups if g is not driver]
+    yield from _filtered(index, user_id, query, entries, checks, excluded)
 
 
-def _collect(index, user_id: str, query: Query, entries, checks, excluded, limit: int) -> Page:
-    """Filter the driver's entries by date and kind, then by the other groups, until a page is full."""
-    found: list[str] = []
+def _filtered(index, user_id: str, query: Query, entries, checks, excluded) -> Iterator[str]:
+    """Filter the driver's entries by date and kind, then by the other groups and the exclusions."""
     for batch in _batches(entries, BATCH):
-        batch = [e for e in batch if _in_range(e, query)]
-        ids = [e.upload_id for e in batch]
+        ids = [e.upload_id for e in batch if _in_range(e, query)]
         for group in checks:
-            keep: set[str] = set()
-            for term in group:
-                keep |= index.term_members(user_id, term, [i for i in ids if i not in keep])
-            ids = [i for i in ids if i in keep]
-        for term in excluded:
-            if ids:
-                gone = index.term_members(user_id, term, ids)
-                ids = [i for i in ids if i not in gone]
-        found.extend(ids)
-        if len(found) > limit:
-            break
-    page_ids = found[:limit]
-    by_id = {u.id: u for u in index.get_uploads(user_id, page_ids)}
-    items = tuple(by_id[i] for i in page_ids if i in by_id and not by_id[i].trashed)
-    more = len(found) > limit
-    return Page(items, encode_cursor(page_ids[-1]) if more and page_ids else None)
+            ids = [i for i in ids if i in _members(index, user_id, group, ids)]
+        for rule in excluded:
+            hit = set(ids)
+            for group in rule:
+                hit = _members(index, user_id, group, [i for i in ids if i in hit]) if hit else hit
+            ids = [i for i in ids if i not in hit]
+        yield from ids
+
+
+def _members(index, user_id: str, group: set[str], ids: list[str]) -> set[str]:
+    """Which of these uploads carry at least one term of the group."""
+    keep: set[str] = set()
+    for term in group:
+        keep |= index.term_members(user_id, term, [i for i in ids if i not in keep])
+    return keep
 
 
 def by_date(index: SearchIndex, user_id: str, *, kind: Optional[str], limit: int, cursor: Optional[str]) -> Page:
@@ -203,26 +304,28 @@ def _in_range(entry: IndexEntry, query: Query) -> bool:
     return not (query.end and entry.date > query.end)
 
 
-def _date_driver(index, user_id: str, query: Query, before: Optional[str]) -> Iterator[IndexEntry]:
+def _date_driver(index, user_id: str, query: Query, before: Optional[str], oldest_first: bool) -> Iterator[IndexEntry]:
     entries = index.date_entries(user_id, query.start or "0000", query.end or "9999")
-    entries.sort(key=lambda e: e.upload_id, reverse=True)
-    yield from (e for e in entries if before is None or e.upload_id < before)
+    entries.sort(key=lambda e: e.upload_id, reverse=not oldest_first)
+    past = (lambda i: i > before) if oldest_first else (lambda i: i < before)  # noqa: E731
+    yield from (e for e in entries if before is None or past(e.upload_id))
 
 
-def _merged(index, user_id: str, terms: Iterable[str], before: Optional[str]) -> Iterator[IndexEntry]:
-    """Entries of several terms, merged newest first without repeats."""
-    streams = [_term_stream(index, user_id, t, before) for t in terms]
+def _merged(index, user_id: str, terms: Iterable[str], before: Optional[str], oldest_first: bool = False
+            ) -> Iterator[IndexEntry]:
+    """Entries of several terms, merged newest first (or oldest first) without repeats."""
+    streams = [_term_stream(index, user_id, t, before, oldest_first) for t in terms]
     last = None
-    for entry in heapq.merge(*streams, key=lambda e: e.upload_id, reverse=True):
+    for entry in heapq.merge(*streams, key=lambda e: e.upload_id, reverse=not oldest_first):
         if entry.upload_id != last:
             last = entry.upload_id
             yield entry
 
 
-def _term_stream(index, user_id: str, term: str, before: Optional[str]) -> Iterator[IndexEntry]:
+def _term_stream(index, user_id: str, term: str, before: Optional[str], oldest_first: bool) -> Iterator[IndexEntry]:
     size = 50
     while True:
-        entries = index.term_entries(user_id, term, before, size)
+        entries = index.term_entries(user_id, term, before, size, oldest_first=oldest_first)
         yield from entries
         if len(entries) < size:
             return

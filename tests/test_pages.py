@@ -42,7 +42,7 @@ def test_gallery_groups_by_month_with_video_badges(alice):
     old = upload(alice, corpus.jpeg(exif_date="2023:07:14 19:30:00"), "sunset.jpg", "beach,holiday")
     clip = upload(alice, corpus.mp4(seconds=1), "clip.mp4")
     page = html(alice.get("/"))
-    headings = re.findall(r"<h2>([^<]+)</h2>", page)
+    headings = re.findall(r'<li class="month-label"[^>]*>\s*<h2><span class="visually-hidden">([^<]+)</span>', page)
     assert len(headings) == 2 and headings[1] == "July 2023" and re.fullmatch(r"[A-Z][a-z]+ \d{4}", headings[0])
     assert 'data-month="2023-07"' in page
     # The video tile says so, with its duration; the photo tile does not.
@@ -301,15 +301,16 @@ def test_the_upload_pages_request_is_stored_with_csrf_on(request, tmp_path):
 # The gallery's two orders: by date taken (the default) and by date added.
 
 def _gallery(account: Account, url: str) -> tuple[list[str], list[str], list[str]]:
-    """(ids, data-month of each section, headings) of a gallery and every page after it, by its More links,
-    with a section that continues the previous page's last month merged into it (as library.js does)."""
+    """(ids, data-month of each month label, headings) of a gallery and every page after it, by its More links,
+    with a label that continues the previous page's last month left out (as library.js does)."""
     ids: list[str] = []
     months: list[str] = []
     headings: list[str] = []
     while url:
         page = html(account.get(url))
-        ids += re.findall(r'<li class="tile-item" data-id="(\w+)"', page)
-        for month, heading in re.findall(r'<section class="month" data-month="([^"]+)">\s*<h2>([^<]+)</h2>', page):
+        ids += re.findall(r'<li class="tile-item" id="u-\w+" data-id="(\w+)"', page)
+        for month, heading in re.findall(r'<li class="month-label" id="m-[^"]+" data-month="([^"]+)">\s*'
+                                         r'<h2><span class="visually-hidden">([^<]+)</span>', page):
             if not months or months[-1] != month:
                 months.append(month)
                 headings.append(heading)
@@ -383,7 +384,7 @@ def _walk(account: Account, first: str, query: str = "") -> tuple[list[str], lis
         page = html(account.get(url))
         forward.append(url.split("/")[2].split("?")[0])
         back = re.search(r'<a class="back" href="([^"]+)"', page).group(1).replace("&amp;", "&")
-        assert back == "/" + query, back
+        assert back == "/" + query + "#u-" + forward[-1], back  # back to the list, at this tile
         nxt = re.search(r'href="/uploads/(\w+)([^"]*)" rel="next" data-key="ArrowRight"', page)
         if not nxt:
             break

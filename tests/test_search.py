@@ -8,6 +8,7 @@ import random
 import pytest
 from ulid import ULID
 
+from momento.catalog.indexing import filename_words
 from momento.errors import BackendError, BadRequest
 from momento.models import PHOTO, VIDEO, Upload
 from momento.search import build_query, by_date, search, tag_counts
@@ -48,9 +49,21 @@ def oracle(uploads, *, tags=(), any_tags=(), not_tags=(), kind=None, start=None,
             continue
         if query.start and u.sort_date < query.start or query.end and u.sort_date > query.end:
             continue
-        words = __import__("momento.catalog.indexing", fromlist=["x"]).filename_words(u.filename)
-        if any(not any(t.startswith(w) or t.partition(":")[2].startswith(w) for t in have) and
-               not any(fw.startswith(w) for fw in words) for w in query.q.split()):
+        names = filename_words(u.filename)
+
+        def hit(word):
+            return any(t.startswith(word) or t.partition(":")[2].startswith(word) for t in have) or \
+                any(fw.startswith(word) for fw in names)
+        parts, wanted, unwanted = query.q.split(), [], []
+        while parts:  # `-x` and `not x` exclude; each part splits like a file name
+            part = parts.pop(0)
+            if part == "not" and parts:
+                unwanted.append(filename_words(parts.pop(0)))
+            elif part.startswith("-") and len(part) > 1:
+                unwanted.append(filename_words(part[1:]))
+            else:
+                wanted += filename_words(part)
+        if not all(hit(w) for w in wanted) or any(ws and all(hit(w) for w in ws) for ws in unwanted):
             continue
         out.append(u.id)
     return sorted(out, reverse=True)
@@ -92,6 +105,13 @@ QUERIES = [
     {"tags": ["nothing-has-this"]},
     {"any_tags": ["nothing-has-this"]},
     {"q": "zzz"},
+    {"q": "img_00"},
+    {"q": "IMG_0012"},
+    {"q": "park -img"},
+    {"q": "holiday not beach"},
+    {"q": "2021 -mov_00"},
+    {"q": "beach not"},
+    {"q": "office.jpg - --"},
     {"tags": ["year:2026"]},
 ]
 

@@ -97,11 +97,13 @@ class DynamoIndex:
         return usage_from_counts(self._shared_counts(
             user_id, "@bytes,@trash_bytes,@trash_count,t:kind:photo,t:kind:video"))
 
-    def term_entries(self, user_id: str, term: str, before: Optional[str], limit: int) -> list[IndexEntry]:
-        """Entries of one term, newest first (one Query)."""
-        answer = self._call("query", TableName=self.tables["index"], Limit=limit, ScanIndexForward=False,
-                            KeyConditionExpression="pk = :p AND sk < :b", ConsistentRead=True,
-                            ExpressionAttributeValues={":p": s(f"{user_id}#{term}"), ":b": s(before or "~")})
+    def term_entries(self, user_id: str, term: str, before: Optional[str], limit: int, *,
+                     oldest_first: bool = False) -> list[IndexEntry]:
+        """Entries of one term, newest first below `before` (or oldest first above it): one Query."""
+        sign, edge = (">", " ") if oldest_first else ("<", "~")
+        answer = self._call("query", TableName=self.tables["index"], Limit=limit, ScanIndexForward=oldest_first,
+                            KeyConditionExpression=f"pk = :p AND sk {sign} :b", ConsistentRead=True,
+                            ExpressionAttributeValues={":p": s(f"{user_id}#{term}"), ":b": s(before or edge)})
         return [IndexEntry(i["sk"]["S"], i["d"]["S"], i["k"]["S"]) for i in answer.get("Items", ())]
 
     def term_members(self, user_id: str, term: str, upload_ids: list[str]) -> set[str]:

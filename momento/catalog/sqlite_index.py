@@ -84,11 +84,13 @@ class SqliteIndex:
         counts = self._counters(user_id, "@", "A") | self._counters(user_id, "t:kind:", "t:kind;")
         return usage_from_counts(counts)
 
-    def term_entries(self, user_id: str, term: str, before: Optional[str], limit: int) -> list[IndexEntry]:
-        """Entries of one term, newest first."""
+    def term_entries(self, user_id: str, term: str, before: Optional[str], limit: int, *,
+                     oldest_first: bool = False) -> list[IndexEntry]:
+        """Entries of one term, newest first below `before` (or oldest first above it)."""
+        sign, way, edge = (">", "ASC", " ") if oldest_first else ("<", "DESC", "~")
         rows = self._read(
-            "SELECT upload_id, date, kind FROM terms WHERE user_id = ? AND term = ? AND upload_id < ? "
-            "ORDER BY upload_id DESC LIMIT ?", (user_id, term, before or "~", limit))
+            f"SELECT upload_id, date, kind FROM terms WHERE user_id = ? AND term = ? AND upload_id {sign} ? "
+            f"ORDER BY upload_id {way} LIMIT ?", (user_id, term, before or edge, limit))
         return [IndexEntry(r["upload_id"], r["date"], r["kind"]) for r in rows]
 
     def term_members(self, user_id: str, term: str, upload_ids: list[str]) -> set[str]:

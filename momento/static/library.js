@@ -19,34 +19,24 @@
 
   function tileCount() { return feed.querySelectorAll(".tile-item").length; }
 
-  // Months continue across pages: a page that starts in the month the previous one ended in adds to it.
+  // One grid a page; months continue across pages: a page that starts in the month the previous one ended in
+  // does not name it again.
   function merge(incoming) {
-    var children = Array.prototype.slice.call(incoming.children);
-    children.forEach(function (node) {
-      var grids = feed.querySelectorAll("ul.grid");
-      var lastGrid = grids.length ? grids[grids.length - 1] : null;
-      if (node.matches("section.month")) {
-        var sections = feed.querySelectorAll("section.month");
-        var last = sections.length ? sections[sections.length - 1] : null;
-        if (last && last.getAttribute("data-month") === node.getAttribute("data-month")) {
-          appendItems(last.querySelector("ul.grid"), node.querySelector("ul.grid"));
-          return;
-        }
-      } else if (node.matches("ul.grid") && lastGrid) {
-        appendItems(lastGrid, node);
-        return;
-      }
-      feed.appendChild(document.adoptNode(node));
-    });
-  }
-
-  function appendItems(target, source) {
+    var grids = feed.querySelectorAll("ul.grid");
+    var target = grids.length ? grids[grids.length - 1] : null;
+    var source = incoming.querySelector("ul.grid");
+    if (!target || !source) return;
     Array.prototype.slice.call(source.children).forEach(function (li) {
+      if (li.matches(".month-label")) {
+        var labels = feed.querySelectorAll(".month-label");
+        var last = labels.length ? labels[labels.length - 1] : null;
+        if (last && last.getAttribute("data-month") === li.getAttribute("data-month")) return;
+      }
       target.appendChild(document.adoptNode(li));
     });
   }
 
-  function loadMore(link, byHand) {
+  function loadMore(link, byHand, then) {
     if (loading || !link) return;
     loading = true;
     var before = tileCount();
@@ -71,6 +61,7 @@
           if (observer) observer.disconnect();
           holder.parentNode.removeChild(holder);
         }
+        if (then) { loading = false; then(); return; }
         var added = tileCount() - before;
         announce(plural(added, "more item", "more items") + " loaded.");
         if (byHand) {
@@ -113,8 +104,40 @@
         if (entry.isIntersecting && !entry.target.hasAttribute("data-plain")) loadMore(entry.target, false);
       });
     }, { rootMargin: "600px 0px" });
-    var first = document.querySelector("a[data-more]");
-    if (first) observer.observe(first);
+  }
+  var first = document.querySelector("a[data-more]");
+  if (!returning() && first && observer) observer.observe(first);
+
+  // Back from a photo (#u-<id>): load pages until its tile is there, then show it and put the focus on it, so
+  // the list is where it was left.
+  function returning() {
+    var match = /^#u-([0-9A-Z]{26})$/.exec(window.location.hash);
+    if (!match) return false;
+    var pages = 0;
+    (function seek() {
+      var item = document.getElementById("u-" + match[1]);
+      var link = document.querySelector("a[data-more]");
+      if (item || !link || pages >= 100 || !window.fetch) {
+        if (item) settle(item);
+        if (observer && link) observer.observe(link);
+        return;
+      }
+      pages += 1;
+      loadMore(link, false, seek);
+    })();
+    return true;
+  }
+
+  // After the browser's own move to the address's fragment (once the page has loaded), which would undo ours.
+  function settle(item) {
+    var go = function () {
+      window.setTimeout(function () {
+        item.scrollIntoView({ block: "center" });
+        var tile = item.querySelector("a.tile");
+        if (tile) tile.focus({ preventScroll: true });
+      }, 0);
+    };
+    if (document.readyState === "complete") go(); else window.addEventListener("load", go);
   }
 
   /* ---- Multi-select. ---- */
@@ -294,12 +317,39 @@
   }
 
   // Removes tiles, then any month left without one; reloads when the grid is empty.
+  // Removes tiles, then any month label left without a tile before the next label; says where the focus can go
+  // next (the tile that followed the first one removed).
   function removeItems(items) {
+    var after = null;
+    if (items.length) {
+      var all = Array.prototype.slice.call(feed.querySelectorAll(".tile-item"));
+      var rest = all.slice(all.indexOf(items[0]) + 1).concat(all.slice(0, all.indexOf(items[0])).reverse());
+      after = rest.filter(function (item) { return items.indexOf(item) === -1; })[0] || null;
+    }
     items.forEach(function (item) { if (item.parentNode) item.parentNode.removeChild(item); });
-    Array.prototype.forEach.call(feed.querySelectorAll("section.month"), function (section) {
-      if (!section.querySelector(".tile-item")) section.parentNode.removeChild(section);
+    Array.prototype.forEach.call(feed.querySelectorAll(".month-label"), function (label) {
+      var next = label.nextElementSibling;
+      if (!next || next.matches(".month-label")) label.parentNode.removeChild(label);
     });
+    return after;
   }
+
+  // After an action the focus stays in the bar's story: on Undo when there is one, else on the next tile's box.
+  function keepFocus(after) {
+    var undo = status.querySelector("button");
+    var box = after && after.querySelector(".tile-select input");
+    var target = undo || box || bar.querySelector("[data-action='done']");
+    if (target) target.focus();
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !selecting || event.defaultPrevented) return;
+    if (event.target && event.target.closest && event.target.closest("input[type=text]") && event.target.value) return;
+    event.preventDefault();
+    setSelecting(false);
+    toggle.focus();
+    announce("Selection mode left.");
+  });
 
   function emptied() {
     if (!feed.querySelector(".tile-item") && !document.querySelector("a[data-more]")) {
@@ -316,12 +366,13 @@
     busy(true);
     each(items, function (item) { return call("DELETE", "/" + item.getAttribute("data-id")); }).then(function (results) {
       var gone = results.filter(function (r) { return r.ok; }).map(function (r) { return r.item; });
-      removeItems(gone);
+      var after = removeItems(gone);
       busy(false);
       var ids = gone.map(function (item) { return item.getAttribute("data-id"); });
       var text = plural(gone.length, "item", "items") + " moved to the trash." + failures(results);
       say(text, ids.length ? function () { undoTrash(ids); } : null);
       announce(text);
+      keepFocus(after);
     });
   }
 
@@ -345,12 +396,13 @@
     busy(true);
     each(items, function (item) { return call("POST", "/" + item.getAttribute("data-id") + "/restore"); }).then(function (results) {
       var back = results.filter(function (r) { return r.ok; }).map(function (r) { return r.item; });
-      removeItems(back);
+      var after = removeItems(back);
       busy(false);
       var text = plural(back.length, "item", "items") + " restored to your library." + failures(results);
       if (emptied()) return;
       say(text);
       announce(text);
+      keepFocus(after);
     });
   }
 
@@ -383,6 +435,7 @@
       if (done) input.value = "";
       say(text);
       announce(text);
+      input.focus();
     });
   }
 

@@ -47,17 +47,39 @@
     window.setTimeout(function () { emptied.forEach(function (el) { el.disabled = false; }); }, 0);
   });
 
-  // <a data-key="ArrowLeft"> follows on that key, unless the key belongs to a field or a player.
+  // <a data-key="ArrowLeft"> (or ArrowRight, Escape) follows on that key, unless the key belongs to a field, a
+  // player or an open dialog.
   document.addEventListener("keydown", function (event) {
     if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
-    if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+    if (event.key !== "ArrowLeft" && event.key !== "ArrowRight" && event.key !== "Escape") return;
     var target = event.target;
-    if (target && target.closest && target.closest("input, textarea, select, video, audio, [contenteditable]")) return;
+    if (target && target.closest && target.closest("input, textarea, select, video, audio, [contenteditable], dialog, details[open] > summary")) return;
     var link = document.querySelector('a[data-key="' + event.key + '"]');
     if (!link) return;
     event.preventDefault();
     window.location.assign(link.href);
   });
+
+  // Messages already on the page when it loads (flashes, a search's count) are said once the live region is
+  // listening: screen readers ignore text that was there before.
+  window.setTimeout(function () {
+    var parts = [];
+    Array.prototype.forEach.call(document.querySelectorAll(".flashes .flash, [data-announce]"), function (node) {
+      parts.push(node.textContent.replace(/\s+/g, " ").trim());
+    });
+    if (parts.length) window.Momento.announce(parts.join(" "));
+  }, 300);
+
+  // A search's results: when they start below the fold (on a phone, under the form), go to them, so pressing
+  // Search visibly does something. Not when the address points at a tile (coming back from a photo).
+  var results = document.querySelector("[data-results]");
+  if (results && !window.location.hash) {
+    var heading = results.querySelector("h2[tabindex]");
+    if (heading && results.getBoundingClientRect().top > window.innerHeight * 0.6) {
+      heading.focus({ preventScroll: true });
+      heading.scrollIntoView({ block: "start" });
+    }
+  }
 
   // Bring back buttons disabled above when the page is restored from the back/forward cache.
   window.addEventListener("pageshow", function (event) {

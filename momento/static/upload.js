@@ -1,6 +1,8 @@
 /* Momento upload page: sends each chosen or dropped file (or folder), three at a time, with a progress bar, a
    speed and a final state per file: to POST /api/v1/uploads, or for large files through the resumable (tus)
-   endpoint with resumable.js. Never throws: every path ends in a state. */
+   endpoint with resumable.js. Never throws: every path ends in a state. The tags field is read when a file
+   starts to be sent, so tags typed while files wait go with them; once everything is done, "Add tags to these
+   N" sets more tags on the files already stored (PATCH /api/v1/uploads/<id>). */
 (function () {
   "use strict";
 
@@ -77,7 +79,7 @@
     return { row: row, bar: bar, state: state, speed: speed, cancel: cancel, name: name };
   }
 
-  // Read when files are added (the chips script keeps the named field up to date).
+  // Read when a file starts to be sent (the chips script keeps the named field up to date, typed text included).
   function currentTags() {
     var field = form.elements.namedItem("tags");
     return field && typeof field.value === "string" ? field.value : "";
@@ -91,11 +93,10 @@
 
   function addFiles(files, fromFolder) {
     if (!files || !files.length) return;
-    var tags = currentTags();
     var added = 0;
     for (var i = 0; i < files.length; i++) {
       if (fromFolder && !worthSending(files[i])) continue;
-      var job = { file: files[i], tags: tags, ui: makeRow(files[i]), xhr: null, done: false, outcome: null };
+      var job = { file: files[i], tags: "", ui: makeRow(files[i]), xhr: null, done: false, outcome: null, upload: null };
       job.ui.cancel.addEventListener("click", cancelJob.bind(null, job));
       list.appendChild(job.ui.row);
       queue.push(job);
@@ -130,6 +131,84 @@
       a.href = form.getAttribute("data-gallery-url") || "/";
       summary.appendChild(a);
     }
+    offerTags(done === jobs.length ? jobs.filter(function (job) { return job.upload; }) : []);
+  }
+
+  /* ---- "Add tags to these N": more tags for the files already stored. ---- */
+
+  var tagger = null;
+
+  function offerTags(stored) {
+    if (!stored.length) { if (tagger) tagger.form.hidden = true; return; }
+    if (!tagger) {
+      var box = el("form", "add-tags");
+      box.id = "add-tags";
+      var label = el("label", "", "");
+      label.setAttribute("for", "add-tags-input");
+      var input = el("input");
+      input.id = "add-tags-input";
+      input.type = "text";
+      input.autocomplete = "off";
+      input.setAttribute("list", "known-tags");
+      input.placeholder = "beach, family";
+      var button = el("button", "button small", "");
+      button.type = "submit";
+      var said = el("p", "add-tags-status");
+      box.appendChild(label);
+      box.appendChild(input);
+      box.appendChild(button);
+      box.appendChild(said);
+      summary.parentNode.insertBefore(box, summary.nextSibling);
+      tagger = { form: box, label: label, input: input, button: button, said: said, jobs: [] };
+      box.addEventListener("submit", function (event) { event.preventDefault(); addTags(); });
+    }
+    tagger.jobs = stored;
+    tagger.form.hidden = false;
+    var n = stored.length === 1 ? "this file" : "these " + stored.length;
+    tagger.label.textContent = "Tags to add to " + n;
+    tagger.button.textContent = "Add tags to " + n;
+  }
+
+  function tagList(text) {
+    var seen = {};
+    return String(text || "").split(",").map(function (t) { return t.replace(/\s+/g, " ").trim().toLowerCase(); })
+      .filter(function (t) { if (!t || seen[t]) return false; seen[t] = true; return true; });
+  }
+
+  function patchTags(job, adding) {
+    var current = job.upload.tags || [];
+    var merged = current.concat(adding.filter(function (t) { return current.indexOf(t) === -1; }));
+    return fetch(endpoint + "/" + encodeURIComponent(job.upload.id), {
+      method: "PATCH", credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken, "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ tags: merged })
+    }).then(function (response) {
+      return response.json().catch(function () { return null; }).then(function (body) {
+        if (!response.ok || !body) throw new Error(body && body.error ? body.error.message : "the server answered " + response.status + ".");
+        job.upload = body;
+      });
+    });
+  }
+
+  function addTags() {
+    var adding = tagList(tagger.input.value);
+    if (!adding.length) { tagger.said.textContent = "Type the tags to add first."; tagger.input.focus(); return; }
+    var todo = tagger.jobs.slice(), ok = 0, bad = [];
+    tagger.button.disabled = true;
+    (function next() {
+      var job = todo.shift();
+      if (job) {
+        patchTags(job, adding).then(function () { ok += 1; }, function (e) { bad.push(e.message); }).then(next);
+        return;
+      }
+      tagger.button.disabled = false;
+      var text = "Added " + adding.join(", ") + " to " + ok + (ok === 1 ? " file." : " files.") +
+        (bad.length ? " " + bad.length + " could not be changed: " + bad[0] : "");
+      tagger.said.textContent = text;
+      if (ok) tagger.input.value = "";
+      announce(text);
+      tagger.input.focus();
+    })();
   }
 
   function pump() {
@@ -175,6 +254,7 @@
   }
 
   function start(job) {
+    job.tags = currentTags();
     if (wantsResumable(job.file)) { startTus(job); return; }
     var ui = job.ui;
     var xhr;
@@ -261,6 +341,7 @@
     var status = xhr.status;
     var body = parseJson(xhr.responseText);
     if ((status === 200 || status === 201) && body && typeof body.id === "string") {
+      job.upload = body;
       var href = detailUrl.replace("UPLOAD_ID", encodeURIComponent(body.id));
       if (body.duplicate) {
         finish(job, "duplicate", "Already in your library", { href: href, text: "See it" });

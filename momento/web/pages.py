@@ -1,6 +1,7 @@
 """The pages people use: gallery, upload, detail, trash, search."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Optional
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -8,20 +9,21 @@ from flask_login import login_required
 from ulid import ULID
 
 from ..backends import catalog
-from ..catalog.cursor import encode_cursor
 from ..errors import BadRequest
 from ..media.tags import parse_tag_field
 from ..models import Upload
-from .library import user_quota
-from ..search import Query, beside_by_date, by_date, tag_counts
-from ..sharing.searches import owned_search, query_dict
-from .library import find_uploads, owned_upload, owner, query_from_args, request_query, restore_owned, trash_owned
 from ..formats import iso
+from ..search import COUNT_CAP, Query, by_date, count, explain, tag_counts
+from ..sharing.searches import owned_search, query_dict
+from .browse import ADDED, TAKEN, Context, month_index, neighbours
+from .library import (find_uploads, owned_upload, owner, query_from_args, request_query, restore_owned, trash_owned,
+                      user_quota)
 
 bp = Blueprint("pages", __name__)
 
 PAGE = 60  # tiles per page of the gallery, search and trash (GALLERY_PAGE_SIZE in the config overrides it)
-TAKEN, ADDED = "taken", "added"  # the gallery's orders: by capture date (the default), by upload
+PURGE_AFTER_DAYS = 30  # `flask momento purge --older-than`'s default; PURGE_AFTER_DAYS in the config says otherwise
+EMPTIED = "1970-01-01T00:00:00Z"  # "trashed" this long ago: the next purge run deletes it, whatever its age limit
 
 
 def page_size() -> int:
@@ -29,16 +31,17 @@ def page_size() -> int:
     return int(current_app.config.get("GALLERY_PAGE_SIZE") or PAGE)
 
 
-def known_tags(*, editable: bool = False) -> list[str]:
+def known_tags(*, editable: bool = False, counts: Optional[dict[str, int]] = None) -> list[str]:
     """The user's tags, most used first, for autocomplete; `editable` leaves out automatic ones (year:2024…)."""
-    counts = tag_counts(catalog(), owner().id)
+    counts = tag_counts(catalog(), owner().id) if counts is None else counts
     return sorted((t for t in counts if not (editable and ":" in t)), key=lambda t: (-counts[t], t))
 
 
 @bp.get("/")
 @login_required
 def gallery():
-    """Thumbnails, newest taken first (or newest added first), a page at a time, under month headings."""
+    """Thumbnails, newest taken first (or newest added first), a page at a time, months packed together, with an
+    index of years and months to jump to."""
     query, order = query_from_args(request.args), gallery_order(request.args)
     cursor = request.args.get("cursor")
     if order == TAKEN and query.is_plain:
@@ -49,11 +52,16 @@ def gallery():
         # the added order, and its headings and detail links follow suit.
         order = ADDED
         page = find_uploads(owner().id, query, limit=page_size(), cursor=cursor)
+    counts = tag_counts(catalog(), owner().id)
     usage = catalog().usage(owner().id)
+    context = Context.from_args(request.args)
     return render_template("gallery.html", uploads=page.items, next_cursor=page.next_cursor, usage=usage,
                            quota=user_quota(owner()), order=order, added_at=added_at,
                            nav=gallery_nav(order, query.kind), kind=request.args.get("kind") or "",
-                           known_tags=known_tags(editable=True),
+                           link_args={k: v for k, v in gallery_nav(order, query.kind).items() if v} | context.args,
+                           jumped=bool(cursor),
+                           years=month_index(counts) if order == TAKEN and query.is_plain else [],
+                           known_tags=known_tags(editable=True, counts=counts),
                            saved_searches=catalog().list_saved_searches(owner().id))
 
 
@@ -78,15 +86,30 @@ def added_at(upload: Upload) -> str:
 @bp.get("/search")
 @login_required
 def search_page():
-    """Tag chips, AND/OR/NOT, kind and dates; the query lives in the URL."""
+    """Tag chips, AND/OR/NOT, kind, dates and words, or a saved search; the query lives in the URL. Says how many
+    it found, and when it found nothing, which part found nothing and what the search finds without each part."""
     query = request_query(request.args)
     saved = owned_search(catalog(), owner().id, request.args["search"]) if request.args.get("search") else None
-    page = find_uploads(owner().id, query, limit=page_size(), cursor=request.args.get("cursor")) \
+    cursor = request.args.get("cursor")
+    page = find_uploads(owner().id, query, limit=page_size(), cursor=cursor) \
         if not query.is_plain or query.kind else None
     more_args = request.args.to_dict(flat=False) | {"cursor": page.next_cursor} if page and page.next_cursor else None
+    total = hints = None
+    if page is not None and not cursor:
+        total = count(catalog(), owner().id, query) if page.items else 0
+        hints = [] if page.items else [(h, query_args(h.without)) for h in explain(catalog(), owner().id, query)]
     return render_template("search.html", query=query, uploads=page.items if page else (), more_args=more_args,
                            searched=page is not None, known_tags=known_tags(), chips=search_chips(query),
-                           saved=saved, query_fields=query_dict(query))
+                           saved=saved, query_fields=query_dict(query), total=total, cap=COUNT_CAP, hints=hints,
+                           link_args=Context("search", Context.from_args(request.args).args).link_args)
+
+
+def query_args(query: Query) -> dict[str, list[str]]:
+    """The query-string arguments of a search (the search page's link to it)."""
+    args = {"tag": list(query.all_tags), "any_tag": list(query.any_tags), "not_tag": list(query.not_tags),
+            "kind": [query.kind or ""], "from": [(query.start or "")[:10]], "to": [(query.end or "")[:10]],
+            "q": [query.q]}
+    return {k: [v for v in vs if v] for k, vs in args.items() if any(vs)}
 
 
 def search_chips(query: Query) -> list[tuple[str, str, str]]:
@@ -118,52 +141,13 @@ def upload():
 @bp.get("/uploads/<upload_id>")
 @login_required
 def detail(upload_id: str):
-    """One photo or video, its metadata and its tags, with its neighbours in the gallery it was opened from."""
+    """One photo or video, its metadata and its tags, with its neighbours in the list it was opened from (the
+    gallery in its order, a search, a saved search, the trash) and the way back there."""
     upload = owned_upload(upload_id)
-    order, kind = gallery_order(request.args), query_from_args(request.args).kind
-    newer = older = None
-    if not upload.trashed:
-        newer, older = neighbours(upload, order, kind)
-    return render_template("detail.html", upload=upload, newer=newer, older=older, nav=gallery_nav(order, kind),
+    context = Context.from_args(request.args, upload)
+    newer, older = neighbours(upload, context)
+    return render_template("detail.html", upload=upload, newer=newer, older=older, context=context,
                            known_tags=known_tags(editable=True))
-
-
-def neighbours(upload: Upload, order: str, kind: Optional[str]) -> tuple[Optional[str], Optional[str]]:
-    """The ids before and after an upload in the gallery of this order and kind (None at either end)."""
-    if order == ADDED:
-        return _newer(upload.user_id, upload.id, kind), _older(upload.user_id, upload.id, kind)
-    return (beside_by_date(catalog(), upload, kind=kind, newer=True),
-            beside_by_date(catalog(), upload, kind=kind, newer=False))
-
-
-def _older(user_id: str, upload_id: str, kind: Optional[str] = None) -> Optional[str]:
-    """The id after this one in the added order (newest first)."""
-    page = catalog().list_uploads(user_id, kind=kind, limit=1, cursor=encode_cursor(upload_id))
-    return page.items[0].id if page.items else None
-
-
-def _newer(user_id: str, upload_id: str, kind: Optional[str] = None) -> Optional[str]:
-    """The id before this one in the added order.
-
-    The catalog only pages downwards, so look below an upper bound (a ULID past every id of its
-    millisecond) that starts a second after this upload and widens eightfold until it holds newer
-    uploads, then page down to this one: a handful of queries whatever the size of the library.
-    """
-    start, now = ULID.from_str(upload_id).milliseconds, ULID().milliseconds
-    step = 1000
-    while True:
-        bound = min(start + step, now + 1000)
-        cursor = encode_cursor(str(ULID.from_bytes(bound.to_bytes(6, "big") + b"\xff" * 10)))
-        page = catalog().list_uploads(user_id, kind=kind, limit=PAGE, cursor=cursor)
-        newer = [u.id for u in page.items if u.id > upload_id]
-        if newer:
-            while page.next_cursor and page.items[-1].id > upload_id:
-                page = catalog().list_uploads(user_id, kind=kind, limit=PAGE, cursor=page.next_cursor)
-                newer += [u.id for u in page.items if u.id > upload_id]
-            return newer[-1]
-        if bound > now:
-            return None
-        step *= 8
 
 
 @bp.post("/uploads/<upload_id>/tags")
@@ -178,7 +162,7 @@ def save_tags(upload_id: str):
     else:
         catalog().set_tags(upload.user_id, upload.id, tags)
         flash("Tags saved.")
-    return redirect(url_for("pages.detail", upload_id=upload.id))
+    return redirect(url_for("pages.detail", upload_id=upload.id, **Context.from_args(request.args).link_args))
 
 
 @bp.post("/uploads/<upload_id>/delete")
@@ -188,7 +172,7 @@ def trash(upload_id: str):
     upload = owned_upload(upload_id)
     trash_owned(upload)
     flash(f"{upload.filename} moved to the trash.")
-    return redirect(url_for("pages.gallery"))
+    return redirect(Context.from_args(request.args).back_url())
 
 
 @bp.post("/uploads/<upload_id>/restore")
@@ -204,6 +188,38 @@ def restore(upload_id: str):
 @bp.get("/trash")
 @login_required
 def trash_page():
-    """What the user deleted, with restore buttons."""
+    """What the user deleted: names, when, and how long until purge deletes each for good; restore or empty."""
     page = catalog().list_uploads(owner().id, trashed=True, limit=page_size(), cursor=request.args.get("cursor"))
-    return render_template("trash.html", uploads=page.items, next_cursor=page.next_cursor)
+    return render_template("trash.html", uploads=page.items, next_cursor=page.next_cursor, purge_days=purge_days(),
+                           days_left=days_left, emptied=EMPTIED)
+
+
+def purge_days() -> int:
+    """After how many days in the trash the operator's purge deletes an upload."""
+    return int(current_app.config.get("PURGE_AFTER_DAYS") or PURGE_AFTER_DAYS)
+
+
+def days_left(upload: Upload) -> Optional[int]:
+    """Whole days before the purge may delete this upload (0: at its next run)."""
+    if not upload.trashed_at:
+        return None
+    trashed = datetime.strptime(upload.trashed_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return max(0, purge_days() - (datetime.now(timezone.utc) - trashed).days)
+
+
+@bp.post("/trash/empty")
+@login_required
+def empty_trash():
+    """Mark everything in the trash for the next purge run (the web server itself never deletes objects)."""
+    marked, cursor = 0, None
+    while True:
+        page = catalog().list_uploads(owner().id, trashed=True, limit=200, cursor=cursor)
+        for upload in page.items:
+            if upload.trashed_at != EMPTIED and not upload.purge_started_at:
+                catalog().set_trashed(upload.user_id, upload.id, EMPTIED)
+                marked += 1
+        if not (cursor := page.next_cursor):
+            break
+    flash(f"{marked} item{'s' if marked != 1 else ''} marked for deletion: the next purge run deletes "
+          f"{'them' if marked != 1 else 'it'} for good. Until then you can still restore.")
+    return redirect(url_for("pages.trash_page"))

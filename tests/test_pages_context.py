@@ -1,0 +1,116 @@
+"""Browsing in context through the test client: a search's count and its explanation when it finds nothing, the
+detail page walking the list it was opened from (search, trash) by key reads, the month index, and the trash's
+dates, days left and "Empty trash"; on both backends where the catalog is involved."""
+from __future__ import annotations
+
+import re
+
+from momento.models import Upload
+from tests import corpus
+from tests.conftest import both_backends
+from tests.test_pages import html, text, upload
+
+
+def links(page: str) -> tuple:
+    """(previous, next, back) hrefs of a detail page, with &amp; undone."""
+    def href(pattern):
+        found = re.search(pattern, page)
+        return found.group(1).replace("&amp;", "&") if found else None
+    return (href(r'href="([^"]+)" rel="prev"'), href(r'href="([^"]+)" rel="next"'),
+            href(r'<a class="back" href="([^"]+)"'))
+
+
+def photos(alice, *names_tags) -> list[str]:
+    """Upload small distinct photos; their ids, oldest first."""
+    return [upload(alice, corpus.jpeg(20 + i, 20, color=(i * 30 % 255, 40, 90)), name, tags)
+            for i, (name, tags) in enumerate(names_tags)]
+
+
+@both_backends
+def test_the_search_page_counts_and_explains(app, alice, dynamo_ops, backends):
+    photos(alice, ("IMG_20230704.jpg", "beach"), ("walk_01.jpg", "beach,work"), ("IMG_20240101.jpg", "snow"))
+    ops = dynamo_ops(backends.catalog) if app.config["BACKEND"] == "aws" else None
+    page = html(alice.get("/search?q=IMG_20"))
+    assert re.search(r'<p class="result-count" data-announce>2 results.</p>', page)
+    assert 'tabindex="-1"' in page and "data-results" in page  # the script moves the view to the results
+    assert "1 result." in html(alice.get("/search?q=walk_01"))
+    assert "1 result." in html(alice.get("/search?q=beach+not+work"))
+    assert "1 result." in html(alice.get("/search?q=beach+-work"))
+    nothing = text(html(alice.get("/search?q=beach+zebra"))).replace(" .", ".").replace(" :", ":")
+    assert "No tag or file name in your library matches “zebra”." in nothing
+    assert "Without “zebra”: 2 results" in nothing
+    page = html(alice.get("/search?q=snow&tag=beach"))
+    assert "Each part matches something, but not all of them together." in text(page)
+    assert 'href="/search?tag=beach"' in page and 'href="/search?q=snow"' in page
+    if ops is not None:
+        assert "Scan" not in ops and set(ops) <= {"Query", "GetItem", "BatchGetItem"}, set(ops)
+
+
+@both_backends
+def test_the_viewer_walks_a_search_and_comes_back(app, alice, dynamo_ops, backends):
+    ids = photos(alice, ("a.jpg", "sea"), ("b.jpg", "hill"), ("c.jpg", "sea"), ("d.jpg", "sea,work"), ("e.jpg", "sea"))
+    ops = dynamo_ops(backends.catalog) if app.config["BACKEND"] == "aws" else None
+    page = html(alice.get("/search?q=sea+-work"))
+    found = re.findall(r'<li class="tile-item" id="u-\w+" data-id="(\w+)"', page)
+    assert found == [ids[4], ids[2], ids[0]]
+    assert f'href="/uploads/{ids[4]}?q=sea+-work&amp;from=search"' in page
+    prev, nxt, back = links(html(alice.get(f"/uploads/{ids[2]}?q=sea+-work&from=search")))
+    assert prev == f"/uploads/{ids[4]}?q=sea+-work&from=search" and nxt == f"/uploads/{ids[0]}?q=sea+-work&from=search"
+    assert back == f"/search?q=sea+-work#u-{ids[2]}"
+    prev, nxt, _ = links(html(alice.get(f"/uploads/{ids[0]}?q=sea+-work&from=search")))
+    assert prev.startswith(f"/uploads/{ids[2]}?") and nxt is None
+    # Any other argument rides along (a saved search's id, say), and Escape follows the way back.
+    page = html(alice.get(f"/uploads/{ids[4]}?from=search&q=sea&search=01ARZ3NDEKTSV4RRFFQ69G5FAV"))
+    assert re.search(r'<a class="back" href="/search\?q=sea&amp;search=01ARZ3NDEKTSV4RRFFQ69G5FAV#u-\w+" '
+                     r'data-key="Escape">← Search results</a>', page)
+    if ops is not None:
+        assert "Scan" not in ops and set(ops) <= {"Query", "GetItem", "BatchGetItem"}, set(ops)
+
+
+@both_backends
+def test_the_trash_walks_itself_and_empties(app, alice, backends):
+    ids = photos(alice, ("one.jpg", None), ("two.jpg", None), ("three.jpg", None))
+    for uid in ids:
+        assert alice.delete(f"/api/v1/uploads/{uid}").status_code == 204
+    page = html(alice.get("/trash"))
+    words = text(page)
+    assert "one.jpg" in words and "Trashed" in words and "30 days left" in words and "Empty trash" in words
+    assert f'href="/uploads/{ids[1]}?from=trash"' in page
+    prev, nxt, back = links(html(alice.get(f"/uploads/{ids[1]}?from=trash")))
+    assert prev == f"/uploads/{ids[2]}?from=trash" and nxt == f"/uploads/{ids[0]}?from=trash"
+    assert back == f"/trash#u-{ids[1]}"
+    resp = alice.post("/trash/empty")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/trash")
+    words = text(html(alice.get("/trash")))
+    assert "3 items marked for deletion" in words and words.count("Deleted at the next clean-up") == 3
+    # The next purge run deletes them whatever its age limit.
+    from momento.ops.purge import purge_trash
+    with app.app_context():
+        report = purge_trash(backends.storage, backends.catalog, older_than_days=3650)
+    assert report.purged == 3 and "The trash is empty." in html(alice.get("/trash"))
+
+
+def _dated(backends, user_id: str, n: int, taken: str) -> str:
+    """A bare record taken at `taken` (no object needed to render the gallery)."""
+    from ulid import ULID
+    uid = str(ULID())
+    backends.catalog.put_upload(Upload(user_id=user_id, id=uid, kind="photo", filename=f"{n}.jpg", mime="image/jpeg",
+                                       ext="jpg", size=1, sha256=f"{n:064x}", uploaded_at="2026-01-01T00:00:00Z",
+                                       taken_at=taken, auto_tags=(f"month:{taken[:7]}", f"year:{taken[:4]}")))
+    return uid
+
+
+@both_backends
+def test_the_month_index_jumps_into_the_date_order(app, alice, backends, dynamo_ops):
+    made = {m: _dated(backends, alice.user.id, i, f"{m}-10T10:00:00Z")
+            for i, m in enumerate(["2021-02", "2021-11", "2023-07", "2023-08", "2024-01"])}
+    ops = dynamo_ops(backends.catalog) if app.config["BACKEND"] == "aws" else None
+    page = html(alice.get("/"))
+    nav = page.split('aria-label="Jump to a month"')[1].split("</nav>")[0]
+    assert [y for y in re.findall(r"<summary>(\d{4}) <span", nav)] == ["2024", "2023", "2021"]
+    jump = re.search(r'href="([^"]+)">July 2023 <span class="count">\(1\)</span>', nav).group(1).replace("&amp;", "&")
+    shown = re.findall(r'data-id="(\w+)"', html(alice.get(jump)))
+    assert shown[:1] == [made["2023-07"]] and made["2023-08"] not in shown and made["2021-02"] in shown
+    assert "Back to the newest" in html(alice.get(jump))
+    if ops is not None:
+        assert "Scan" not in ops and set(ops) <= {"Query", "GetItem", "BatchGetItem"}, set(ops)

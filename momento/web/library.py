@@ -109,7 +109,7 @@ def query_from_args(args) -> Query:
 def request_query(args) -> Query:
     """The search a request asks for: the signed-in user's saved search `search=<id>`, else the arguments."""
     if args.get("search"):
-        return saved_query(owned_search(catalog(), owner().id, args["search"]))
+        return saved_query(owned_search(catalog(), owner().id, args.get("search")))
     return query_from_args(args)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from limits import parse_many
 
@@ -77,6 +78,7 @@ HARDENING = {
     "RATELIMIT_ENABLED": None,  # None: on, except under TESTING (tests that test limits turn them on)
     "LOGIN_LIMIT": "10 per 15 minutes",  # failed sign-ins per account, page and token API together
     "LOGIN_ADDRESS_LIMIT": "50 per 15 minutes",  # failed sign-ins per client address
+    "REGISTER_LIMIT": "5 per hour",  # accounts created per client address
     "UPLOAD_LIMIT": "300 per minute",  # uploads per user
     "UPLOAD_BYTES_PER_DAY": "50GB",  # bytes uploaded per user and day ("none": no limit)
     "PROXY_FIX": 0,  # how many proxies in front set X-Forwarded-For/-Proto/-Host (0: trust none)
@@ -91,7 +93,14 @@ DEFAULTS.update(RESUMABLE)
 
 
 # settings holding a Flask-Limiter rate string ("10 per 15 minutes"; "none" turns the limit off)
-RATE_SETTINGS = ("LOGIN_LIMIT", "LOGIN_ADDRESS_LIMIT", "UPLOAD_LIMIT")
+RATE_SETTINGS = ("LOGIN_LIMIT", "LOGIN_ADDRESS_LIMIT", "REGISTER_LIMIT", "UPLOAD_LIMIT")
+
+# Sign-in sessions on the server (momento/accounts/sessions.py) and passkeys (momento/accounts/passkeys.py):
+# a session idles out after SESSION_IDLE_HOURS, one with "keep me signed in" after REMEMBER_DAYS; the WebAuthn
+# relying party is the request's host unless set (behind a proxy that rewrites Host, set both).
+SIGN_IN = {"SESSION_IDLE_HOURS": 12, "REMEMBER_DAYS": 30, "WEBAUTHN_RP_ID": None, "WEBAUTHN_ORIGIN": None,
+           "WEBAUTHN_RP_NAME": "Momento"}
+DEFAULTS.update(SIGN_IN)
 
 
 
@@ -148,6 +157,9 @@ def load_config(app, test_config: dict | None) -> None:
         raise ConfigError("MOMENTO_RENDITION_SECONDS must be more than zero.")
     for name in RESUMABLE:
         cfg[name] = _positive_int(cfg, name)
+    for name in ("SESSION_IDLE_HOURS", "REMEMBER_DAYS"):
+        cfg[name] = _positive_int(cfg, name, "hours" if name.endswith("HOURS") else "days")
+    cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(days=cfg["REMEMBER_DAYS"])
     if cfg["TUS_PART_SIZE"] < 5 * MiB:
         raise ConfigError("MOMENTO_TUS_PART_SIZE must be at least 5 MiB (5242880), S3's smallest part.")
     _hardening(cfg)

@@ -30,6 +30,7 @@ class User:
     totp_pending: Optional[str] = None  # a secret shown at setup, waiting for its first code
     totp_last_step: int = 0  # the last 30 s step a code was accepted for (a code works once)
     recovery_codes: tuple[str, ...] = ()  # sha256 of each unused recovery code
+    signed_out_at: Optional[str] = None  # sessions and tokens made before this never work again
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ def start(catalog, user: User, *, remember: bool, lifetime: timedelta, user_agen
     return session_id, record
 
 
-def resume(catalog, session_id: Optional[str], user: User, lifetime: timedelta) -> Optional[SignInSession]:
+def resume(catalog, session_id: Optional[str], user: User, *, idle: timedelta,
+           remembered: timedelta) -> Optional[SignInSession]:
     """The live session this cookie id names for this user, its idle expiry moved on (at most once a minute);
     None when it was ended, expired or is someone else's."""
     if not isinstance(session_id, str) or not session_id or len(session_id) > 200:
@@ -43,6 +44,7 @@ def resume(catalog, session_id: Optional[str], user: User, lifetime: timedelta) 
     if user.signed_out_at and record.created_at < user.signed_out_at:  # signed out everywhere since
         return None
     if (now - parse_iso(record.last_seen_at)).total_seconds() >= TOUCH_SECONDS:
+        lifetime = remembered if record.remember else idle
         record = replace(record, last_seen_at=iso(now), expires_at=iso(now + lifetime))
         catalog.touch_session(record)
     return record

@@ -33,7 +33,12 @@ def begin(catalog, user: User) -> tuple[str, str]:
     """A new secret waiting for its first code (two-factor stays as it was until confirmed): secret and URI."""
     secret = pyotp.random_base32()
     catalog.update_user(replace(user, totp_pending=secret))
-    return secret, pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
+    return secret, uri(secret, user.email)
+
+
+def uri(secret: str, email: str) -> str:
+    """The otpauth:// URI an authenticator app reads from the QR code."""
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)
 
 
 def qr_svg(uri: str) -> str:

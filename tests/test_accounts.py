@@ -88,7 +88,7 @@ def test_tokens(app, client, alice, backends):
     auth = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/uploads", headers=auth).status_code == 200
     # Only a hash is stored: the token itself is nowhere in the catalog.
-    assert backends.catalog.user_for_token(token) is None
+    assert backends.catalog.get_token(token) is None
     assert client.delete("/api/v1/auth/token", headers=auth).status_code == 204
     assert client.get("/api/v1/uploads", headers=auth).status_code == 401
     # The other token still works.

@@ -114,7 +114,7 @@ def to_json(passkey: Passkey) -> dict[str, Any]:
 
 def _not_found() -> NotFound:
     """The answer for another account's passkey, or none."""
-    return NotFound("No such passkey.", code="passkey_not_found")
+    return NotFound("No such passkey.")
 
 
 def _credential(credential: Any) -> str:

@@ -44,7 +44,7 @@ def end_one(session_id: str):
     """Sign one session out at once (the current one too: that signs this browser out)."""
     user = owner()
     if not sessions.end(catalog(), user.id, session_id):
-        raise NotFound("No such session.", code="session_not_found")
+        raise NotFound("No such session.")
     audit.record_request(catalog(), user, "session_ended")
     if session_id == current_hash():
         end_session()

@@ -293,7 +293,7 @@ def delete_token(token_id: str):
     """Revoke one of the account's tokens at once."""
     found = next((t for t in catalog().list_tokens(owner().id) if t.id == token_id), None)
     if found is None or not catalog().delete_token(owner().id, token_id):
-        raise NotFound("No such token.", code="token_not_found")
+        raise NotFound("No such token.")
     audit.record_request(catalog(), owner(), "token_revoked", via="page", name=found.name)
     return "", 204
 

@@ -261,7 +261,8 @@ def create_token():
     secret, token = tokens.issue(catalog(), user, name=body.get("name"), scopes=body.get("scopes"),
                                  expires_in_days=body.get("expires_in_days"))
     audit.record_request(catalog(), user, "token_created", via="api", name=token.name, scopes=list(token.scopes))
-    return jsonify({"token": secret, **tokens.to_json(token), "user": user_json(user)}), 201
+    return jsonify({"token": secret, "id": token.id, "name": token.name, "scopes": list(token.scopes),
+                    "expires_at": token.expires_at, "user": user_json(user)}), 201
 
 
 @bp.route("/api/v1/auth/token", methods=["DELETE"])

@@ -43,15 +43,6 @@ def login_address_limit() -> str:
     return current_app.config["LOGIN_ADDRESS_LIMIT"]
 
 
-def signin_email() -> str:
-    """The account a sign-in names, from the form or the JSON body ('' when none: that limit is skipped)."""
-    email = request.form.get("email") if request.form else None
-    if email is None:
-        body = request.get_json(silent=True)
-        email = body.get("email") if isinstance(body, dict) else None
-    return email.strip().lower()[:254] if isinstance(email, str) else ""
-
-
 def signin_address() -> str:
     """The client's address (its real one when ProxyFix is on)."""
     return get_remote_address()
@@ -112,6 +103,12 @@ def _lockout(scope: str, wait: int) -> str:
     whose = "from your network" if scope == "sign-in-address" else "for this account"
     return (f"Too many failed sign-in attempts {whose}. For your security, sign-in is paused: "
             f"try again in {in_words(wait)}.")
+
+
+def current_retry_after() -> int:
+    """Seconds until the Flask-Limiter limit this request broke lets requests through again."""
+    current = limiter.current_limit
+    return max(1, math.ceil(current.window.reset_time - time.time())) if current else 60
 
 
 def upload_limiter():

@@ -228,3 +228,25 @@ def test_register_is_limited_per_address(limited):
                                      "confirm": "long enough pw"})
     assert resp.status_code == 429 and int(resp.headers["Retry-After"]) > 0
     assert "Too many new accounts" in resp.get_data(as_text=True)
+
+
+def test_last_seen_and_last_used_are_written_at_most_once_a_minute(app, alice, monkeypatch):
+    catalog = app.extensions["momento"].catalog
+    writes = []
+    for name in ("touch_session", "touch_token"):
+        original = getattr(catalog, name)
+        monkeypatch.setattr(catalog, name, lambda record, _o=original, _n=name: (writes.append(_n), _o(record)))
+    c = app.test_client()
+    _sign_in(c, alice, remember="y")
+    for _ in range(5):
+        assert c.get("/api/v1/uploads").status_code == 200
+        assert alice.get("/api/v1/uploads").status_code == 200
+    assert writes.count("touch_session") == 0  # a new session was seen just now
+    assert writes.count("touch_token") == 1  # the first use is recorded, the next four within the minute are not
+    (record,) = catalog.list_sessions(alice.user.id)
+    from datetime import datetime, timedelta, timezone
+
+    from momento.formats import parse_iso
+
+    # "keep me signed in": a long session on the server (REMEMBER_DAYS), not a cookie that bypasses it
+    assert record.remember and parse_iso(record.expires_at) > datetime.now(timezone.utc) + timedelta(days=29)

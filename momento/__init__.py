@@ -54,10 +54,10 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Routes: pages, auth, API, media."""
-    from .web import account, api, auth, media, pages, shared, shares, tus
+    from .web import account, account_api, api, auth, media, pages, passkeys, shared, shares, tus
 
-    for bp in (auth.bp, pages.bp, api.bp, api.health, media.bp, account.bp, tus.bp, shares.api, shares.pages,
-               shared.bp):
+    for bp in (auth.bp, pages.bp, api.bp, api.health, media.bp, account.bp, account_api.bp, passkeys.bp, tus.bp,
+               shares.api, shares.pages, shared.bp):
         app.register_blueprint(bp)
 
 

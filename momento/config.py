@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from limits import parse_many
 
@@ -80,6 +81,7 @@ HARDENING = {
     "RATELIMIT_ENABLED": None,  # None: on, except under TESTING (tests that test limits turn them on)
     "LOGIN_LIMIT": "10 per 15 minutes",  # failed sign-ins per account, page and token API together
     "LOGIN_ADDRESS_LIMIT": "50 per 15 minutes",  # failed sign-ins per client address
+    "REGISTER_LIMIT": "5 per hour",  # accounts created per client address
     "UPLOAD_LIMIT": "300 per minute",  # uploads per user
     "SHARE_LIMIT": "600 per minute",  # requests to shared pages and their media per client address
     "SHARE_PASSWORD_LIMIT": "10 per 15 minutes",  # wrong passwords per share link
@@ -97,8 +99,15 @@ DEFAULTS.update(RESUMABLE)
 
 
 # settings holding a Flask-Limiter rate string ("10 per 15 minutes"; "none" turns the limit off)
-RATE_SETTINGS = ("LOGIN_LIMIT", "LOGIN_ADDRESS_LIMIT", "UPLOAD_LIMIT", "SHARE_LIMIT", "SHARE_PASSWORD_LIMIT",
-                 "SHARE_PASSWORD_ADDRESS_LIMIT")
+RATE_SETTINGS = ("LOGIN_LIMIT", "LOGIN_ADDRESS_LIMIT", "REGISTER_LIMIT", "UPLOAD_LIMIT", "SHARE_LIMIT",
+                 "SHARE_PASSWORD_LIMIT", "SHARE_PASSWORD_ADDRESS_LIMIT")
+
+# Sign-in sessions on the server (momento/accounts/sessions.py) and passkeys (momento/accounts/passkeys.py):
+# a session idles out after SESSION_IDLE_HOURS, one with "keep me signed in" after REMEMBER_DAYS; the WebAuthn
+# relying party is the request's host unless set (behind a proxy that rewrites Host, set both).
+SIGN_IN = {"SESSION_IDLE_HOURS": 12, "REMEMBER_DAYS": 30, "WEBAUTHN_RP_ID": None, "WEBAUTHN_ORIGIN": None,
+           "WEBAUTHN_RP_NAME": "Momento"}
+DEFAULTS.update(SIGN_IN)
 
 
 
@@ -156,6 +165,9 @@ def load_config(app, test_config: dict | None) -> None:
         raise ConfigError("MOMENTO_RENDITION_SECONDS must be more than zero.")
     for name in RESUMABLE:
         cfg[name] = _positive_int(cfg, name)
+    for name in ("SESSION_IDLE_HOURS", "REMEMBER_DAYS"):
+        cfg[name] = _positive_int(cfg, name, "hours" if name.endswith("HOURS") else "days")
+    cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(days=cfg["REMEMBER_DAYS"])
     if cfg["TUS_PART_SIZE"] < 5 * MiB:
         raise ConfigError("MOMENTO_TUS_PART_SIZE must be at least 5 MiB (5242880), S3's smallest part.")
     _hardening(cfg)

@@ -26,6 +26,11 @@ class User:
     disabled: bool = False
     quota: Optional[int] = None
     deleted_at: Optional[str] = None  # set by `flask users delete`: the account is closed for good
+    totp_secret: Optional[str] = None  # base32; two-factor is on when set
+    totp_pending: Optional[str] = None  # a secret shown at setup, waiting for its first code
+    totp_last_step: int = 0  # the last 30 s step a code was accepted for (a code works once)
+    recovery_codes: tuple[str, ...] = ()  # sha256 of each unused recovery code
+    signed_out_at: Optional[str] = None  # sessions and tokens made before this never work again
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,51 @@ class AuditEvent:
     ip: Optional[str] = None
     user_agent: Optional[str] = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+SCOPES = ("read", "upload", "write", "share")
+
+
+@dataclass(frozen=True)
+class SignInSession:
+    """A signed-in browser, kept on the server; the cookie carries a random id whose sha256 is `id`."""
+
+    id: str
+    user_id: str
+    created_at: str
+    last_seen_at: str
+    expires_at: str
+    user_agent: str = ""
+    address: str = ""
+    remember: bool = False
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """An API token (only the sha256 of its secret is kept), its name, scopes and lifetime."""
+
+    hash: str
+    id: str
+    user_id: str
+    created_at: str
+    name: str = ""
+    scopes: tuple[str, ...] = SCOPES
+    expires_at: Optional[str] = None
+    last_used_at: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Passkey:
+    """A WebAuthn credential of an account (id and public key base64url, as the browser sends them)."""
+
+    id: str
+    user_id: str
+    public_key: str
+    sign_count: int
+    created_at: str
+    name: str = "Passkey"
+    last_used_at: Optional[str] = None
+    transports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

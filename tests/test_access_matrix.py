@@ -16,6 +16,7 @@ from tests.conftest import Account, both_backends
 pytestmark = pytest.mark.usefixtures("fast_passwords")  # many sign-ins: hashing is not under test here
 
 ROLES = ("anonymous", "owner", "other", "disabled")
+SESSION_ONLY = ("/api/v1/auth/tokens", "/api/v1/account/")
 # Routes anyone may call.
 PUBLIC = {"/login", "/register", "/healthz", "/static/<path:filename>"}
 # A share link opens for anyone who has it, signed in or not (tests/test_sharing.py checks the links themselves).
@@ -31,6 +32,20 @@ SPECIAL = {
     ("/media/<upload_id>/playback", "GET"): {"owner": 404},
     # Signing in when signed in goes to the gallery; signing in with a wrong password is a 401 page.
     ("/login", "POST"): {"anonymous": 401, "owner": 302, "other": 302, "disabled": 401},
+    # Passkey sign-in starts without an account; an empty answer is refused as bad input.
+    ("/api/v1/auth/passkey/options", "POST"): {"anonymous": 200, "owner": 200, "other": 200, "disabled": 200},
+    ("/api/v1/auth/passkey", "POST"): {"anonymous": 400, "owner": 400, "other": 400, "disabled": 400},
+    # Two-factor and passkey steps without their body are bad input, not a server error.
+    ("/api/v1/account/2fa/confirm", "POST"): {"owner": 400, "other": 400},
+    ("/api/v1/account/2fa", "DELETE"): {"owner": 400, "other": 400},
+    ("/api/v1/account/password", "POST"): {"owner": 400, "other": 400},
+    ("/api/v1/account/passkeys", "POST"): {"owner": 400, "other": 400},
+    # The second sign-in step without a first one goes back to the first.
+    ("/login/code", "GET"): {"anonymous": "login", "owner": "login", "other": "login", "disabled": "login"},
+    ("/login/code", "POST"): {"anonymous": "login", "owner": "login", "other": "login", "disabled": "login"},
+    # Ending something that is not one's own changes nothing and goes back to the account page.
+    ("/account/sessions/<session_id>/end", "POST"): {"other": 302},
+    ("/account/tokens/<token_id>/revoke", "POST"): {"other": 302},
     # tus discovery tells nothing about anyone.
     ("/api/v1/tus/", "OPTIONS"): {"anonymous": 204, "owner": 204, "other": 204, "disabled": 204},
     # Metrics are for the machine itself (the test client is on loopback); strangers: tests/test_observe.py.
@@ -119,8 +134,15 @@ def _client(app, account: Account | None):
     """A browser: signed in as the account (its session, as /login would leave it), or anonymous."""
     c = app.test_client()
     if account is not None:
+        from datetime import timedelta
+
+        from momento.accounts import sessions
+
+        with app.app_context():
+            session_id, _ = sessions.start(app.extensions["momento"].catalog, account.user, remember=False,
+                                           lifetime=timedelta(hours=1))
         with c.session_transaction() as session:
-            session["_user_id"], session["_fresh"] = account.user.id, True
+            session["_user_id"], session["_fresh"], session["sid"] = account.user.id, True, session_id
     return c
 
 
@@ -214,6 +236,8 @@ def test_tokens_follow_the_same_rules(app, runner):
                 exp = SPECIAL.get((rule.rule, method), {}).get(expected) or _expected_class(rule, method, expected, filled)
                 if expected == "disabled":
                     exp = "401"  # a token that no longer works is refused before any route, public ones too
+                elif rule.rule.startswith(SESSION_ONLY):
+                    exp = 403  # tokens never manage tokens, sessions, the password, two-factor or passkeys
                 body = _body(rule.rule, method, who, upload["id"])
                 body["headers"] = who.headers | body.get("headers", {})
                 resp = who.client.open(url, method=method, **body)

@@ -88,7 +88,7 @@ def test_tokens(app, client, alice, backends):
     auth = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/uploads", headers=auth).status_code == 200
     # Only a hash is stored: the token itself is nowhere in the catalog.
-    assert backends.catalog.user_for_token(token) is None
+    assert backends.catalog.get_token(token) is None
     assert client.delete("/api/v1/auth/token", headers=auth).status_code == 204
     assert client.get("/api/v1/uploads", headers=auth).status_code == 401
     # The other token still works.
@@ -122,4 +122,8 @@ def test_disabled_account(app, client, alice, runner):
     resp = client.post("/api/v1/auth/token", json={"email": alice.email, "password": alice.password})
     assert resp.status_code == 401 and resp.json["error"]["code"] == "account_disabled"
     assert runner.invoke(args=["users", "enable", alice.email]).exit_code == 0
-    assert alice.get("/api/v1/uploads").status_code == 200
+    # Enabling brings no old session or token back: they ended for good.
+    assert alice.get("/api/v1/uploads").status_code == 401
+    assert client.get("/").status_code == 302
+    assert client.post("/login", data={"email": alice.email, "password": alice.password}).status_code == 302
+    assert client.get("/").status_code == 200

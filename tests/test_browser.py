@@ -154,7 +154,7 @@ def test_a_person_uses_momento(page, tmp_path):
     shoot(page, "login")
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
-    follow(page, page.get_by_role("button", name="Sign in"))
+    follow(page, page.get_by_role("button", name="Sign in", exact=True))
     expect(page.get_by_role("heading", name="Your library")).to_be_visible()
     expect(page.get_by_text("Your library is empty.")).to_be_visible()
     shoot(page, "gallery-empty")

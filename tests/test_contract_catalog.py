@@ -91,24 +91,30 @@ def test_iter_users_by_email(catalog):
 
 @backends
 def test_tokens(catalog):
-    alice = catalog.create_user(user(1))
-    catalog.add_token("hash-a", "user1", "2026-11-03T00:00:00Z")
-    catalog.add_token("hash-b", "user1", "2026-11-03T00:00:00Z")
-    assert catalog.user_for_token("hash-a") == alice
+    catalog.create_user(user(1))
+    catalog.add_token(_token("hash-a", "id-a"))
+    catalog.add_token(_token("hash-b", "id-b"))
+    assert catalog.get_token("hash-a").user_id == "user1"
     catalog.revoke_token("hash-a")
-    assert catalog.user_for_token("hash-a") is None
-    assert catalog.user_for_token("hash-b") == alice
+    assert catalog.get_token("hash-a") is None
+    assert catalog.get_token("hash-b").user_id == "user1"
     catalog.revoke_token("hash-a")
     catalog.revoke_token("never-issued")
-    assert catalog.user_for_token("never-issued") is None
+    assert catalog.get_token("never-issued") is None
 
 
 @backends
 def test_token_hash_reused(catalog):
     catalog.create_user(user(1))
-    catalog.add_token("hash-a", "user1", "2026-11-03T00:00:00Z")
+    catalog.add_token(_token("hash-a", "id-a"))
     with pytest.raises(Conflict):
-        catalog.add_token("hash-a", "user1", "2026-11-04T00:00:00Z")
+        catalog.add_token(_token("hash-a", "id-b"))
+
+
+def _token(token_hash: str, token_id: str):
+    from momento.models import ApiToken
+
+    return ApiToken(hash=token_hash, id=token_id, user_id="user1", created_at="2026-11-03T00:00:00Z")
 
 
 # uploads

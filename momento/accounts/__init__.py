@@ -1,9 +1,9 @@
-"""Accounts: registration, passwords (argon2id), sign-in checks and API tokens (this module); the quota that
-applies to an account (quota.py); the audit trail of what was done to or by it (audit.py). No Flask here:
-routes pass the request's values in (web/auth.py, web/account.py)."""
+"""Accounts: registration, passwords (argon2id), sign-in checks and signing out everywhere (this module);
+sessions on the server (sessions.py), scoped API tokens (tokens.py), two-factor (twofactor.py), passkeys
+(passkeys.py), the quota that applies to an account (quota.py) and the audit trail (audit.py). No Flask here:
+routes pass the request's values in (momento/web/)."""
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import replace
@@ -15,6 +15,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from ..errors import BadRequest, Unauthorized
 from ..formats import now_iso  # noqa: F401 - accounts stamp their times with it
 from ..models import User
+from . import sessions, tokens
+from .tokens import token_hash  # noqa: F401 - the one token hash, re-exported
 
 _hasher = PasswordHasher()
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -81,26 +83,36 @@ def _with_hash(user: User, password: str) -> User:
     return replace(user, password_hash=_hasher.hash(password))
 
 
-def token_hash(token: str) -> str:
-    """What the catalog keeps of a token: its sha256 (tokens are random, so no KDF is needed)."""
-    return hashlib.sha256(token.encode()).hexdigest()
+def change_password(catalog, user: User, current, new, *, keep_session: Optional[str] = None) -> User:
+    """A new password once the current one checks out; every session but `keep_session` (a stored id) ends."""
+    try:
+        _hasher.verify(user.password_hash, current if isinstance(current, str) else "")
+    except (VerificationError, InvalidHashError):
+        raise Unauthorized("The current password is not right.", code="bad_credentials") from None
+    user = set_password(catalog, user, new)
+    sessions.end_all(catalog, user.id, keep=keep_session)
+    return user
 
 
-def issue_token(catalog, user: User) -> str:
-    """A new API token for the user; only its hash is stored."""
-    token = "mo_" + secrets.token_urlsafe(32)
-    catalog.add_token(token_hash(token), user.id, now_iso())
-    return token
+def sign_out_everywhere(catalog, user: User) -> tuple[int, int]:
+    """End every session and revoke every token of the account, for good (also those the catalog cannot list);
+    how many sessions and tokens were ended."""
+    fresh = catalog.get_user(user.id) or user
+    catalog.update_user(replace(fresh, signed_out_at=now_iso()))
+    return sessions.end_all(catalog, user.id), catalog.revoke_tokens(user.id)
+
+
+def issue_token(catalog, user: User, **options) -> str:
+    """A new API token for the user (all scopes unless told); only its hash is stored."""
+    return tokens.issue(catalog, user, **options)[0]
 
 
 def user_for_token(catalog, token: str) -> Optional[User]:
     """The enabled account owning this token, or None."""
-    if not token or len(token) > 200:
-        return None
-    user = catalog.user_for_token(token_hash(token))
-    return user if user and not user.disabled else None
+    found = tokens.authenticate(catalog, token)
+    return found[0] if found else None
 
 
 def revoke_token(catalog, token: str) -> None:
     """Make the token stop working."""
-    catalog.revoke_token(token_hash(token))
+    tokens.revoke(catalog, token)

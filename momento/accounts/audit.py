@@ -37,6 +37,14 @@ ACTIONS = {
     "share_created": "Share link created",
     "share_revoked": "Share link revoked",
     "share_unlocked": "Share link opened with its password",
+    "session_ended": "Signed out a session",
+    "signed_out_everywhere": "Signed out everywhere",
+    "password_changed": "Password changed",
+    "two_factor_on": "Two-factor sign-in turned on",
+    "two_factor_off": "Two-factor sign-in turned off",
+    "recovery_code_used": "Signed in with a recovery code",
+    "passkey_added": "Passkey added",
+    "passkey_removed": "Passkey removed",
 }
 _REASONS = {"bad_credentials": "wrong password", "account_disabled": "the account is disabled"}
 USER_AGENT_MAX = 300
@@ -86,6 +94,8 @@ def describe(event: AuditEvent) -> str:
     d = event.details
     if d.get("filename"):
         text += f" {d['filename']}"
+    if d.get("name") and event.action in ("token_created", "token_revoked", "passkey_added", "passkey_removed"):
+        text += f" “{d['name']}”"
     if event.action == "sign_in_failed" and d.get("reason"):
         text += f" ({_REASONS.get(d['reason'], d['reason'].replace('_', ' '))})"
     if event.action == "quota_changed":

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator, Optional, Protocol
 
-from ..models import (AuditEvent, Job, Page, PostureCheck, QueueStatus, QuotaHold, SavedSearch, Share, TusUpload,
-                      Upload, User)
+from ..models import (ApiToken, AuditEvent, Job, Page, Passkey, PostureCheck, QueueStatus, QuotaHold, SavedSearch,
+                      Share, SignInSession, TusUpload, Upload, User)
 
 
 class Catalog(Protocol):
@@ -42,15 +42,72 @@ class Catalog(Protocol):
     def iter_users(self) -> Iterator[User]:
         """Every account (admin commands only)."""
 
-    # tokens
-    def add_token(self, token_hash: str, user_id: str, created_at: str) -> None:
-        """Remember an API token by its hash."""
+    # sign-in sessions (momento/accounts/sessions.py): by the sha256 of the cookie's random id
+    def add_session(self, session: SignInSession) -> None:
+        """Store a new sign-in session."""
 
-    def user_for_token(self, token_hash: str) -> Optional[User]:
-        """The account that owns this token hash, or None."""
+    def get_session(self, session_hash: str) -> Optional[SignInSession]:
+        """The session with this id hash (expired ones too: the caller judges), or None."""
+
+    def touch_session(self, session: SignInSession) -> None:
+        """Store a session's new last_seen_at and expires_at, if it still exists."""
+
+    def list_sessions(self, user_id: str) -> list[SignInSession]:
+        """The user's sessions, oldest first (by key: a Query, never a Scan)."""
+
+    def delete_session(self, user_id: str, session_hash: str) -> bool:
+        """End one of the user's sessions; whether it existed."""
+
+    def delete_sessions(self, user_id: str, keep: Optional[str] = None) -> int:
+        """End every session of the user but `keep`; how many ended."""
+
+    # API tokens (momento/accounts/tokens.py): by the sha256 of the secret, listed per user
+    def add_token(self, token: ApiToken) -> None:
+        """Remember an API token by its hash; Conflict when the hash exists."""
+
+    def get_token(self, token_hash: str) -> Optional[ApiToken]:
+        """The token with this hash, or None."""
+
+    def touch_token(self, token: ApiToken) -> None:
+        """Store a token's new last_used_at, if it still exists."""
+
+    def list_tokens(self, user_id: str) -> list[ApiToken]:
+        """The user's tokens, oldest first (by key)."""
 
     def revoke_token(self, token_hash: str) -> None:
         """Forget a token; forgetting an unknown one is not an error."""
+
+    def delete_token(self, user_id: str, token_id: str) -> bool:
+        """Forget the user's token with this id; whether it existed."""
+
+    def revoke_tokens(self, user_id: str) -> int:
+        """Forget every token of the user; how many."""
+
+    def upgrade_tokens(self) -> int:
+        """Bring tokens made before names and scopes into today's layout (migration 0008); how many moved."""
+
+    # passkeys (momento/accounts/passkeys.py): by credential id, listed per user
+    def add_passkey(self, passkey: Passkey) -> None:
+        """Store a new passkey; Conflict when its credential id is registered already."""
+
+    def get_passkey(self, credential_id: str) -> Optional[Passkey]:
+        """The passkey with this credential id, or None."""
+
+    def update_passkey(self, passkey: Passkey) -> None:
+        """Store a passkey's new name, counter or last use."""
+
+    def list_passkeys(self, user_id: str) -> list[Passkey]:
+        """The user's passkeys, oldest first (by key)."""
+
+    def delete_passkey(self, user_id: str, credential_id: str) -> bool:
+        """Remove one of the user's passkeys; whether it existed."""
+
+    # two-factor (momento/accounts/twofactor.py)
+    def consume_recovery_code(self, user_id: str, code_hash: str) -> bool:
+        """Atomically remove one unused recovery code of the user; whether it was there (a code works once)."""
+
+    def accept_totp_step(self, user_id: str, step: int) -> bool:
+        """Atomically record that a code of this 30 s step was used unless one of it or a later step was."""
 
     # uploads
     def put_upload(self, upload: Upload, job: Optional[Job] = None) -> Upload:

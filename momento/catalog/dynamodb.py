@@ -14,6 +14,7 @@ from .dynamo_index import TRANSACTION_LIMIT, DynamoIndex
 from .dynamo_jobs import DynamoJobs
 from .dynamo_quota import DynamoQuota
 from .dynamo_shares import DynamoShares
+from .dynamo_sessions import DynamoSessions
 from .dynamo_status import DynamoQueueStatus
 from .dynamo_tus import DynamoTus
 from .dynamo_items import error_code, s, to_doc, to_item, to_upload, to_user, updates
@@ -28,11 +29,12 @@ TABLES = {
     "index": ("pk", "sk"),
     "meta": ("pk",),
 }
+TTL_TABLES = ("users", "index")  # their items may carry `expires` (epoch seconds)
 USERS_PARTITION = "users"  # index partition listing every account by email, for iter_users
 MIGRATIONS = "migrations"  # meta item whose `applied` map holds migration id -> applied_at
 
-class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota, DynamoQueueStatus,
-                     DynamoShares):
+class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota, DynamoQueueStatus, DynamoShares,
+                     DynamoSessions):
     """Users, tokens and uploads in DynamoDB; one lazily created client per instance."""
 
     def __init__(self, prefix: str = "momento-", *, session: Any = None):
@@ -128,6 +130,12 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
         except (BotoCoreError, ClientError) as exc:
             raise BackendError(f"The catalog tables did not become active ({exc}).",
                                backend="dynamodb", operation="create_schema") from exc
+        for name in TTL_TABLES:  # sessions, expiring tokens and job failures leave by themselves
+            try:
+                self._call("update_time_to_live", expect=("ValidationException",), TableName=self.tables[name],
+                           TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"})
+            except ClientError:
+                pass  # enabled already
 
     def check(self) -> None:
         """Raise BackendError unless the uploads table answers."""
@@ -232,25 +240,6 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
         """These accounts, in this order (BatchGetItem answers in any order)."""
         found = {u.id: u for u in map(to_user, self._batch_get("users", [{"pk": s(f"user#{i}")} for i in user_ids]))}
         return (found[i] for i in user_ids if i in found)
-
-    # tokens
-    def add_token(self, token_hash: str, user_id: str, created_at: str) -> None:
-        """Remember an API token by its hash."""
-        try:
-            self._call("put_item", expect=(FAILED,), TableName=self.tables["users"],
-                       Item={"pk": s(f"token#{token_hash}"), "userId": s(user_id), "created_at": s(created_at)},
-                       ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as exc:
-            raise Conflict("This token exists already.", code="token_exists") from exc
-
-    def user_for_token(self, token_hash: str) -> Optional[User]:
-        """The account that owns this token hash, or None."""
-        item = self._get("users", {"pk": s(f"token#{token_hash}")})
-        return self.get_user(item["userId"]["S"]) if item else None
-
-    def revoke_token(self, token_hash: str) -> None:
-        """Forget a token; an unknown one is fine."""
-        self._call("delete_item", TableName=self.tables["users"], Key={"pk": s(f"token#{token_hash}")})
 
     # uploads
     def put_upload(self, upload: Upload, job: Optional[Job] = None) -> Upload:

@@ -34,11 +34,6 @@ def upload_from_dict(doc: dict[str, Any]) -> Upload:
     return Upload(**values)
 
 
-def user_to_dict(user: User) -> dict[str, Any]:
-    """Every field of a user."""
-    return asdict(user)
-
-
 def user_from_dict(doc: dict[str, Any]) -> User:
     """A User from a stored dict."""
     values = {k: v for k, v in doc.items() if k in _USER_FIELDS}
@@ -46,4 +41,29 @@ def user_from_dict(doc: dict[str, Any]) -> User:
     values["disabled"] = bool(values.get("disabled"))
     if values.get("quota") is not None:
         values["quota"] = int(values["quota"])
+    values["totp_last_step"] = int(values.get("totp_last_step") or 0)
+    values["recovery_codes"] = tuple(values.get("recovery_codes") or ())
     return User(**values)
+
+
+def user_to_dict(user: User) -> dict[str, Any]:
+    """Every field of a user, tuples as lists."""
+    doc = asdict(user)
+    doc["recovery_codes"] = list(user.recovery_codes)
+    return doc
+
+
+def record_to_dict(value) -> dict[str, Any]:
+    """A session, token or passkey as a plain dict (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(value).items()}
+
+
+def record_from_dict(cls, doc: dict[str, Any]):
+    """A session, token or passkey from a stored dict, ignoring keys it does not know."""
+    names = {f.name: f for f in fields(cls)}
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in doc.items() if k in names}
+    if "sign_count" in values:
+        values["sign_count"] = int(values["sign_count"])
+    if "remember" in values:
+        values["remember"] = bool(values["remember"])
+    return cls(**values)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Iterator, Optional
 
-from ..errors import BackendError, Conflict, DuplicateUpload, EmailTaken, NotFound
+from ..errors import BackendError, DuplicateUpload, EmailTaken, NotFound
 from ..models import Job, Page, PostureCheck, Upload, User
 from .cursor import decode_cursor, encode_cursor
 from .records import upload_from_dict, upload_to_dict, user_from_dict, user_to_dict
@@ -19,6 +19,7 @@ from .sqlite_index import INDEX_SCHEMA, SqliteIndex
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
 from .sqlite_quota import QUOTA_SCHEMA, SqliteQuota
 from .sqlite_shares import SHARES_SCHEMA, SqliteShares
+from .sqlite_sessions import SESSIONS_SCHEMA, SqliteSessions
 from .sqlite_status import FAILURES_SCHEMA, SqliteQueueStatus
 from .sqlite_tus import TUS_SCHEMA, SqliteTus
 
@@ -31,7 +32,9 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    id TEXT,
+    doc TEXT
 );
 CREATE INDEX IF NOT EXISTS tokens_user ON tokens (user_id);
 CREATE TABLE IF NOT EXISTS uploads (
@@ -50,11 +53,12 @@ CREATE TABLE IF NOT EXISTS migrations (
     applied_at TEXT NOT NULL
 );
 """
-ALL_SCHEMAS = SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA + AUDIT_SCHEMA + TUS_SCHEMA + FAILURES_SCHEMA + QUOTA_SCHEMA + SHARES_SCHEMA
+ALL_SCHEMAS = (SCHEMA + INDEX_SCHEMA + JOBS_SCHEMA + AUDIT_SCHEMA + TUS_SCHEMA + FAILURES_SCHEMA + QUOTA_SCHEMA
+               + SHARES_SCHEMA + SESSIONS_SCHEMA)
 
 
-class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota, SqliteQueueStatus,
-                    SqliteShares):
+class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota, SqliteQueueStatus, SqliteShares,
+                    SqliteSessions):
     """Users, tokens and uploads in one SQLite file."""
 
     def __init__(self, path: str):
@@ -175,28 +179,6 @@ class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota
         """Every account, by email."""
         for row in self._read("SELECT doc FROM users ORDER BY email"):
             yield user_from_dict(json.loads(row["doc"]))
-
-    # tokens
-    def add_token(self, token_hash: str, user_id: str, created_at: str) -> None:
-        """Remember an API token by its hash."""
-        try:
-            with self._tx() as db:
-                db.execute("INSERT INTO tokens (hash, user_id, created_at) VALUES (?, ?, ?)",
-                           (token_hash, user_id, created_at))
-        except sqlite3.IntegrityError as exc:
-            raise Conflict("This token exists already.", code="token_exists") from exc
-
-    def user_for_token(self, token_hash: str) -> Optional[User]:
-        """The account that owns this token hash, or None."""
-        rows = self._read(
-            "SELECT users.doc FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.hash = ?", (token_hash,)
-        )
-        return user_from_dict(json.loads(rows[0]["doc"])) if rows else None
-
-    def revoke_token(self, token_hash: str) -> None:
-        """Forget a token."""
-        with self._tx() as db:
-            db.execute("DELETE FROM tokens WHERE hash = ?", (token_hash,))
 
     # uploads
     def put_upload(self, upload: Upload, job: Optional[Job] = None) -> Upload:

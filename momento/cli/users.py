@@ -6,7 +6,7 @@ from dataclasses import replace
 import click
 
 from .. import accounts
-from ..accounts import audit
+from ..accounts import audit, sessions, twofactor
 from ..errors import MomentoError
 from ..ops.accounts import close_account
 from ..formats import human_bytes
@@ -65,6 +65,8 @@ def _set_disabled(email: str, disabled: bool) -> None:
         fail(f"{user.email} was deleted on {user.deleted_at}; a deleted account stays closed.")
     catalog = ops_backends().catalog
     catalog.update_user(replace(user, disabled=disabled))
+    if disabled:  # for good: enabling the account again brings no old session or token back
+        accounts.sign_out_everywhere(catalog, catalog.get_user(user.id))
     audit.record_operator(catalog, user, "account_disabled" if disabled else "account_enabled")
     click.echo(f"{user.email} is now {'disabled' if disabled else 'enabled'}.")
 
@@ -72,7 +74,7 @@ def _set_disabled(email: str, disabled: bool) -> None:
 @users_cli.command("disable")
 @click.argument("email")
 def disable_user(email: str):
-    """Block sign-in (sessions and tokens stop working at once)."""
+    """Block sign-in; every session and token ends for good (enable brings none back)."""
     _set_disabled(email, True)
 
 
@@ -117,3 +119,46 @@ def delete_user(email: str, yes: bool, as_json: bool):
     else:
         click.echo(f"{user.email} is closed; {moved} upload(s) moved to the trash. "
                    "`flask momento purge` deletes them for good once they are old enough (--older-than).")
+
+
+@users_cli.command("password")
+@click.argument("email")
+@click.option("--password", help="The new password (asked for, hidden, when not given).")
+def set_password(email: str, password: str | None):
+    """Set a new password; every session of the account ends."""
+    user = user_or_fail(email)
+    if password is None:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    catalog = ops_backends().catalog
+    try:
+        user = accounts.set_password(catalog, user, password)
+    except MomentoError as exc:
+        fail(exc.message)
+    ended = sessions.end_all(catalog, user.id)
+    audit.record_operator(catalog, user, "password_changed")
+    click.echo(f"{user.email} has a new password; {ended} session(s) signed out.")
+
+
+@users_cli.command("2fa-reset")
+@click.argument("email")
+def reset_two_factor(email: str):
+    """Turn two-factor sign-in off for someone who lost their device."""
+    user = user_or_fail(email)
+    catalog = ops_backends().catalog
+    if not user.totp_secret:
+        click.echo(f"{user.email} does not use two-factor sign-in; nothing changed.")
+        return
+    twofactor.reset(catalog, user)
+    audit.record_operator(catalog, user, "two_factor_off")
+    click.echo(f"Two-factor sign-in is off for {user.email}; they sign in with the password alone until they turn it on again.")
+
+
+@users_cli.command("signout")
+@click.argument("email")
+def sign_out(email: str):
+    """End every session and revoke every API token of the account."""
+    user = user_or_fail(email)
+    catalog = ops_backends().catalog
+    ended, revoked = accounts.sign_out_everywhere(catalog, user)
+    audit.record_operator(catalog, user, "signed_out_everywhere", sessions=ended, tokens=revoked)
+    click.echo(f"{user.email}: {ended} session(s) signed out, {revoked} token(s) revoked.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Optional
 
+from ..accounts import sign_out_everywhere
 from ..formats import now_iso
 from ..models import User
 
@@ -15,6 +16,7 @@ def close_account(catalog, user: User, *, on_upload: Optional[Callable[[int], No
     if not user.deleted_at or not user.disabled:
         # First, so that nothing new arrives and no session or token works while the uploads move.
         user = catalog.update_user(replace(user, disabled=True, deleted_at=user.deleted_at or now_iso()))
+    sign_out_everywhere(catalog, user)
     moved, cursor = 0, None
     while True:
         page = catalog.list_uploads(user.id, limit=PAGE, cursor=cursor)  # the cursor is an upload id: trashing

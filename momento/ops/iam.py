@@ -59,8 +59,8 @@ def web_statements(n: Names, split_objects: bool = False) -> list[dict]:
         *objects,
         # HeadBucket (/healthz) is authorised as ListBucket, and without it a missing object answers 403, not 404
         _allow("ReachTheBucket", ["s3:ListBucket"], n.bucket),
-        _allow("Accounts", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                            "dynamodb:DeleteItem"], t["users"]),  # DeleteItem: revoked tokens
+        _allow("Accounts", ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                            "dynamodb:DeleteItem"], t["users"]),  # DeleteItem: ended sessions, revoked tokens
         _allow("UploadRecords", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem",
                                  "dynamodb:UpdateItem", "dynamodb:DescribeTable"], t["uploads"]),
         _allow("IndexAndJobs", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem",
@@ -87,7 +87,8 @@ def admin_statements(n: Names) -> list[dict]:
                                "s3:GetBucketOwnershipControls", "s3:PutBucketOwnershipControls",
                                "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
                                "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"], n.bucket),
-        _allow("TableSetUp", ["dynamodb:CreateTable", "dynamodb:DescribeTable"], list(t.values())),
+        _allow("TableSetUp", ["dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:UpdateTimeToLive",
+                              "dynamodb:DescribeTimeToLive"], list(t.values())),
         _allow("PurgeRecords", ["dynamodb:DeleteItem"], t["uploads"]),
         _allow("ListAccounts", ["dynamodb:BatchGetItem"], t["users"]),
         _allow("RebuildIndex", ["dynamodb:BatchWriteItem"], t["index"]),

@@ -17,7 +17,7 @@ def test_a_token_of_the_old_layout_keeps_all_scopes(request, tmp_path):
     db = sqlite3.connect(db_path)
     # The tokens table as it was before 0008, holding one token, and 0008 not applied yet.
     db.executescript("DROP TABLE tokens; CREATE TABLE tokens (hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
-                     "created_at TEXT NOT NULL); DELETE FROM migrations WHERE id = '0008_scoped_tokens';")
+                     "created_at TEXT NOT NULL); DELETE FROM migrations WHERE id = '0009_scoped_tokens';")
     db.execute("INSERT INTO tokens VALUES (?, ?, ?)", (token_hash("mo_old"), user.id, "2025-01-01T00:00:00Z"))
     db.commit()
     db.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import BinaryIO, Callable, Optional
 
 from ulid import ULID
 
@@ -74,6 +74,7 @@ class Arrived:
     tags: tuple[str, ...]
     publish: Callable[[], None]  # makes the original visible at its key (already so for a finished tus object)
     discard: Callable[[], None]  # removes the original's bytes, visible or not
+    open_file: Optional[Callable[[], BinaryIO]] = None  # opens the bytes when `path` holds only some (a sparse copy)
 
 
 def commit(storage, catalog, arrived: Arrived, limits: Limits) -> IngestResult:
@@ -88,7 +89,8 @@ def commit(storage, catalog, arrived: Arrived, limits: Limits) -> IngestResult:
         if existing is not None:
             arrived.discard()
             return IngestResult(revive(catalog, existing), duplicate=True)
-        info = inspect(arrived.path, arrived.sniffed, max_pixels=limits.max_pixels, decode_budget=limits.decode_budget)
+        info = inspect(arrived.path, arrived.sniffed, max_pixels=limits.max_pixels, decode_budget=limits.decode_budget,
+                       open_file=arrived.open_file)
     except BaseException:
         arrived.discard()
         raise

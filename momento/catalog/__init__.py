@@ -84,7 +84,7 @@ class Catalog(Protocol):
         """Forget every token of the user; how many."""
 
     def upgrade_tokens(self) -> int:
-        """Bring tokens made before names and scopes into today's layout (migration 0008); how many moved."""
+        """Bring tokens made before names and scopes into today's layout (migration 0009); how many moved."""
 
     # passkeys (momento/accounts/passkeys.py): by credential id, listed per user
     def add_passkey(self, passkey: Passkey) -> None:

@@ -106,7 +106,7 @@ class SqliteSessions:
             return db.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,)).rowcount
 
     def upgrade_tokens(self) -> int:
-        """Give tokens made before names and scopes an id and every scope (migration 0008); how many."""
+        """Give tokens made before names and scopes an id and every scope (migration 0009); how many."""
         with self._tx() as db:
             columns = {r["name"] for r in db.execute("PRAGMA table_info(tokens)")}
             for column in ("id", "doc"):

@@ -6,6 +6,9 @@ so a small file claiming millions of samples costs many times its size before an
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
+from typing import BinaryIO, Optional
+
 import numpy as np
 
 from ..errors import Unprocessable
@@ -24,10 +27,11 @@ MAX_SAMPLES = 3_000_000
 _KINDS = {"vide": "video", "soun": "sound"}
 
 
-def check_mp4(path: str, label: str) -> None:
-    """Refuse (422) an MP4/MOV whose boxes or sample tables contradict each other or the file."""
+def check_mp4(path: str, label: str, fh: Optional[BinaryIO] = None) -> None:
+    """Refuse (422) an MP4/MOV whose boxes or sample tables contradict each other or the file (read through
+    fh when given)."""
     size = os.path.getsize(path)
-    with open(path, "rb") as fh:
+    with open(path, "rb") if fh is None else nullcontext(fh) as fh:
         reader = Mp4Reader(fh, size)
         try:
             movie = read_movie(reader)

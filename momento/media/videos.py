@@ -5,7 +5,7 @@ import os
 import re
 from datetime import datetime, timezone
 from itertools import islice
-from typing import Any, Iterator, Optional
+from typing import Any, BinaryIO, Callable, Iterator, Optional
 
 import av
 from PIL import Image
@@ -28,20 +28,27 @@ _LOCATION_KEYS = ("com.apple.quicktime.location.ISO6709", "location", "location-
 _ISO6709_RE = re.compile(r"^\s*([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)?")
 
 
-def inspect_video(path: str, sniffed: Sniffed, *, max_pixels: Optional[int] = None) -> MediaInfo:
-    """Probe a video, decode its opening frames, and derive metadata and a poster."""
+def inspect_video(path: str, sniffed: Sniffed, *, max_pixels: Optional[int] = None,
+                  open_file: Optional[Callable[[], BinaryIO]] = None) -> MediaInfo:
+    """Probe a video, decode its opening frames, and derive metadata and a poster; the bytes are read from
+    open_file() when given (a sparse copy that fetches what it lacks), else from path."""
     # Before av.open: FFmpeg indexes every sample an MP4's tables list as it opens the file.
-    _check_complete(path, sniffed)
+    _check_complete(path, sniffed, open_file)
+    source = open_file() if open_file is not None else path
     try:
-        container = av.open(path, metadata_errors="ignore")
-    except (av.FFmpegError, ValueError) as exc:
-        raise _broken(sniffed, exc) from exc
-    try:
-        return _inspect_open(container, path, sniffed, max_pixels)
-    except (av.FFmpegError, ValueError) as exc:
-        raise _broken(sniffed, exc) from exc
+        try:
+            container = av.open(source, metadata_errors="ignore")
+        except (av.FFmpegError, ValueError) as exc:
+            raise _broken(sniffed, exc) from exc
+        try:
+            return _inspect_open(container, path, sniffed, max_pixels)
+        except (av.FFmpegError, ValueError) as exc:
+            raise _broken(sniffed, exc) from exc
+        finally:
+            container.close()
     finally:
-        container.close()
+        if open_file is not None:
+            source.close()
 
 
 def _broken(sniffed: Sniffed, exc: Exception) -> Unprocessable:
@@ -96,10 +103,14 @@ def _inspect_open(container: Any, path: str, sniffed: Sniffed, max_pixels: Optio
     )
 
 
-def _check_complete(path: str, sniffed: Sniffed) -> None:
+def _check_complete(path: str, sniffed: Sniffed, open_file: Optional[Callable[[], BinaryIO]]) -> None:
     """Refuse a file cut short, and an MP4/MOV whose sample tables contradict the file."""
     if sniffed.ext != "webm":
-        check_mp4(path, FORMAT_NAMES[sniffed.ext])
+        if open_file is None:
+            check_mp4(path, FORMAT_NAMES[sniffed.ext])
+            return
+        with open_file() as fh:
+            check_mp4(path, FORMAT_NAMES[sniffed.ext], fh)
         return
     with open(path, "rb") as fh:
         end = webm_segment_end(fh.read(SNIFF_BYTES))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import BinaryIO, Callable, Optional
 
 from ulid import ULID
 
@@ -90,6 +90,7 @@ class Arrived:
     tags: tuple[str, ...]
     publish: Callable[[], None]  # makes the original visible at its key (already so for a finished tus object)
     discard: Callable[[], None]  # removes the original's bytes, visible or not
+    open_file: Optional[Callable[[], BinaryIO]] = None  # opens the bytes when `path` holds only some (a sparse copy)
 
 
 def commit(storage: Storage, catalog: Catalog, arrived: Arrived, limits: Limits) -> IngestResult:
@@ -106,7 +107,7 @@ def commit(storage: Storage, catalog: Catalog, arrived: Arrived, limits: Limits)
             return IngestResult(revive(catalog, existing), duplicate=True)
         with decode_slot(limits.decodes_at_once):
             info = inspect(arrived.path, arrived.sniffed, max_pixels=limits.max_pixels,
-                           decode_budget=limits.decode_budget)
+                           decode_budget=limits.decode_budget, open_file=arrived.open_file)
     except BaseException:
         arrived.discard()
         raise

@@ -14,8 +14,10 @@ from ..media.sniff import SNIFF_BYTES, Sniffed, sniff
 from ..models import User, media_key
 from ..storage import Storage
 from .commit import Arrived, IngestResult, Limits, commit
+from .sparse import Mp4Keeper, SparseFile
 
 CHUNK = 1024 * 1024
+SPARSE_EXTS = ("mp4", "mov")  # formats read by box walks and indexes; WebM and photos are copied whole
 
 
 def too_large(kind: str, limit: int) -> TooLarge:
@@ -40,7 +42,10 @@ class IncomingUpload:
     Non-media is refused as soon as the first bytes are in; a size over the kind's limit as soon as it is
     passed. The store keeps nothing visible until finish() has decoded the file: a refused or cut-off
     upload leaves nothing behind. Decoders read a local copy: the store's own temporary file for the local
-    backend, a temporary copy on this disk (deleted at the end of the request) for S3.
+    backend; for S3 a temporary file on this disk (deleted at the end of the request): the whole file for
+    photos and WebM, for MP4/MOV a sparse copy of the index and opening media (sparse.py). Should decoding
+    reach bytes not kept, the original is published early and the bytes fetched from it (a crash then
+    leaves an object without a record, which `verify --repair` removes, as for a finished tus upload).
     """
 
     def __init__(self, storage: Storage, catalog, user: User, *, filename: Optional[str], limits: Limits,
@@ -55,6 +60,7 @@ class IncomingUpload:
         self._digest = hashlib.sha256()
         self._writer = None
         self._copy = None  # the local copy when the store keeps none on this disk
+        self._keeper: Optional[Mp4Keeper] = None  # what of an MP4/MOV goes into a sparse copy
         self._published = False
 
     def feed(self, data: bytes) -> None:
@@ -77,7 +83,10 @@ class IncomingUpload:
         self.sniffed = sniff_head(bytes(self._head[:SNIFF_BYTES]), 0, self.limits)
         key = media_key(self.user.id, self.sniffed.kind, self.upload_id, self.sniffed.ext)
         self._writer = self.storage.writer(key, self.sniffed.mime)
-        if self._writer.local_path is None:
+        if self._writer.local_path is None and self.sniffed.ext in SPARSE_EXTS:
+            self._copy = SparseFile(self.storage.scratch_dir())
+            self._keeper = Mp4Keeper(self._copy)
+        elif self._writer.local_path is None:
             self._copy = tempfile.NamedTemporaryFile(dir=self.storage.scratch_dir(), prefix="decode-")
         head, self._head = bytes(self._head), bytearray()
         self._write(head)
@@ -91,7 +100,9 @@ class IncomingUpload:
             self.on_size(self.size)
         self._digest.update(data)
         self._writer.write(data)
-        if self._copy is not None:
+        if self._keeper is not None:
+            self._keeper.feed(data)
+        elif self._copy is not None:
             self._copy.write(data)
 
     def finish(self, tags: tuple[str, ...]) -> IngestResult:
@@ -100,13 +111,32 @@ class IncomingUpload:
             self._start()
         arrived = Arrived(user=self.user, upload_id=self.upload_id, sniffed=self.sniffed, path=self._local_path(),
                           size=self.size, sha256=self._digest.hexdigest(), filename=self.filename, tags=tags,
-                          publish=self._publish, discard=self._discard)
+                          publish=self._publish, discard=self._discard, open_file=self._opener())
         try:
             return commit(self.storage, self.catalog, arrived, self.limits)
         finally:
             self._close_copy()
 
+    def _opener(self) -> Optional[Callable[[], BinaryIO]]:
+        """How decoders open a sparse copy (None: they read the path)."""
+        if self._keeper is None:
+            return None
+        self._keeper.finish()
+        return lambda: self._copy.reader(self._fetch)
+
+    def _fetch(self, start: int, end: int) -> bytes:
+        """Bytes the sparse copy lacks, from the original: published first (multipart parts are unreadable)."""
+        self._publish()
+        return read_range(self.storage, self._writer.key, start, end)
+
+    @property
+    def fetched(self) -> int:
+        """Bytes fetched back from the store to decode (0 when the local copy held all that was needed)."""
+        return getattr(self._copy, "fetched", 0)
+
     def _local_path(self) -> str:
+        if self._keeper is not None:
+            return self._copy.name
         if self._copy is not None:
             self._copy.flush()
             return self._copy.name
@@ -114,6 +144,8 @@ class IncomingUpload:
         return self._writer.local_path
 
     def _publish(self) -> None:
+        if self._published:
+            return
         self._writer.commit()
         self._published = True
 
@@ -169,10 +201,10 @@ def ingest_stored(storage: Storage, catalog, user: User, key: str, sniffed: Snif
 
     committing = False  # from here on commit() discards the object itself when it fails
     try:
-        with local_copy(storage, key, hashed=sha256 is None) as (path, digest):
+        with local_copy(storage, key, hashed=sha256 is None, size=size, sniffed=sniffed) as (path, digest, opener):
             arrived = Arrived(user=user, upload_id=upload_id, sniffed=sniffed, path=path, size=size,
                               sha256=sha256 or digest, filename=filename, tags=tags, publish=lambda: None,
-                              discard=discard)
+                              discard=discard, open_file=opener)
             committing = True
             return commit(storage, catalog, arrived, limits)
     except BaseException:
@@ -182,8 +214,14 @@ def ingest_stored(storage: Storage, catalog, user: User, key: str, sniffed: Snif
 
 
 @contextmanager
-def local_copy(storage: Storage, key: str, *, hashed: bool) -> Iterator[tuple[str, Optional[str]]]:
-    """The object's bytes on this disk (its own file locally, a temporary copy from S3), and their sha256 if asked."""
+def local_copy(storage: Storage, key: str, *, hashed: bool, size: Optional[int] = None,
+               sniffed: Optional[Sniffed] = None) -> Iterator[tuple[str, Optional[str], Optional[Callable]]]:
+    """The object's bytes on this disk, their sha256 if asked, and an opener when the copy is sparse.
+
+    Locally the object's own file; from S3, an MP4/MOV whose digest is known is read back only where the
+    decoders read (its index and opening frames, by ranged GETs into a sparse file); anything else is copied
+    whole into a temporary file.
+    """
     digest = hashlib.sha256() if hashed else None
     path = storage.local_path(key)
     if path is not None:
@@ -191,7 +229,15 @@ def local_copy(storage: Storage, key: str, *, hashed: bool) -> Iterator[tuple[st
             with open(path, "rb") as f:
                 while chunk := f.read(CHUNK):
                     digest.update(chunk)
-        yield path, digest.hexdigest() if digest else None
+        yield path, digest.hexdigest() if digest else None, None
+        return
+    if not hashed and size and sniffed is not None and sniffed.ext in SPARSE_EXTS:
+        sparse = SparseFile(storage.scratch_dir())
+        try:
+            sparse.set_size(size)
+            yield sparse.name, None, lambda: sparse.reader(lambda start, end: read_range(storage, key, start, end))
+        finally:
+            sparse.close()
         return
     with tempfile.NamedTemporaryFile(dir=storage.scratch_dir(), prefix="decode-") as copy:
         stream = storage.open(key)
@@ -203,7 +249,16 @@ def local_copy(storage: Storage, key: str, *, hashed: bool) -> Iterator[tuple[st
         finally:
             stream.close()
         copy.flush()
-        yield copy.name, digest.hexdigest() if digest else None
+        yield copy.name, digest.hexdigest() if digest else None, None
+
+
+def read_range(storage: Storage, key: str, start: int, end: int) -> bytes:
+    """The bytes [start, end) of a stored object."""
+    stream = storage.open(key, start, end - 1)
+    try:
+        return b"".join(stream)
+    finally:
+        stream.close()
 
 
 def _quietly(action: Callable[[], None]) -> None:

@@ -1,13 +1,12 @@
 """Writing one object to S3 as its bytes arrive: multipart parts uploaded while the next part fills."""
 from __future__ import annotations
 
-import threading
-from concurrent.futures import Future
 from typing import Any, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..models import ObjectInfo
+from .parts import PartSender
 from .s3_errors import failed
 
 MiB = 1024 * 1024
@@ -26,8 +25,7 @@ class S3Writer:
         self.part_size = max(part_size, 5 * MiB)  # S3's smallest part (but for the last)
         self._buffer = bytearray()
         self._upload_id: Optional[str] = None
-        self._futures: list[Future] = []
-        self._slots = threading.BoundedSemaphore(in_flight)
+        self._parts = PartSender(self._upload_part, in_flight, executor=storage.executor)
         self.size = 0
 
     def write(self, data: bytes) -> None:
@@ -42,45 +40,32 @@ class S3Writer:
             self._buffer += view[:room]
             view = view[room:]
             if len(self._buffer) == self.part_size:
-                self._slots.acquire()  # wait for a free slot first: at most `in_flight` parts out at once
                 part, self._buffer = self._buffer, bytearray()
                 self._send(part)
 
     def _send(self, part: bytes | bytearray) -> None:
-        """Send a part; the caller holds one of the in-flight slots, released when the part is done."""
-        client = self.storage.writes
-        try:
-            if self._upload_id is None:
-                answer = self._call(client.create_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
-                                    ContentType=self.content_type, **self.storage._encryption_args())
-                self._upload_id = answer["UploadId"]
-            self._raise_failed()
-            future = self.storage.executor.submit(self._call, client.upload_part, Bucket=self.storage.bucket,
-                                                  Key=self.key, UploadId=self._upload_id,
-                                                  PartNumber=len(self._futures) + 1, Body=part)
-        except BaseException:
-            self._slots.release()
-            raise
-        future.add_done_callback(lambda _: self._slots.release())
-        self._futures.append(future)
+        """Hand a full part to the sender (begun as a multipart upload on the first), waiting for a free slot."""
+        if self._upload_id is None:
+            answer = self._call(self.storage.writes.create_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
+                                ContentType=self.content_type, **self.storage._encryption_args())
+            self._upload_id = answer["UploadId"]
+        self._parts.submit(part)
 
-    def _raise_failed(self) -> None:
-        for future in self._futures:
-            if future.done() and future.exception() is not None:
-                raise future.exception()
+    def _upload_part(self, number: int, part: bytes | bytearray) -> dict:
+        return self._call(self.storage.writes.upload_part, Bucket=self.storage.bucket, Key=self.key,
+                          UploadId=self._upload_id, PartNumber=number, Body=part)
 
     def commit(self) -> ObjectInfo:
         """Finish the object; it becomes visible only now."""
         if self._upload_id is None:
             return self.storage.put_bytes(self.key, bytes(self._buffer), self.content_type)
         if self._buffer:
-            self._slots.acquire()
             part, self._buffer = self._buffer, bytearray()
             self._send(part)
-        parts = [{"PartNumber": n, "ETag": f.result()["ETag"]} for n, f in enumerate(self._futures, 1)]
+        parts = [{"PartNumber": n, "ETag": answer["ETag"]} for n, answer in enumerate(self._parts.results(), 1)]
         answer = self._call(self.storage.writes.complete_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
                             UploadId=self._upload_id, MultipartUpload={"Parts": parts})
-        self._upload_id, self._futures = None, []
+        self._upload_id = None
         # What S3 answered is all there is to know: no read-back, so a write-only key is enough.
         return ObjectInfo(key=self.key, size=self.size, content_type=self.content_type,
                           etag=(answer.get("ETag") or "").strip('"'))
@@ -90,13 +75,7 @@ class S3Writer:
 
     def abort(self) -> None:
         """Drop what was sent; safe to call after a failure or twice."""
-        for future in self._futures:
-            future.cancel()
-        for future in self._futures:
-            try:
-                future.result()
-            except Exception:  # noqa: BLE001 - the part is being thrown away anyway
-                pass
+        self._parts.cancel()
         if self._upload_id is not None:
             try:
                 self.storage.writes.abort_multipart_upload(Bucket=self.storage.bucket, Key=self.key,

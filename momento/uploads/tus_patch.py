@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Optional
 
 from ..catalog import Catalog
 from ..errors import BadRequest, Conflict, MomentoError, TooLarge
 from ..media.sniff import SNIFF_BYTES
 from ..storage import Storage
+from ..storage.parts import PartSender
 from .commit import Limits
 from .incoming import sniff_head
 from .tus_record import MiB, TusUpload, load_hash
@@ -70,10 +69,7 @@ class PatchBody:
         self.checksum = checksum
         self.check = hashlib.new(checksum[0]) if checksum else None
         self.began = False  # this PATCH began the multipart object (not yet in the catalog)
-        self.in_flight = in_flight
-        self._pool: Optional[ThreadPoolExecutor] = None
-        self._slots = threading.BoundedSemaphore(in_flight)
-        self._sent: list[Future] = []
+        self._parts = PartSender(self._put_part, in_flight, first_number=len(record.etags) + 1)
 
     def pull(self, read: Callable[[int], bytes]) -> bool:
         """Take the body to its end; True when it was cut before."""
@@ -141,31 +137,18 @@ class PatchBody:
         current = self.catalog.get_tus(self.record.user_id, self.record.id)
         if current is None or current.rev != self.record.rev:
             raise moved_on()
-        self._slots.acquire()
-        failed = next((f.exception() for f in self._sent if f.done() and f.exception() is not None), None)
-        if failed is not None:
-            self._slots.release()
-            raise failed
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.in_flight, thread_name_prefix="tus-parts")
-        number = len(self.record.etags) + len(self._sent) + 1
-        future = self._pool.submit(self.storage.put_part, self.record.key, self.record.parts_ref, number, part)
-        future.add_done_callback(lambda _: self._slots.release())
-        self._sent.append(future)
+        self._parts.submit(part)
+
+    def _put_part(self, number: int, part: bytes) -> str:
+        return self.storage.put_part(self.record.key, self.record.parts_ref, number, part)
 
     def etags(self) -> tuple[str, ...]:
         """The ETags of every full part so far, once this PATCH's parts are all in."""
-        return self.record.etags + tuple(future.result() for future in self._sent)
+        return self.record.etags + tuple(self._parts.results())
 
     def abandon(self) -> None:
         """Nothing of this PATCH counts: wait for its parts, and drop a multipart object it began."""
-        for future in self._sent:
-            future.cancel()
-        for future in self._sent:
-            try:
-                future.result()
-            except BaseException:  # noqa: BLE001 - these parts are thrown away anyway
-                pass
+        self._parts.cancel()
         if self.began:
             try:
                 self.storage.abort_parts(self.record.key, self.record.parts_ref)
@@ -174,5 +157,4 @@ class PatchBody:
 
     def close(self) -> None:
         """Let the part threads go."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        self._parts.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,27 +35,51 @@ EMAIL, PASSWORD = "ada@example.com", "correct horse battery"
 TIMEOUT_MS = 10_000
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A real Momento (local backend, CSRF on, not in testing mode) on a free port of 127.0.0.1."""
+@contextmanager
+def serving(app, host: str = "127.0.0.1", csp: bool = True):
+    """The app on a free port of 127.0.0.1 in a thread, sending the strict CSP production is meant to send (anything
+    inline on a page would be refused and logged); its base URL, with `host` as the name browsers use."""
     from werkzeug.serving import make_server
 
-    data = tmp_path_factory.mktemp("browser-data")
-    app = create_app({"TESTING": False, "SECRET_KEY": "browser-test-secret", "DATA_DIR": str(data),
-                      "BACKEND": "local", "WTF_CSRF_ENABLED": True, "GALLERY_PAGE_SIZE": 2})
-
-    @app.after_request
     def strict_csp(response):
-        # What production is meant to send: anything inline on a page would be refused and logged.
         response.headers.setdefault("Content-Security-Policy", CSP)
         return response
+
+    if csp:  # added directly: the app may have answered test-client requests already (to fill a library)
+        app.after_request_funcs.setdefault(None, []).append(strict_csp)
 
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(5)
+    try:
+        yield f"http://{host}:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        thread.join(5)
+
+
+def new_tab(browser, base_url: str, **options):
+    """A fresh context (no cookies) and its tab, which records JavaScript errors in tab.errors and accepts every
+    confirm(); the caller closes the context and checks tab.errors."""
+    context = browser.new_context(base_url=base_url, viewport=SIZES["desktop"], **options)
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    tab.errors = []
+    tab.on("pageerror", lambda exc: tab.errors.append(f"uncaught: {exc}"))
+    tab.on("console", lambda msg: tab.errors.append(f"console: {msg.text}")
+           if msg.type == "error" and not EXPECTED_4XX.match(msg.text) else None)
+    tab.on("dialog", lambda dialog: dialog.accept())
+    return context, tab
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real Momento (local backend, CSRF on, not in testing mode) on a free port of 127.0.0.1."""
+    data = tmp_path_factory.mktemp("browser-data")
+    app = create_app({"TESTING": False, "SECRET_KEY": "browser-test-secret", "DATA_DIR": str(data),
+                      "BACKEND": "local", "WTF_CSRF_ENABLED": True, "GALLERY_PAGE_SIZE": 2})
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -68,19 +93,11 @@ def browser():
 
 @pytest.fixture
 def page(browser, server):
-    """A fresh tab that records JavaScript errors and accepts every confirm()."""
-    context = browser.new_context(base_url=server, viewport=SIZES["desktop"])
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-    tab.on("console", lambda msg: errors.append(f"console: {msg.text}")
-           if msg.type == "error" and not EXPECTED_4XX.match(msg.text) else None)
-    tab.on("dialog", lambda dialog: dialog.accept())
-    tab.errors = errors
+    """A fresh tab that records JavaScript errors and accepts every confirm(); any error fails the test."""
+    context, tab = new_tab(browser, server)
     yield tab
     context.close()
-    assert not errors, "JavaScript errors:\n" + "\n".join(errors)
+    assert not tab.errors, "JavaScript errors:\n" + "\n".join(tab.errors)
 
 
 def shoot(page, name: str, dark: bool = False) -> None:
@@ -276,7 +293,7 @@ def test_a_person_uses_momento(page, tmp_path):
     expect(page.locator(".tile-item")).to_have_count(1)
     shoot(page, "trash")
     follow(page, page.get_by_role("button", name="Restore sunset.jpg"))
-    expect(page.get_by_text("sunset.jpg restored.")).to_be_visible()
+    expect(page.locator(".flash").get_by_text("sunset.jpg restored.")).to_be_visible()
     expect(page.get_by_text("The trash is empty.")).to_be_visible()
     assert api_count(page, "tag=beach") == 1
 

@@ -2,14 +2,13 @@
 through Chromium's virtual authenticator (CDP WebAuthn), with phone and desktop screenshots."""
 from __future__ import annotations
 
-import threading
 import time
 
 import pyotp
 import pytest
 
 from momento import create_app
-from tests.test_browser import ARGS, CHROMIUM, CSP, EXPECTED_4XX, SIZES, TIMEOUT_MS, expect, follow, shoot, sync_api
+from tests.test_browser import browser, expect, follow, page, serving, shoot, sync_api  # noqa: F401 (fixtures)
 
 PASSWORD = "correct horse battery"
 
@@ -17,47 +16,10 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A real Momento on localhost (an IP address cannot be a WebAuthn relying party), CSRF on, strict CSP."""
-    from werkzeug.serving import make_server
-
     app = create_app({"TESTING": False, "SECRET_KEY": "browser-accounts-secret", "BACKEND": "local",
                       "DATA_DIR": str(tmp_path_factory.mktemp("browser-accounts")), "WTF_CSRF_ENABLED": True})
-
-    @app.after_request
-    def strict_csp(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        return response
-
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(5)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium from Debian."""
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, server):
-    """A fresh tab that fails the test on any JavaScript or CSP error."""
-    context = browser.new_context(base_url=server, viewport=SIZES["desktop"])
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-    tab.on("console", lambda msg: errors.append(f"console: {msg.text}")
-           if msg.type == "error" and not EXPECTED_4XX.match(msg.text) else None)
-    tab.on("dialog", lambda dialog: dialog.accept())
-    yield tab
-    context.close()
-    assert not errors, "JavaScript errors:\n" + "\n".join(errors)
+    with serving(app, host="localhost") as url:
+        yield url
 
 
 def register(page, email: str) -> None:
@@ -79,7 +41,7 @@ def password_step(page, email: str) -> None:
     page.goto("/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    follow(page, page.locator("form.stack").get_by_role("button", name="Sign in"))
+    follow(page, page.locator("form.stack").get_by_role("button", name="Sign in", exact=True))
 
 
 def test_two_factor_asks_for_a_code_in_a_second_step(page):
@@ -100,7 +62,7 @@ def test_two_factor_asks_for_a_code_in_a_second_step(page):
     expect(page.get_by_role("heading", name="One more step")).to_be_visible()
     shoot(page, "sign-in-code-step")
     page.get_by_label("Code from your authenticator app").fill(totp.at(time.time() + 30))
-    follow(page, page.get_by_role("button", name="Sign in"))
+    follow(page, page.get_by_role("button", name="Sign in", exact=True))
     assert page.url.endswith("/")
     expect(page.get_by_role("link", name="Account")).to_be_visible()
 

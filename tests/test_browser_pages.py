@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 from pathlib import Path
 
 import pytest
 
 from momento import create_app
 from tests import corpus
-from tests.test_browser import CSP, SIZES, browser, expect, follow, page, shoot, sync_api  # noqa: F401 (fixtures)
+from tests.test_browser import SIZES, browser, expect, follow, page, serving, shoot, sync_api  # noqa: F401 (fixtures)
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 EMAIL, PASSWORD = "lin@example.com", "correct horse battery"
@@ -24,22 +23,10 @@ MONTHS = 38
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """A real Momento on a free port, and its app (to fill a library quickly through the API)."""
-    from werkzeug.serving import make_server
-
     app = create_app({"TESTING": False, "SECRET_KEY": "browser-test-secret", "BACKEND": "local",
                       "DATA_DIR": str(tmp_path_factory.mktemp("browser-pages")), "WTF_CSRF_ENABLED": True})
-
-    @app.after_request
-    def strict_csp(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        return response
-
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", app
-    httpd.shutdown()
-    thread.join(5)
+    with serving(app) as url:
+        yield url, app
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +65,7 @@ def sign_in(page) -> None:
     page.goto("/login")
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
-    follow(page, page.get_by_role("button", name="Sign in"))
+    follow(page, page.get_by_role("button", name="Sign in", exact=True))
 
 
 def accessible(page, name: str) -> None:

@@ -61,7 +61,7 @@ def page(server, moto_server):
         tab.get_by_label("Email").fill(EMAIL)
         tab.get_by_label("Password").fill(PASSWORD)
         with tab.expect_navigation():
-            tab.get_by_role("button", name="Sign in").click()
+            tab.get_by_role("button", name="Sign in", exact=True).click()
         yield tab
         errors = tab.errors
         chromium.close()

@@ -5,14 +5,13 @@ walks the viewer with the arrow keys and plays a video. Phone and desktop screen
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 
 from momento import create_app
 from tests import corpus
 from tests.conftest import Account
-from tests.test_browser import ARGS, CHROMIUM, CSP, EXPECTED_4XX, SIZES, TIMEOUT_MS, expect, follow, shoot
+from tests.test_browser import browser, expect, follow, new_tab, serving, shoot  # noqa: F401 (fixtures)
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
 PASSWORD = "correct horse battery"
@@ -21,49 +20,15 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A real Momento (local backend, CSRF on) on a free port, with alice's three photos and a video."""
-    from werkzeug.serving import make_server
-
     data = tmp_path_factory.mktemp("share-browser-data")
     app = create_app({"TESTING": False, "SECRET_KEY": "share-browser-secret", "DATA_DIR": str(data),
                       "BACKEND": "local", "WTF_CSRF_ENABLED": True})
-
-    @app.after_request
-    def strict_csp(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        return response
-
     alice = Account(app, "alice@example.com", PASSWORD)
     ids = [alice.upload(corpus.jpeg(640, 480, color=c, gps=(48.85, 2.29)), f"p{i}.jpg").get_json()["id"]
            for i, c in enumerate([(200, 40, 40), (40, 200, 40), (40, 40, 200)])]
     ids.append(alice.upload(corpus.mp4(seconds=1, faststart=True), "clip.mp4").get_json()["id"])
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", alice, ids
-    httpd.shutdown()
-    thread.join(5)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium from Debian."""
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-def new_tab(browser, base_url):
-    """A fresh context (no cookies, no account) whose tab records JavaScript errors and accepts confirm()."""
-    context = browser.new_context(base_url=base_url, viewport=SIZES["desktop"])
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = context.new_page()
-    tab.errors = []
-    tab.on("pageerror", lambda exc: tab.errors.append(f"uncaught: {exc}"))
-    tab.on("console", lambda msg: tab.errors.append(f"console: {msg.text}")
-           if msg.type == "error" and not EXPECTED_4XX.match(msg.text) else None)
-    tab.on("dialog", lambda dialog: dialog.accept())
-    return context, tab
+    with serving(app) as url:
+        yield url, alice, ids
 
 
 def test_owner_shares_a_selection_and_a_visitor_walks_it(browser, served):
@@ -72,7 +37,7 @@ def test_owner_shares_a_selection_and_a_visitor_walks_it(browser, served):
     owner.goto("/login")
     owner.get_by_label("Email").fill(alice.email)
     owner.get_by_label("Password").fill(PASSWORD)
-    follow(owner, owner.get_by_role("button", name="Sign in"))
+    follow(owner, owner.get_by_role("button", name="Sign in", exact=True))
     owner.get_by_role("button", name="Select").click()
     owner.get_by_role("button", name="Select all").click()
     follow(owner, owner.locator("#selection-bar").get_by_role("button", name="Share"))

@@ -28,9 +28,8 @@ CREATE TABLE IF NOT EXISTS job_turns (
     served INTEGER NOT NULL,
     PRIMARY KEY (queue, user_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (queue, due);
 """
-# Made after create_schema has added `due` to a jobs table of an older version (add_job_due).
-JOBS_INDEX = "CREATE INDEX IF NOT EXISTS jobs_due ON jobs (queue, due)"
 
 # Due jobs in turns: every user's oldest due job first (the user served longest ago, or never, leading),
 # then every user's second, and so on. `served` counts up per queue, so there are no ties between users.
@@ -67,13 +66,13 @@ class SqliteJobs:
         db.execute("INSERT OR REPLACE INTO jobs (queue, id, not_before, lease_until, due, doc) VALUES (?, ?, ?, ?, ?, ?)",
                    (job.queue, job.id, job.not_before, job.lease_until, due_at(job), json.dumps(asdict(job))))
 
-    @staticmethod
-    def _add_job_due(db) -> None:
-        """Give a jobs table of an older version its `due` column, filled in, then the index on it."""
-        if "due" not in {row[1] for row in db.execute("PRAGMA table_info(jobs)")}:
-            db.execute("ALTER TABLE jobs ADD COLUMN due TEXT")
-        db.execute("UPDATE jobs SET due = MAX(not_before, COALESCE(lease_until, '')) WHERE due IS NULL")
-        db.execute(JOBS_INDEX)
+    def _add_job_due(self) -> None:
+        """Give a jobs table of an older version its `due` column, filled in (before JOBS_SCHEMA indexes it)."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(jobs)")}
+        if columns and "due" not in columns:
+            with self._tx() as db:
+                db.execute("ALTER TABLE jobs ADD COLUMN due TEXT")
+                db.execute("UPDATE jobs SET due = MAX(not_before, COALESCE(lease_until, ''))")
 
     def due_jobs(self, queue: str, now: str, limit: int = 50) -> list[Job]:
         """Jobs ready to run, taken in turns across users: the user served least recently first."""

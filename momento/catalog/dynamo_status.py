@@ -1,5 +1,5 @@
 """How the DynamoDB catalog's job queues stand, and the record of jobs that failed for good: Queries on the
-queue's user list and each listed user's job partition (dynamo_jobs.py), never a Scan.
+queue's user list and each listed user's job partition by due time (dynamo_jobs.py), never a Scan.
 
 Items: `job-failed#<queue>` / `<at>#<job id>` in the `index` table, one per job that failed for good, dropped a
 week later (by the next failure's write, and by DynamoDB's TTL on `expires` where the operator enabled it).
@@ -31,16 +31,19 @@ class DynamoQueueStatus:
         oldest: Optional[str] = None
         users = self._query("index", KeyConditionExpression="pk = :p", ConsistentRead=True, ProjectionExpression="sk",
                             ExpressionAttributeValues={":p": s(f"jobusers#{queue}")})
-        for user in users:  # the queue's users with jobs, then each user's job partition
-            for item in self._query("index", KeyConditionExpression="pk = :p", ConsistentRead=True,
-                                    ProjectionExpression="not_before, lease_until",
-                                    ExpressionAttributeValues={":p": s(f"job#{queue}#{user['sk']['S']}")}):
-                lease = item.get("lease_until", {}).get("S")
-                if lease and lease > now:
-                    running += 1
-                elif item["not_before"]["S"] <= now:
-                    due += 1
-                    oldest = min(oldest or item["not_before"]["S"], item["not_before"]["S"])
+        for user in users:  # the queue's users with jobs, then each user's job partition, by due time
+            partition = s(f"job#{queue}#{user['sk']['S']}")
+            for item in self._query("index", KeyConditionExpression="pk = :p AND sk <= :now", ConsistentRead=True,
+                                    ProjectionExpression="not_before",
+                                    ExpressionAttributeValues={":p": partition, ":now": s(f"{now}#~")}):
+                due += 1
+                oldest = min(oldest or item["not_before"]["S"], item["not_before"]["S"])
+            # not due yet: leased jobs (running) and retries waiting; the `id#` locators sort after them
+            for item in self._query("index", KeyConditionExpression="pk = :p AND sk BETWEEN :now AND :ids",
+                                    ConsistentRead=True, ProjectionExpression="lease_until",
+                                    ExpressionAttributeValues={":p": partition, ":now": s(f"{now}#~"),
+                                                               ":ids": s("id#")}):
+                running += item.get("lease_until", {}).get("S", "") > now
         failed = self._count("index", KeyConditionExpression="pk = :p AND sk >= :since",
                              ExpressionAttributeValues={":p": s(f"job-failed#{queue}"), ":since": s(failed_since)})
         return QueueStatus(queue, due=due, running=running, failed=failed, oldest_due=oldest)

@@ -117,6 +117,7 @@ class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota
     def create_schema(self) -> None:
         """Create tables and indexes; safe to call again."""
         try:
+            self._add_job_due()
             self.db.executescript(ALL_SCHEMAS)
         except sqlite3.Error as exc:
             raise BackendError(f"The catalog failed: {exc}", backend="sqlite", operation="create_schema") from exc

@@ -7,12 +7,18 @@ from typing import Optional
 
 from ..models import Job
 
+
+def due_at(job: Job) -> str:
+    """When a job can be taken: its not_before, or the end of its lease when that is later."""
+    return max(job.not_before, job.lease_until or "")
+
 JOBS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     queue TEXT NOT NULL,
     id TEXT NOT NULL,
     not_before TEXT NOT NULL,
     lease_until TEXT,
+    due TEXT,
     doc TEXT NOT NULL,
     PRIMARY KEY (queue, id)
 ) WITHOUT ROWID;
@@ -22,23 +28,25 @@ CREATE TABLE IF NOT EXISTS job_turns (
     served INTEGER NOT NULL,
     PRIMARY KEY (queue, user_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (queue, due);
 """
 
 # Due jobs in turns: every user's oldest due job first (the user served longest ago, or never, leading),
 # then every user's second, and so on. `served` counts up per queue, so there are no ties between users.
+# `due` is when a job can be taken (not_before, or the end of its lease when later): a range of jobs_due.
 _DUE = """
 WITH due AS (
-    SELECT doc, id, json_extract(doc, '$.user_id') AS user_id FROM jobs
-    WHERE queue = :queue AND not_before <= :now AND (lease_until IS NULL OR lease_until <= :now)
+    SELECT doc, id, due, json_extract(doc, '$.user_id') AS user_id FROM jobs
+    WHERE queue = :queue AND due <= :now
 ), ranked AS (
-    SELECT doc, id, user_id,
-           ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id) AS turn,
+    SELECT doc, id, due, user_id,
+           ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY due, id) AS turn,
            MIN(id) OVER (PARTITION BY user_id) AS first_id
     FROM due
 )
 SELECT ranked.doc FROM ranked
 LEFT JOIN job_turns t ON t.queue = :queue AND t.user_id = ranked.user_id
-ORDER BY ranked.turn, COALESCE(t.served, 0), ranked.first_id, ranked.id
+ORDER BY ranked.turn, COALESCE(t.served, 0), ranked.first_id, ranked.due, ranked.id
 LIMIT :limit
 """
 
@@ -55,8 +63,16 @@ class SqliteJobs:
     @staticmethod
     def _insert_job(db, job: Job) -> None:
         """Write a job inside an open transaction (put_upload queues one with the upload's record)."""
-        db.execute("INSERT OR REPLACE INTO jobs (queue, id, not_before, lease_until, doc) VALUES (?, ?, ?, ?, ?)",
-                   (job.queue, job.id, job.not_before, job.lease_until, json.dumps(asdict(job))))
+        db.execute("INSERT OR REPLACE INTO jobs (queue, id, not_before, lease_until, due, doc) VALUES (?, ?, ?, ?, ?, ?)",
+                   (job.queue, job.id, job.not_before, job.lease_until, due_at(job), json.dumps(asdict(job))))
+
+    def _add_job_due(self) -> None:
+        """Give a jobs table of an older version its `due` column, filled in (before JOBS_SCHEMA indexes it)."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(jobs)")}
+        if columns and "due" not in columns:
+            with self._tx() as db:
+                db.execute("ALTER TABLE jobs ADD COLUMN due TEXT")
+                db.execute("UPDATE jobs SET due = MAX(not_before, COALESCE(lease_until, ''))")
 
     def due_jobs(self, queue: str, now: str, limit: int = 50) -> list[Job]:
         """Jobs ready to run, taken in turns across users: the user served least recently first."""
@@ -68,8 +84,8 @@ class SqliteJobs:
         claimed = replace(job, lease_until=lease_until, attempts=job.attempts + 1)
         with self._tx() as db:
             cur = db.execute(
-                "UPDATE jobs SET lease_until = ?, doc = ? WHERE queue = ? AND id = ? AND lease_until IS ?",
-                (lease_until, json.dumps(asdict(claimed)), job.queue, job.id, job.lease_until))
+                "UPDATE jobs SET lease_until = ?, due = ?, doc = ? WHERE queue = ? AND id = ? AND lease_until IS ?",
+                (lease_until, due_at(claimed), json.dumps(asdict(claimed)), job.queue, job.id, job.lease_until))
             if cur.rowcount != 1:
                 return None
             db.execute("INSERT OR REPLACE INTO job_turns (queue, user_id, served) VALUES "

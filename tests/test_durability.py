@@ -213,7 +213,7 @@ def _serve(data_dir: Path, crash: str) -> tuple[subprocess.Popen, int]:
 
 
 # every step the scenario makes (test_step_counts keeps this in step with the code): fsyncs, renames, commits
-STEPS = {"fsync": 31, "replace": 12, "commit": 11}
+STEPS = {"fsync": 31, "replace": 12, "commit": 12}  # commit 1: the token's last use, noted on its first request
 BOUNDARIES = [(kind, n, "before") for kind, count in STEPS.items() for n in range(1, count + 1)] + \
     [(kind, STEPS[kind], "after") for kind in STEPS]
 

@@ -10,6 +10,8 @@ from ulid import ULID
 from momento.models import Upload
 from tests import corpus
 from tests.conftest import Account, both_backends
+# A token's or session's last use is noted by key (at most once a minute): the only writes a page view makes.
+WRITES_OF_SIGN_IN = {"UpdateItem", "PutItem"}
 
 
 def html(resp) -> str:
@@ -431,4 +433,4 @@ def test_gallery_requests_never_scan_dynamodb(app, alice, backends, dynamo_ops):
         assert alice.get(url).status_code == 200, url
     if ops is not None:
         assert "Query" in ops and "BatchGetItem" in ops and "Scan" not in ops, ops
-        assert set(ops) <= {"Query", "GetItem", "BatchGetItem"}, set(ops)
+        assert set(ops) - WRITES_OF_SIGN_IN <= {"Query", "GetItem", "BatchGetItem"}, set(ops)

@@ -9,6 +9,8 @@ from momento.models import Upload
 from tests import corpus
 from tests.conftest import both_backends
 from tests.test_pages import html, text, upload
+# A token's or session's last use is noted by key (at most once a minute): the only writes a page view makes.
+WRITES_OF_SIGN_IN = {"UpdateItem", "PutItem"}
 
 
 def links(page: str) -> tuple:
@@ -43,7 +45,7 @@ def test_the_search_page_counts_and_explains(app, alice, dynamo_ops, backends):
     assert "Each part matches something, but not all of them together." in text(page)
     assert 'href="/search?tag=beach"' in page and 'href="/search?q=snow"' in page
     if ops is not None:
-        assert "Scan" not in ops and set(ops) <= {"Query", "GetItem", "BatchGetItem"}, set(ops)
+        assert "Scan" not in ops and set(ops) - WRITES_OF_SIGN_IN <= {"Query", "GetItem", "BatchGetItem"}, set(ops)
 
 
 @both_backends
@@ -117,4 +119,4 @@ def test_the_month_index_jumps_into_the_date_order(app, alice, backends, dynamo_
     assert shown[:1] == [made["2023-07"]] and made["2023-08"] not in shown and made["2021-02"] in shown
     assert "Back to the newest" in html(alice.get(jump))
     if ops is not None:
-        assert "Scan" not in ops and set(ops) <= {"Query", "GetItem", "BatchGetItem"}, set(ops)
+        assert "Scan" not in ops and set(ops) - WRITES_OF_SIGN_IN <= {"Query", "GetItem", "BatchGetItem"}, set(ops)

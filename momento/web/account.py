@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
@@ -11,7 +10,7 @@ from .. import accounts
 from ..accounts import audit, sessions, twofactor
 from ..backends import catalog
 from ..errors import MomentoError
-from .library import owner, user_quota
+from .library import PageForm, owner, user_quota
 from .signin import current_session, end_session
 
 bp = Blueprint("account", __name__)
@@ -19,7 +18,7 @@ bp = Blueprint("account", __name__)
 PAGE = 50
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(PageForm):
     """Change the password: the current one, and the new one twice."""
 
     current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
@@ -27,7 +26,7 @@ class PasswordForm(FlaskForm):
     confirm = PasswordField("Repeat the new password", validators=[DataRequired(), EqualTo("new", "The passwords differ.")])
 
 
-class CodeForm(FlaskForm):
+class CodeForm(PageForm):
     """A code from the authenticator app."""
 
     code = StringField("Code from the app", validators=[DataRequired(), Length(max=64)])
@@ -59,7 +58,7 @@ def change_password():
         return redirect(url_for("account.account") + "#password")
     try:
         user = accounts.change_password(catalog(), owner(), form.current.data, form.new.data,
-                                        keep_session=current_session().id)
+                                        keep_session=current_session().id if current_session() else None)
     except MomentoError as exc:
         flash(exc.message)
         return redirect(url_for("account.account") + "#password")
@@ -74,7 +73,8 @@ def end_one(session_id: str):
     """Sign one session out."""
     if sessions.end(catalog(), owner().id, session_id):
         audit.record_request(catalog(), owner(), "session_ended")
-    if session_id == current_session().id:
+    current = current_session()  # None when a token, not a session, made the request
+    if current is not None and session_id == current.id:
         end_session()
         return redirect(url_for("auth.login"))
     flash("That session is signed out.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import (Blueprint, current_app, flash, g, jsonify, make_response, redirect, render_template, request,
                    session, url_for)
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
@@ -17,7 +16,7 @@ from ..errors import BadRequest, EmailTaken, MomentoError, NotFound, RateLimited
 from ..extensions import csrf, login_manager
 from . import limits
 from .errors import error_response
-from .library import owner
+from .library import PageForm, owner
 from .scopes import ANY_TOKEN, SESSION_ONLY, any_token, scope_for, session_only
 from .serialize import user_json
 from .signin import (PENDING, SessionUser, begin_second_step, end_session, load_user, pending_user, safe_next,
@@ -28,7 +27,7 @@ bp = Blueprint("auth", __name__)
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PageForm):
     """Email and password."""
 
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
@@ -36,13 +35,13 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Keep me signed in")
 
 
-class CodeForm(FlaskForm):
+class CodeForm(PageForm):
     """The second step: a code from the authenticator app, or a recovery code."""
 
     code = StringField("Code from your authenticator app", validators=[DataRequired(), Length(max=64)])
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(PageForm):
     """A new account."""
 
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])

@@ -5,6 +5,7 @@ from typing import Optional
 
 from flask import current_app, request
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from ulid import ULID
 
 from ..accounts import audit
@@ -25,6 +26,15 @@ from .receive import receive
 
 # The multipart framing around the file (boundaries, part headers, the tags field) is not the user's bytes.
 MULTIPART_SLACK = 16 * 1024
+
+
+class PageForm(FlaskForm):
+    """A page's form, read from the form body only: a JSON body (a list, say) is not a page's form."""
+
+    def __init__(self, *args, **kwargs):
+        if not args and "formdata" not in kwargs:
+            kwargs["formdata"] = request.form if request.method in ("POST", "PUT", "PATCH", "DELETE") else None
+        super().__init__(*args, **kwargs)
 
 
 def owner() -> User:

@@ -36,7 +36,9 @@ def scope_for(view, method: str, path: str) -> Optional[str]:
     marked = getattr(view, "momento_scope", None)
     if marked:
         return marked
-    if path.startswith("/api/v1/shares"):
+    if path.startswith("/account"):
+        return SESSION_ONLY  # the account page's forms: password, sessions, two-factor, passkeys
+    if path.startswith(("/api/v1/shares", "/shares")):
         return "share"
     if path.startswith("/api/v1/tus"):
         return "upload"

@@ -112,6 +112,26 @@ def test_tokens_are_listed_with_last_use_and_revoked_at_once(app, alice):
     assert browser.delete(f"/api/v1/auth/tokens/{made['id']}").status_code == 404
 
 
+def test_the_account_page_makes_a_scoped_token_shown_once(app, alice):
+    import re
+
+    browser = app.test_client()
+    _sign_in(browser, alice)
+    page = browser.post("/account/tokens", data={"name": "backup script", "scopes": ["read"],
+                                                 "expires_in_days": "30"}).get_data(as_text=True)
+    secret = re.search(r'id="new-token" type="text" readonly value="([^"]+)"', page).group(1)
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert app.test_client().get("/api/v1/uploads", headers=headers).status_code == 200
+    refused = app.test_client().post("/api/v1/uploads", headers=headers, data={"file": (io.BytesIO(b"x"), "a.jpg")})
+    assert refused.status_code == 403 and refused.json["error"]["code"] == "insufficient_scope"
+    listed = [i for i in browser.get("/api/v1/auth/tokens").json["items"] if i["name"] == "backup script"]
+    assert [(i["scopes"], bool(i["expires_at"])) for i in listed] == [(["read"], True)]
+    assert secret not in browser.get("/account").get_data(as_text=True)  # shown that once only
+    none = browser.post("/account/tokens", data={"name": "nothing allowed"}, follow_redirects=True)
+    names = [i["name"] for i in browser.get("/api/v1/auth/tokens").json["items"]]
+    assert "scopes" in none.get_data(as_text=True) and "nothing allowed" not in names
+
+
 @both_backends
 def test_password_change_ends_every_other_session(app, alice, runner):
     here, there = app.test_client(), app.test_client()

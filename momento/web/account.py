@@ -7,7 +7,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from .. import accounts
-from ..accounts import audit, sessions, twofactor
+from ..accounts import audit, sessions, tokens, twofactor
 from ..backends import catalog
 from ..errors import MomentoError
 from .library import PageForm, owner, user_quota
@@ -36,6 +36,11 @@ class CodeForm(PageForm):
 @login_required
 def account():
     """Usage against the quota, sign-in security, and the account's activity, newest first."""
+    return account_page()
+
+
+def account_page(new_token: str | None = None):
+    """The account page; `new_token` is a token's secret shown this once (never stored, never in a cookie)."""
     user = owner()
     page = audit.events(catalog(), user.id, limit=PAGE, cursor=request.args.get("cursor"))
     rows = [(event, audit.describe(event)) for event in page.items]
@@ -45,7 +50,24 @@ def account():
     return render_template("account.html", account=user, usage=catalog().usage(user.id), quota=user_quota(user),
                            signed_in=signed_in, tokens=catalog().list_tokens(user.id),
                            passkeys=catalog().list_passkeys(user.id), password_form=PasswordForm(prefix="pw"),
-                           code_form=CodeForm(), events=rows, next_cursor=page.next_cursor)
+                           code_form=CodeForm(), events=rows, next_cursor=page.next_cursor, new_token=new_token,
+                           scopes=tokens.SCOPES)
+
+
+@bp.post("/account/tokens")
+@login_required
+def make_token():
+    """A new API token, named and scoped, shown once on the page."""
+    days = (request.form.get("expires_in_days") or "").strip()
+    try:
+        secret, made = tokens.issue(catalog(), owner(), name=request.form.get("name") or None,
+                                    scopes=request.form.getlist("scopes"),
+                                    expires_in_days=int(days) if days.isdigit() and len(days) < 6 else days or None)
+    except MomentoError as exc:
+        flash(exc.message)
+        return redirect(url_for("account.account") + "#tokens")
+    audit.record_request(catalog(), owner(), "token_created", via="page", name=made.name)
+    return account_page(new_token=secret)
 
 
 @bp.post("/account/password")

@@ -75,7 +75,7 @@ def test_a_passkey_is_added_on_the_account_page_and_signs_in(page):
         "isUserVerified": True}})
     register(page, "passkey@example.com")
     page.goto("/account")
-    page.get_by_label("Name").fill("Test laptop")
+    page.get_by_label("Name", exact=True).fill("Test laptop")
     with page.expect_navigation():
         page.get_by_role("button", name="Add a passkey").click()
     expect(page.locator("[data-passkey-id] [data-passkey-name]")).to_have_text("Test laptop")

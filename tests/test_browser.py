@@ -131,6 +131,21 @@ def write_files(folder: Path) -> dict[str, Path]:
     return {name: folder / name for name in files}
 
 
+def wait_until(page, condition, what: str, seconds: float = 10) -> None:
+    """Let the page run until `condition()` holds."""
+    for _ in range(int(seconds * 20)):
+        if condition():
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_for_js(page, script: str, seconds: float = 10) -> None:
+    """Let the page run until a script returns true. page.evaluate runs it through the DevTools protocol, which
+    the page's CSP does not govern (wait_for_function may eval it in the page, which a strict CSP refuses)."""
+    wait_until(page, lambda: page.evaluate(script), script, seconds)
+
+
 def api_count(page, query: str) -> int:
     """How many uploads the JSON API finds, asked with the tab's session cookie."""
     return len(page.request.get(f"/api/v1/uploads?{query}").json()["items"])

@@ -13,7 +13,7 @@ import pytest
 
 from momento import create_app
 from tests import corpus
-from tests.test_browser import SIZES, browser, expect, follow, page, serving, shoot, sync_api  # noqa: F401 (fixtures)
+from tests.test_browser import SIZES, browser, expect, follow, page, serving, shoot, sync_api, wait_for_js  # noqa: F401 (fixtures)
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 EMAIL, PASSWORD = "lin@example.com", "correct horse battery"
@@ -161,7 +161,7 @@ def test_tags_typed_while_files_wait_go_with_them(page, library, tmp_path):
         path.write_bytes(corpus.jpeg(30, 20, color=(200, n * 50, 10)))
         files.append(str(path))
     page.locator("#upload-files").set_input_files(files)
-    page.wait_for_function("() => document.querySelectorAll('.upload-row[data-state=sending]').length === 3")
+    wait_for_js(page, "() => document.querySelectorAll('.upload-row[data-state=sending]').length === 3")
     tags = page.get_by_label("Tags", exact=True)
     tags.fill("late")
     tags.press("Enter")

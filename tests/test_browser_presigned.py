@@ -11,7 +11,7 @@ from momento import create_app
 from momento.migrate import apply_pending
 from tests import corpus
 from tests.conftest import Account
-from tests.test_browser import ARGS, CHROMIUM, TIMEOUT_MS, sync_api  # skips like it when Chromium is missing
+from tests.test_browser import ARGS, CHROMIUM, TIMEOUT_MS, sync_api, wait_for_js  # skips like it when Chromium is missing
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 EMAIL, PASSWORD = "pia@example.com", "correct horse battery"
@@ -70,7 +70,7 @@ def page(server, moto_server):
 
 def images_loaded(page) -> list[int]:
     """naturalWidth of every <img> of the page, once each has finished loading."""
-    page.wait_for_function("[...document.images].every(i => i.complete)")
+    wait_for_js(page, "() => [...document.images].every(i => i.complete)")
     return page.evaluate("[...document.images].map(i => i.naturalWidth)")
 
 
@@ -88,7 +88,7 @@ def test_gallery_and_photo_detail_load_from_the_bucket(page, server):
 def test_video_plays_from_the_bucket(page, server, name):
     _, ids = server
     page.goto(f"/uploads/{ids[name]}")
-    page.wait_for_function("document.querySelector('.viewer video').readyState >= 2", timeout=20_000)
+    wait_for_js(page, "() => document.querySelector('.viewer video').readyState >= 2", seconds=20)
     source = page.evaluate("document.querySelector('.viewer video').currentSrc")
     assert ("/playback" if name == "clip.mov" else "/original") in source
     assert page.from_bucket

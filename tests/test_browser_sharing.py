@@ -11,7 +11,7 @@ import pytest
 from momento import create_app
 from tests import corpus
 from tests.conftest import Account
-from tests.test_browser import browser, expect, follow, new_tab, serving, shoot  # noqa: F401 (fixtures)
+from tests.test_browser import browser, expect, follow, new_tab, serving, shoot, wait_for_js  # noqa: F401 (fixtures)
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
 PASSWORD = "correct horse battery"
@@ -84,7 +84,7 @@ def test_owner_shares_a_selection_and_a_visitor_walks_it(browser, served):
     expect(viewer.locator("[data-position]")).to_have_text("2 of 4")
     image = viewer.locator("img")
     expect(image).to_have_count(1)
-    visitor.wait_for_function("() => document.querySelector('[data-stage] img').naturalWidth > 0")
+    wait_for_js(visitor, "() => document.querySelector('[data-stage] img').naturalWidth > 0")
     assert "/display" in image.get_attribute("src")
     visitor.keyboard.press("ArrowRight")
     expect(viewer.locator("[data-position]")).to_have_text("3 of 4")

@@ -9,7 +9,7 @@ import hashlib
 import re
 
 from tests import corpus
-from tests.test_browser import browser, expect, follow, page, server, shoot, sync_api  # noqa: F401 (fixtures)
+from tests.test_browser import browser, expect, follow, page, server, shoot, sync_api, wait_until  # noqa: F401 (fixtures)
 
 MiB = 1024 * 1024
 PASSWORD = "correct horse battery"
@@ -65,15 +65,6 @@ def drop(held) -> None:
             route.abort()
         except sync_api.Error:
             pass
-
-
-def wait_until(page, condition, what: str, seconds: float = 10) -> None:
-    """Let the page run until `condition()` holds."""
-    for _ in range(int(seconds * 20)):
-        if condition():
-            return
-        page.wait_for_timeout(50)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_large_upload_resumes_after_a_reload(page, tmp_path):

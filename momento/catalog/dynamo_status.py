@@ -6,7 +6,7 @@ week later (by the next failure's write, and by DynamoDB's TTL on `expires` wher
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Optional
 
 from ..formats import iso, parse_iso
@@ -15,11 +15,6 @@ from .dynamo_items import s
 from .dynamo_tus import EXPIRY_PARTITION
 
 KEEP_FAILURES = timedelta(days=7)
-
-
-def _parse(stamp: str) -> datetime:
-    """A catalog time as a datetime (UTC)."""
-    return parse_iso(stamp)
 
 
 class DynamoQueueStatus:
@@ -50,11 +45,11 @@ class DynamoQueueStatus:
 
     def record_job_failure(self, job: Job, at: str) -> None:
         """Remember that a job failed for good at `at` (kept a week), and drop the entries older than that."""
-        expires = _parse(at) + KEEP_FAILURES
+        expires = parse_iso(at) + KEEP_FAILURES
         self._call("put_item", TableName=self.tables["index"],
                    Item={"pk": s(f"job-failed#{job.queue}"), "sk": s(f"{at}#{job.id}"), "error": s(job.error or ""),
                          "expires": {"N": str(int(expires.timestamp()))}})
-        cutoff = iso(_parse(at) - KEEP_FAILURES)
+        cutoff = iso(parse_iso(at) - KEEP_FAILURES)
         answer = self._call("query", TableName=self.tables["index"], KeyConditionExpression="pk = :p AND sk < :cut",
                             ExpressionAttributeValues={":p": s(f"job-failed#{job.queue}"), ":cut": s(cutoff)},
                             ProjectionExpression="pk, sk", Limit=25)

@@ -31,11 +31,6 @@ class QueueReport:
         return asdict(self)
 
 
-def _iso(moment: datetime) -> str:
-    """The catalog's time format (UTC, seconds)."""
-    return iso(moment)
-
-
 def _age(now: datetime, stamp: Optional[str]) -> float:
     """Seconds from a catalog time to now (0 for none)."""
     if not stamp:
@@ -49,9 +44,9 @@ def queue_reports(catalog, now: Optional[datetime] = None) -> list[QueueReport]:
     now = now or datetime.now(timezone.utc)
     reports = []
     for queue in (RENDITION, PURGE):
-        status = catalog.queue_status(queue, _iso(now), _iso(now - FAILED_WINDOW))
+        status = catalog.queue_status(queue, iso(now), iso(now - FAILED_WINDOW))
         reports.append(QueueReport(queue, status.due, status.running, status.failed, _age(now, status.oldest_due)))
-    expired, oldest = catalog.tus_backlog(_iso(now))
+    expired, oldest = catalog.tus_backlog(iso(now))
     reports.append(QueueReport(TUS_EXPIRY, expired, None, None, _age(now, oldest)))
     return reports
 

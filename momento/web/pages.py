@@ -105,11 +105,12 @@ def search_page():
 
 
 def query_args(query: Query) -> dict[str, list[str]]:
-    """The query-string arguments of a search (the search page's link to it)."""
-    args = {"tag": list(query.all_tags), "any_tag": list(query.any_tags), "not_tag": list(query.not_tags),
-            "kind": [query.kind or ""], "from": [(query.start or "")[:10]], "to": [(query.end or "")[:10]],
-            "q": [query.q]}
-    return {k: [v for v in vs if v] for k, vs in args.items() if any(vs)}
+    """The query-string arguments of a search (the search page's link to it): the saved search's fields, as lists,
+    dates by the day."""
+    fields = query_dict(query)
+    for name in ("from", "to"):
+        fields[name] = (fields[name] or "")[:10]
+    return {name: value if isinstance(value, list) else [value] for name, value in fields.items() if value}
 
 
 def search_chips(query: Query) -> list[tuple[str, str, str]]:

@@ -97,6 +97,15 @@ def throughput(args, folder: str) -> list[tuple]:
     rows = []
     path = video_file(args.size * MiB, folder)
     mb = path.stat().st_size / 1e6
+    if "local" not in args.skip:
+        rows += local_throughput(args, folder, path, mb)
+    if "aws" not in args.skip:
+        rows += aws_throughput(args, folder, path, mb)
+    return rows
+
+
+def local_throughput(args, folder: str, path: Path, mb: float) -> list[tuple]:
+    rows = []
     env = {"MOMENTO_DATA_DIR": os.path.join(folder, "local"), "MOMENTO_MAX_VIDEO_BYTES": str(4 * 1024 * MiB)}
     token = make_token(env)
     floors, ours, untuned = [], [], []
@@ -115,7 +124,11 @@ def throughput(args, folder: str) -> list[tuple]:
                  f"{floor / mine:.2f}x", "0.70x"))
     rows.append(("local: Momento vs Momento, allocator untuned", f"{mb / mine:.0f} MB/s", f"{mb / old:.0f} MB/s",
                  f"{old / mine:.2f}x", ""))
+    return rows
 
+
+def aws_throughput(args, folder: str, path: Path, mb: float) -> list[tuple]:
+    rows = []
     moto, aws = moto_env(folder)
     try:
         import boto3
@@ -227,7 +240,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--sink-fsync", action=argparse.BooleanOptionalAction, default=True,
                         help="the socket sink fsyncs its file before answering (the floor of a durable upload)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["throughput", "memory", "aws"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["throughput", "memory", "local", "aws"])
     args = parser.parse_args()
     folder = temp_dir()
     if "throughput" not in args.skip:
@@ -236,7 +249,8 @@ def main() -> None:
         for r in rows:
             print(f"{r[0]:56} {r[1]:>10} {r[2]:>10} {r[3]:>7} {r[4]:>7}")
     if "memory" not in args.skip:
-        rows = memory(args, folder, "local") + ([] if "aws" in args.skip else memory(args, folder, "aws"))
+        rows = ([] if "local" in args.skip else memory(args, folder, "local")) + \
+            ([] if "aws" in args.skip else memory(args, folder, "aws"))
         print(f"\n{'backend':8} {'at once':>7} {'MiB/upload':>11} {'MiB/download':>13} {'target MiB':>11}")
         for r in rows:
             print(f"{r[0]:8} {r[1]:>7} {r[2]:>11} {r[3]:>13} {r[4]:>11}")

@@ -306,6 +306,23 @@ def test_s3_one_client_per_instance(moto_server):
     assert storage.client.meta.endpoint_url == moto_server
 
 
+@pytest.mark.aws
+def test_s3_parts_are_checksummed_not_hashed_for_the_signature(moto_server):
+    """Each part carries a CRC32 that S3 verifies (moto keeps it and boto3 checks it on reads); its bytes are not
+    hashed again with sha256 to sign the request, over http as over https."""
+    storage = build_storage({"BACKEND": "aws", "BUCKET": f"momento-test-{uuid.uuid4().hex[:8]}"},
+                            part_size=5 * MiB, in_flight=1)
+    sent = []
+    storage.writes.meta.events.register("before-send.s3.UploadPart", lambda request, **_: sent.append(request.headers))
+    data = os.urandom(6 * MiB)
+    storage.put("k/parts", io.BytesIO(data), "application/octet-stream")
+    assert len(sent) == 2
+    for headers in sent:
+        assert headers["x-amz-content-sha256"] in ("UNSIGNED-PAYLOAD", b"UNSIGNED-PAYLOAD")
+        assert headers.get("x-amz-checksum-crc32")
+    assert b"".join(storage.open("k/parts")) == data
+
+
 def test_s3_policy_denies_plain_http_on_real_endpoints():
     import boto3
 

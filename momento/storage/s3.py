@@ -8,9 +8,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Iterator, Optional
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..aws import CLIENT_ERRORS, LazyClient, role_session
+from ..aws import CLIENT_CONFIG, CLIENT_ERRORS, LazyClient, role_session
 from ..config import role_configured
 from ..errors import ObjectMissing, RangeNotSatisfiable
 from ..models import ObjectInfo, PostureCheck
@@ -54,6 +55,12 @@ class S3Stream:
         self._body.close()
 
 
+# Object writes carry a CRC32 checksum that S3 verifies, and their payload is not hashed again for the request's
+# signature: what boto3 does by itself over https, applied over plain http (a local endpoint) too, where it would
+# otherwise hash every part's bytes once more with sha256.
+WRITE_CONFIG = CLIENT_CONFIG.merge(Config(s3={"payload_signing_enabled": False}))
+
+
 class S3Storage(S3Parts, S3Delivery):
     """Keys to bytes in one bucket; boto3 clients created lazily.
 
@@ -69,7 +76,7 @@ class S3Storage(S3Parts, S3Delivery):
         self.tail_days = tail_days  # resumable upload tails under tus/ expire after this (the lifecycle rule)
         self.kms_key_id = kms_key_id
         self._clients = LazyClient("s3", session)
-        self._writes = LazyClient("s3", write_session) if write_session is not None else self._clients
+        self._writes = LazyClient("s3", write_session if write_session is not None else session, WRITE_CONFIG)
         self._reads = LazyClient("s3", read_session) if read_session is not None else self._clients
         # presigned URLs: the reader's key, always SigV4 (the only signature KMS-encrypted objects accept)
         self._signs = LazyClient("s3", read_session if read_session is not None else session, SIGNING_CONFIG)

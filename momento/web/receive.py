@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from flask import Request
+from multipart import ParserError, ParserLimitReached, PushMultipartParser
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
-from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from ..errors import BadRequest, TooLarge
 from ..uploads.incoming import IncomingUpload
@@ -16,6 +16,7 @@ from ..uploads.incoming import IncomingUpload
 # so non-media or an oversized file is refused before much more of it is read.
 READ = 1024 * 1024
 SMALL_READ = 64 * 1024
+HEADER_BYTES = 16 * 1024  # a part's headers together
 FILE = object()  # marks the file part, so a text field that happens to be named "file" is not taken for it
 
 
@@ -36,11 +37,13 @@ def receive(request: Request, start: Callable[[Optional[str]], IncomingUpload], 
     mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
     if mimetype != "multipart/form-data" or not options.get("boundary"):
         raise BadRequest("Send the file as multipart/form-data with a part named 'file'.", code="not_multipart")
-    # The decoder's limit bounds its buffer (one read and what it holds back); fields are limited below.
-    decoder = MultipartDecoder(options["boundary"].encode("latin-1"), max_field_bytes + READ, max_parts=max_parts)
+    # The parser holds back at most a part's headers (long file names fit) or a delimiter cut in two; fields
+    # are limited below.
+    parser = PushMultipartParser(options["boundary"], max_segment_count=max_parts, max_header_size=HEADER_BYTES,
+                                 max_header_count=16)
     form = ReceivedForm()
     try:
-        _drive(request, decoder, form, start, max_field_bytes)
+        _drive(request, parser, form, start, max_field_bytes)
     except BaseException:
         if form.upload is not None:
             form.upload.abort()
@@ -48,54 +51,48 @@ def receive(request: Request, start: Callable[[Optional[str]], IncomingUpload], 
     return form
 
 
-def _drive(request, decoder, form, start, max_field_bytes) -> None:
+def _drive(request, parser: PushMultipartParser, form: ReceivedForm, start, max_field_bytes: int) -> None:
     stream = request.stream
     part = None  # the field name being read, or FILE
     field = bytearray()
-    ended = False
+    seen = False  # a part's headers were read
     if request.content_length == 0:
         return  # no parts at all: the caller says which one is missing
-    while not ended:
+    while not parser.closed:
         try:
             chunk = stream.read(READ if form.upload is not None and form.upload.room > READ else SMALL_READ)
         except ClientDisconnected:
             raise BadRequest("The upload was cut off before the end.", code="incomplete_body") from None
         except RequestEntityTooLarge:
             raise TooLarge("The request is larger than this server accepts.", code="request_too_large") from None
-        decoder.receive_data(chunk or None)  # None tells the decoder the body is over
-        while True:
-            try:
-                event = decoder.next_event()
-            except RequestEntityTooLarge:
-                raise TooLarge("A form field or the number of parts is over the limit.", code="form_too_large") from None
-            except ValueError as exc:
-                if not chunk and part is None:
-                    return  # a body with no parts at all: the caller says which one is missing
-                if not chunk:
-                    raise BadRequest("The upload was cut off before the end.", code="incomplete_body") from None
-                raise BadRequest(f"The form is malformed ({exc}).", code="malformed_form") from None
-            if isinstance(event, NeedData):
-                break
-            if isinstance(event, Epilogue):
-                ended = True
-                break
-            if isinstance(event, File):
-                if event.name != "file" or form.upload is not None:
-                    raise BadRequest("Send exactly one file in a form part named 'file'.", code="missing_file",
-                                     fields=[("file", "too_many")])
-                form.upload, part = start(event.filename), FILE
-            elif isinstance(event, Field):
-                part, field = event.name, bytearray()
-            elif isinstance(event, Data):
-                if part is FILE:
-                    form.upload.feed(event.data)
-                elif part is not None:
-                    field += event.data
-                    if len(field) > max_field_bytes:
-                        raise TooLarge("A form field is too long.", code="form_too_large")
-                    if not event.more_data:
+        try:
+            for event in parser.parse(chunk):  # an empty chunk tells the parser the body is over
+                if event is None:  # the end of a part
+                    if part is not FILE and part is not None:
                         form.fields[part] = field.decode("utf-8", "replace")
-        if not chunk and not ended and part is None:
-            return
-        if not chunk and not ended:
-            raise BadRequest("The upload was cut off before the end.", code="incomplete_body")
+                    part = None
+                elif isinstance(event, (bytes, bytearray)):
+                    if part is FILE:
+                        form.upload.feed(event)
+                    elif part is not None:
+                        field += event
+                        if len(field) > max_field_bytes:
+                            raise TooLarge("A form field is too long.", code="form_too_large")
+                elif event.filename is not None:
+                    seen = True
+                    if event.name != "file" or form.upload is not None:
+                        raise BadRequest("Send exactly one file in a form part named 'file'.", code="missing_file",
+                                         fields=[("file", "too_many")])
+                    form.upload, part = start(event.filename), FILE
+                else:
+                    seen = True
+                    part, field = event.name, bytearray()
+        except ParserLimitReached:
+            raise TooLarge("A form part's headers or the number of parts is over the limit.",
+                           code="form_too_large") from None
+        except ParserError as exc:
+            if not chunk and not seen:
+                return  # a body with no parts at all: the caller says which one is missing
+            if not chunk:
+                raise BadRequest("The upload was cut off before the end.", code="incomplete_body") from None
+            raise BadRequest(f"The form is malformed ({exc}).", code="malformed_form") from None

@@ -89,6 +89,8 @@ def test_the_trash_walks_itself_and_empties(app, alice, backends):
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/trash")
     words = text(html(alice.get("/trash")))
     assert "3 items marked for deletion" in words and words.count("Deleted at the next clean-up") == 3
+    events = backends.catalog.list_audit_events(alice.user.id).items
+    assert [(e.action, e.details) for e in events if e.action == "trash_emptied"] == [("trash_emptied", {"count": 3})]
     # The next purge run deletes them whatever its age limit.
     from momento.ops.purge import purge_trash
     with app.app_context():

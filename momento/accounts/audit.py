@@ -30,6 +30,7 @@ ACTIONS = {
     "trash": "Moved to the trash",
     "restore": "Restored from the trash",
     "purge": "Deleted for good",
+    "trash_emptied": "Trash emptied",
     "account_disabled": "Account disabled",
     "account_enabled": "Account enabled",
     "account_deleted": "Account closed",

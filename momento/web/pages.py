@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import login_required
 from ulid import ULID
 
+from ..accounts import audit
 from ..backends import catalog
 from ..errors import BadRequest
 from ..media.tags import parse_tag_field
@@ -221,6 +222,8 @@ def empty_trash():
                 marked += 1
         if not (cursor := page.next_cursor):
             break
+    if marked:
+        audit.record_request(catalog(), owner(), "trash_emptied", count=marked)
     flash(f"{marked} item{'s' if marked != 1 else ''} marked for deletion: the next purge run deletes "
           f"{'them' if marked != 1 else 'it'} for good. Until then you can still restore.")
     return redirect(url_for("pages.trash_page"))

@@ -1,6 +1,7 @@
 """Resumable upload (tus) of a 200 MB video with the connection cut three times, against the same upload in one go.
 
-A real Momento server (gunicorn on loopback, local backend) receives the same file twice per round, each time
+A real Momento server (gunicorn on loopback; local backend, or with --backend aws S3 and DynamoDB on a moto
+server) receives the same file twice per round, each time
 for a new account (so that neither is a duplicate of the other):
 
 - one go: POST /api/v1/tus/, then one PATCH with the whole file;
@@ -11,6 +12,10 @@ for a new account (so that neither is a duplicate of the other):
 Both end with the file stored and recorded (the completing PATCH's answer). The stored bytes are then read back
 and compared (sha256) with the file. Target: the cut upload takes at most 1.3x the time of the one in one go.
 
+Each completion's bytes read back from the store to decode the file (momento_store_read_back_bytes_total from
+the server's /metrics, before and after the upload) are shown beside the file's size: 0 on the local backend;
+on aws the MP4's index and opening frames (a sparse copy), not the whole file.
+
 Not a test: run it by hand (python bench/tus_resume.py --help).
 """
 from __future__ import annotations
@@ -20,6 +25,7 @@ import hashlib
 import http.client
 import json
 import os
+import secrets
 import shutil
 import socket
 import statistics
@@ -30,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import MiB, make_token, momento_server, temp_dir, video_file  # noqa: E402
+from receive import moto_env  # noqa: E402
 
 TARGET = 1.3
 SEND = 1 * MiB
@@ -45,6 +52,7 @@ class Run:
     resent: int  # bytes sent more than once
     upload_id: str
     identical: bool
+    read_back: float  # bytes read back from the store to decode it at completion
 
 
 class TusSession:
@@ -139,6 +147,20 @@ def one_upload(port: int, token: str, path: Path, cuts: int) -> tuple[float, str
         offset = session.offset(url)
 
 
+def read_back_bytes(port: int, token: str) -> float:
+    """The server's momento_store_read_back_bytes_total, every kind added up (from /metrics)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
+    resp = conn.getresponse()
+    body = resp.read().decode()
+    if resp.status != 200:
+        raise RuntimeError(f"/metrics answered {resp.status}")
+    return sum(sample.value for family in text_string_to_metric_families(body) for sample in family.samples
+               if sample.name == "momento_store_read_back_bytes_total")
+
+
 def stored_identical(port: int, token: str, upload_id: str, digest: str) -> bool:
     """Whether the stored original hashes like the file (read back through the API)."""
     url = f"/media/{upload_id}/original"
@@ -159,14 +181,21 @@ def main() -> None:
     parser.add_argument("--cuts", type=int, default=3, help="connections dropped mid-body (default 3)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of both uploads; medians reported (default 3)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads of the one worker (default 4)")
+    parser.add_argument("--backend", choices=("local", "aws"), default="local",
+                        help="local (default), or aws: S3 and DynamoDB on a moto server started for the run")
     args = parser.parse_args()
 
     folder = temp_dir()
+    moto = None
     try:
         path = video_file(args.size_mb * 1000 * 1000, folder)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        env = {"MOMENTO_BACKEND": "local", "MOMENTO_DATA_DIR": os.path.join(folder, "data"),
-               "MOMENTO_MAX_VIDEO_BYTES": str(4096 * MiB)}
+        env = {"MOMENTO_BACKEND": "local", "MOMENTO_DATA_DIR": os.path.join(folder, "data")}
+        if args.backend == "aws":
+            moto, env = moto_env(os.path.join(folder, "data"))
+            env["MOMENTO_MEDIA_DELIVERY"] = "proxy"  # the stored bytes are read back through the server
+        metrics_token = secrets.token_hex(16)  # /metrics answers loopback anyway; the token makes sure
+        env |= {"MOMENTO_MAX_VIDEO_BYTES": str(4096 * MiB), "MOMENTO_METRICS_TOKEN": metrics_token}
         runs: list[Run] = []
         with momento_server(env, threads=args.threads) as (port, _pid):
             warm = make_token(env)
@@ -175,27 +204,40 @@ def main() -> None:
                 modes = [("one go", 0), (f"{args.cuts} cuts", args.cuts)]
                 for mode, cuts in modes if r % 2 else modes[::-1]:  # alternate which runs first
                     token = make_token(env)
+                    before = read_back_bytes(port, metrics_token)
                     seconds, upload_id, conflicts, sent = one_upload(port, token, path, cuts)
+                    read_back = read_back_bytes(port, metrics_token) - before
                     same = stored_identical(port, token, upload_id, digest)
-                    runs.append(Run(r, mode, seconds, cuts, conflicts, sent - path.stat().st_size, upload_id, same))
-        report(runs, path.stat().st_size, args.cuts)
+                    runs.append(Run(r, mode, seconds, cuts, conflicts, sent - path.stat().st_size, upload_id, same,
+                                    read_back))
+        report(runs, path.stat().st_size, args.cuts, args.backend)
     finally:
+        if moto is not None:
+            moto.terminate()
+            moto.wait(30)
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def report(runs: list[Run], size: int, cuts: int) -> None:
-    """The table, the raw figures as JSON, and the final line."""
-    print(f"{'round':>5}  {'mode':<8}  {'seconds':>7}  {'MB/s':>6}  {'409s':>4}  {'re-sent MB':>10}  identical")
+def report(runs: list[Run], size: int, cuts: int, backend: str = "local") -> None:
+    """The table, the raw figures as JSON, the bytes read back, and the final line."""
+    print(f"{'round':>5}  {'mode':<8}  {'seconds':>7}  {'MB/s':>6}  {'409s':>4}  {'re-sent MB':>10}  identical  "
+          f"{'size MB':>7}  {'read back MB':>12}  {'read back/size':>14}")
     for run in runs:
         print(f"{run.round:>5}  {run.mode:<8}  {run.seconds:>7.2f}  {size / run.seconds / 1e6:>6.0f}  "
-              f"{run.conflicts:>4}  {run.resent / 1e6:>10.1f}  {'yes' if run.identical else 'NO'}")
+              f"{run.conflicts:>4}  {run.resent / 1e6:>10.1f}  {'yes' if run.identical else 'NO ':<9}  "
+              f"{size / 1e6:>7.1f}  {run.read_back / 1e6:>12.2f}  {run.read_back / size:>14.4f}")
     whole = [r.seconds for r in runs if r.cuts == 0]
     cut = [r.seconds for r in runs if r.cuts]
     ratio = statistics.median(cut) / statistics.median(whole)
     ratios = [c.seconds / w.seconds for w, c in zip(sorted((r for r in runs if not r.cuts), key=lambda r: r.round),
                                                     sorted((r for r in runs if r.cuts), key=lambda r: r.round))]
     identical = all(r.identical for r in runs)
-    print(json.dumps({"one_go_s": whole, "cut_s": cut, "ratios": [round(x, 3) for x in ratios]}))
+    read_back = [r.read_back for r in runs]
+    print(json.dumps({"one_go_s": whole, "cut_s": cut, "ratios": [round(x, 3) for x in ratios],
+                      "read_back_bytes": [int(x) for x in read_back]}))
+    print(f"read back to decode ({backend}): median {statistics.median(read_back) / 1e6:.2f} MB "
+          f"({min(read_back) / 1e6:.2f}-{max(read_back) / 1e6:.2f}) of {size / 1e6:.0f} MB per completion, "
+          f"{statistics.median(read_back) / size:.4f} of the file")
     print(f"tus_resume: {size / 1e6:.0f} MB, one go {statistics.median(whole):.2f} s "
           f"({min(whole):.2f}-{max(whole):.2f}), {cuts} cuts {statistics.median(cut):.2f} s "
           f"({min(cut):.2f}-{max(cut):.2f}), ratio {ratio:.2f}x (per round {min(ratios):.2f}-{max(ratios):.2f}; "

@@ -28,7 +28,12 @@ DURATION = Histogram("momento_http_request_duration_seconds", "Time to answer a 
                      buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300))
 BACKEND_ERRORS = Counter("momento_backend_errors", "Failures of the object store or the catalog, by operation.",
                          ["backend", "operation"], registry=REGISTRY)
+READ_BACK = Counter("momento_store_read_back_bytes",
+                    "Bytes read back from the object store to decode uploads it already holds, by kind.",
+                    ["kind"], registry=REGISTRY)
 KINDS = ("photo", "video")
+for _kind in KINDS:
+    READ_BACK.labels(_kind)  # shown as 0 before the first read (and always on the local backend)
 
 
 def count_upload(kind: str | None, outcome: str, nbytes: int = 0) -> None:
@@ -37,6 +42,13 @@ def count_upload(kind: str | None, outcome: str, nbytes: int = 0) -> None:
     UPLOADS.labels(kind, outcome).inc()
     if outcome == "stored" and nbytes > 0:
         UPLOAD_BYTES.labels(kind).inc(nbytes)
+
+
+def count_read_back(kind: str | None, nbytes: int) -> None:
+    """Bytes read back from the object store to decode an upload it holds (a finished tus upload's copy, holes
+    of a sparse copy)."""
+    if nbytes > 0:
+        READ_BACK.labels(kind if kind in KINDS else "unknown").inc(nbytes)
 
 
 def count_request(route: str, method: str, status: int, seconds: float) -> None:
@@ -54,6 +66,14 @@ def watch_backend_errors() -> None:
     """Count every BackendError an adapter raises from now on in this process (once, however often called)."""
     if count_backend_error not in BACKEND_ERROR_HOOKS:
         BACKEND_ERROR_HOOKS.append(count_backend_error)
+
+
+def watch_read_back() -> None:
+    """Count every read back the upload pipeline reports from now on in this process (once, however often called)."""
+    from ..uploads.incoming import READ_BACK_HOOKS
+
+    if count_read_back not in READ_BACK_HOOKS:
+        READ_BACK_HOOKS.append(count_read_back)
 
 
 class QueueCollector:

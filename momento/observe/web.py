@@ -90,9 +90,11 @@ def scrape():
 
 
 def init_app(app) -> None:
-    """Hooks that run first and last on every request, the /metrics route, and the count of backend errors."""
+    """Hooks that run first and last on every request, the /metrics route, the count of backend errors and of
+    bytes read back from the store."""
     app.before_request_funcs.setdefault(None, []).insert(0, start_request)
     # after_request functions run last-registered-first: at the front of the list, this one runs after the others
     app.after_request_funcs.setdefault(None, []).insert(0, finish_request)
     app.register_blueprint(bp)
     metrics.watch_backend_errors()
+    metrics.watch_read_back()

@@ -18,6 +18,9 @@ from .sparse import Mp4Keeper, SparseFile
 
 CHUNK = 1024 * 1024
 SPARSE_EXTS = ("mp4", "mov")  # formats read by box walks and indexes; WebM and photos are copied whole
+# Told (kind, bytes) of every read back from the store to decode a file it already holds. The metrics sit on a
+# floor above this one, so they register here and the bytes are counted where they are read.
+READ_BACK_HOOKS: list[Callable[[Optional[str], int], None]] = []
 
 
 def too_large(kind: str, limit: int) -> TooLarge:
@@ -127,7 +130,7 @@ class IncomingUpload:
     def _fetch(self, start: int, end: int) -> bytes:
         """Bytes the sparse copy lacks, from the original: published first (multipart parts are unreadable)."""
         self._publish()
-        return read_range(self.storage, self._writer.key, start, end)
+        return read_range(self.storage, self._writer.key, start, end, kind=self.sniffed.kind)
 
     @property
     def fetched(self) -> int:
@@ -220,9 +223,10 @@ def local_copy(storage: Storage, key: str, *, hashed: bool, size: Optional[int] 
 
     Locally the object's own file; from S3, an MP4/MOV whose digest is known is read back only where the
     decoders read (its index and opening frames, by ranged GETs into a sparse file); anything else is copied
-    whole into a temporary file.
+    whole into a temporary file. Every byte read from the store is reported to READ_BACK_HOOKS.
     """
     digest = hashlib.sha256() if hashed else None
+    kind = sniffed.kind if sniffed is not None else None
     path = storage.local_path(key)
     if path is not None:
         if digest is not None:
@@ -235,30 +239,42 @@ def local_copy(storage: Storage, key: str, *, hashed: bool, size: Optional[int] 
         sparse = SparseFile(storage.scratch_dir())
         try:
             sparse.set_size(size)
-            yield sparse.name, None, lambda: sparse.reader(lambda start, end: read_range(storage, key, start, end))
+            yield sparse.name, None, lambda: sparse.reader(
+                lambda start, end: read_range(storage, key, start, end, kind=kind))
         finally:
             sparse.close()
         return
     with tempfile.NamedTemporaryFile(dir=storage.scratch_dir(), prefix="decode-") as copy:
-        stream = storage.open(key)
+        stream, copied = storage.open(key), 0
         try:
             for chunk in stream:
                 copy.write(chunk)
+                copied += len(chunk)
                 if digest is not None:
                     digest.update(chunk)
         finally:
             stream.close()
+            report_read_back(kind, copied)  # also what was read before a failure
         copy.flush()
         yield copy.name, digest.hexdigest() if digest else None, None
 
 
-def read_range(storage: Storage, key: str, start: int, end: int) -> bytes:
-    """The bytes [start, end) of a stored object."""
+def read_range(storage: Storage, key: str, start: int, end: int, *, kind: Optional[str] = None) -> bytes:
+    """The bytes [start, end) of a stored object, reported as read back for decoding a `kind` file."""
     stream = storage.open(key, start, end - 1)
     try:
-        return b"".join(stream)
+        data = b"".join(stream)
     finally:
         stream.close()
+    report_read_back(kind, len(data))
+    return data
+
+
+def report_read_back(kind: Optional[str], nbytes: int) -> None:
+    """Tell READ_BACK_HOOKS of `nbytes` read back from the store to decode a `kind` file."""
+    if nbytes > 0:
+        for hook in READ_BACK_HOOKS:
+            hook(kind, nbytes)
 
 
 def _quietly(action: Callable[[], None]) -> None:

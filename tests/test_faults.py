@@ -238,7 +238,7 @@ UPLOAD_FAULTS = [("s3", "PutObject", "slowdown", None), ("s3", "PutObject", "tim
 def test_aws_faults_during_upload(aws_app, inject, service, api, kind, table):
     b = aws_app.extensions["momento"]
     alice = _account(aws_app)
-    client = b.storage.client if service == "s3" else b.catalog.client
+    client = b.storage.writes if service == "s3" else b.catalog.client
     data = corpus.jpeg(96, 72) if api not in ("UploadPart", "CompleteMultipartUpload") else _large_jpeg(b)
     inject.fail(client, service, api, kind, table)
     resp = alice.upload(data)
@@ -291,7 +291,7 @@ class _Raw:
 def test_throttled_once_is_retried_by_the_client(aws_app, service, api):
     b = aws_app.extensions["momento"]
     alice = _account(aws_app)
-    client = b.storage.client if service == "s3" else b.catalog.client
+    client = b.storage.writes if service == "s3" else b.catalog.client
     throttled = []
 
     def once(request, **_):

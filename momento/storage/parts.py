@@ -17,13 +17,24 @@ class PartSender:
         self._executor, self._own = executor, None
         self._in_flight = in_flight
         self._futures: list[Future] = []
+        self._reserved = False
 
     def __len__(self) -> int:
         return len(self._futures)
 
+    def reserve(self) -> None:
+        """Take a slot before filling the next part, so the part being filled counts among those `in_flight`
+        (memory then holds at most `in_flight` parts); submit() then uses it instead of waiting again."""
+        if not self._reserved:
+            self._slots.acquire()
+            self._reserved = True
+
     def submit(self, data: Any) -> None:
         """Send the next part, once one of the `in_flight` slots is free; the first failure so far is raised."""
-        self._slots.acquire()
+        if self._reserved:
+            self._reserved = False
+        else:
+            self._slots.acquire()
         try:
             self._raise_failed()
             future = self._pool().submit(self._send, self.first_number + len(self._futures), data)

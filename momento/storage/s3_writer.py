@@ -15,7 +15,8 @@ MiB = 1024 * 1024
 class S3Writer:
     """An object being written: small ones go in one PUT at commit, larger ones as a multipart upload.
 
-    Memory stays at one filling part plus `in_flight` parts being sent, whatever the object's size.
+    Memory stays at `in_flight` parts, the one filling among them, whatever the object's size: a part starts to
+    fill only once fewer than `in_flight` are out, so the receiver waits on S3 with no third part in hand.
     """
 
     local_path: Optional[str] = None  # nothing is kept on this disk
@@ -29,13 +30,15 @@ class S3Writer:
         self.size = 0
 
     def write(self, data: bytes) -> None:
-        """Add bytes; each full part is handed to the pool (waiting while `in_flight` parts are out).
+        """Add bytes; each full part is handed to the pool, and the next one starts once a slot is free.
 
         The buffer fills to exactly one part and is handed over as it is, so a part is never copied.
         """
         self.size += len(data)
         view = memoryview(data)
         while len(view):
+            if not self._buffer and self._upload_id is not None:
+                self._parts.reserve()  # the part about to fill counts among those in flight
             room = self.part_size - len(self._buffer)
             self._buffer += view[:room]
             view = view[room:]

@@ -7,8 +7,9 @@
    (bench/untuned_allocator.py), the uploads in turn.
 2. aws backend on a moto server: the same upload against a direct boto3 put_object to that moto server.
                                                                             target: at least 0.8x
-3. memory: the server's peak RSS above idle while 1, 4 and 16 uploads (and downloads) run at once,
-   per transfer.                              target: at most 2 x part size + 5 MB per transfer
+3. memory: the server's peak RSS above idle while 1, 4 and 16 uploads (and downloads, through the server)
+   run at once, per transfer; a fresh server and account per round, medians and ranges of --memory-repeats.
+                                 target: 5 MiB per upload (local), 2 x part size + 5 MiB (aws)
 
 Not a test: run it by hand (python bench/receive.py --help).
 """
@@ -184,45 +185,57 @@ def _forget(env: dict, upload_id: str) -> None:
 
 
 def memory(args, folder: str, backend: str) -> list[tuple]:
+    """Peak RSS above idle per transfer at each concurrency, `--memory-repeats` fresh servers each: median (range)."""
     rows = []
     size = args.memory_size * MiB
-    files = [_copy_unique(video_file(size, folder), folder, i) for i in range(max(args.concurrency))]
+    files = [_copy_unique(video_file(size, folder), folder, i) for i in range(max(args.concurrency) + 1)]
+    warm, files = files[-1], files[:-1]  # the warm-up's own file, so no measured upload is its duplicate
     moto = None
     if backend == "aws":
         moto, env = moto_env(os.path.join(folder, "aws-mem"))
+        env |= {"MOMENTO_MEDIA_DELIVERY": "proxy"}  # downloads through the server (presigned ones never touch it)
     else:
         env = {"MOMENTO_DATA_DIR": os.path.join(folder, "mem")}
     part = int(env.get("MOMENTO_S3_PART_SIZE", 5 * MiB)) if backend == "aws" else 0
     try:
         for n in args.concurrency:
-            token = make_token(env)
-            with momento_server(env, threads=max(args.concurrency) + 4) as (port, pid):
-                upload(port, token, files[-1])  # warm up: imports, first connections
-                time.sleep(0.5)
-                idle = rss_mib(pid)
-                with PeakSampler(pid) as up, cf.ThreadPoolExecutor(n) as pool:
-                    results = list(pool.map(lambda p: upload(port, token, p), files[:n]))
-                failed = [r for r in results if r[0] not in (200, 201)]
-                if failed:
-                    print(f"  {backend}: {len(failed)} of {n} uploads failed: {failed[0][:2]}", file=sys.stderr)
-                urls = [r[1]["urls"]["original"] for r in results if r[0] in (200, 201)]
-                time.sleep(0.5)
-                idle_dl = rss_mib(pid)
-                with PeakSampler(pid) as down, cf.ThreadPoolExecutor(n) as pool:
-                    list(pool.map(lambda u: download(port, token, u), urls))
-            target = 2 * part / MiB + 5
-            rows.append((backend, n, f"{(up.peak - idle) / n:.1f}", f"{(down.peak - idle_dl) / n:.1f}",
-                         f"{target:.0f}" if backend == "aws" else "5"))
-            for p in files[:n]:
-                _forget_aws(env, backend)
+            ups, downs = [], []
+            for _ in range(args.memory_repeats):
+                up, down = _memory_round(env, n, files[:n], warm, max(args.concurrency) + 4)
+                ups.append(up)
+                downs.append(down)
+            target = 2 * part / MiB + 5 if backend == "aws" else 5
+            rows.append((backend, n, _median_range(ups), _median_range(downs), f"{target:.0f}"))
     finally:
         if moto:
             moto.terminate()
     return rows
 
 
-def _forget_aws(env, backend):
-    pass  # each concurrency level uses a fresh account, so the same bytes are not duplicates
+def _memory_round(env: dict, n: int, files: list[Path], warm: Path, threads: int) -> tuple[float, float]:
+    """One fresh server and account: MiB per upload and per download with n at once."""
+    token = make_token(env)  # a fresh account: the same bytes are not duplicates of an earlier round
+    with momento_server(env, threads=threads) as (port, pid):
+        upload(port, token, warm)  # warm up: imports, clients, first connections
+        time.sleep(0.5)
+        idle = rss_mib(pid)
+        with PeakSampler(pid) as up, cf.ThreadPoolExecutor(n) as pool:
+            results = list(pool.map(lambda p: upload(port, token, p), files))
+        failed = [r for r in results if r[0] != 201]
+        if failed:
+            print(f"  {len(failed)} of {n} uploads not stored: {failed[0][:2]}", file=sys.stderr)
+        urls = [r[1]["urls"]["original"] for r in results if r[0] == 201]
+        download(port, token, urls[0])  # warm up the download path too
+        time.sleep(0.5)
+        idle_dl = rss_mib(pid)
+        with PeakSampler(pid) as down, cf.ThreadPoolExecutor(n) as pool:
+            list(pool.map(lambda u: download(port, token, u), urls))
+    return (up.peak - idle) / n, (down.peak - idle_dl) / n
+
+
+def _median_range(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})" if len(values) > 1 \
+        else f"{values[0]:.1f}"
 
 
 def _copy_unique(path: Path, folder: str, i: int) -> Path:
@@ -238,6 +251,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of each throughput measure")
     parser.add_argument("--memory-size", type=int, default=40, help="MB of each file in the memory runs")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--memory-repeats", type=int, default=3, help="fresh servers per concurrency level")
     parser.add_argument("--sink-fsync", action=argparse.BooleanOptionalAction, default=True,
                         help="the socket sink fsyncs its file before answering (the floor of a durable upload)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["throughput", "memory", "local", "aws"])
@@ -251,9 +265,9 @@ def main() -> None:
     if "memory" not in args.skip:
         rows = ([] if "local" in args.skip else memory(args, folder, "local")) + \
             ([] if "aws" in args.skip else memory(args, folder, "aws"))
-        print(f"\n{'backend':8} {'at once':>7} {'MiB/upload':>11} {'MiB/download':>13} {'target MiB':>11}")
+        print(f"\n{'backend':8} {'at once':>7} {'MiB/upload':>18} {'MiB/download':>18} {'target MiB':>11}")
         for r in rows:
-            print(f"{r[0]:8} {r[1]:>7} {r[2]:>11} {r[3]:>13} {r[4]:>11}")
+            print(f"{r[0]:8} {r[1]:>7} {r[2]:>18} {r[3]:>18} {r[4]:>11}")
     print("done")
 
 

@@ -1,0 +1,70 @@
+"""The S3 writer's memory: an upload holds at most MOMENTO_S3_PARTS_IN_FLIGHT parts, the one filling among them."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from momento.storage.s3_writer import S3Writer
+
+MiB = 1024 * 1024
+
+
+class SlowStore:
+    """Stands in for S3Storage: each part takes a while to send, and what the writer holds meanwhile is watched."""
+
+    bucket = "b"
+
+    def __init__(self) -> None:
+        self.executor = ThreadPoolExecutor(8)
+        self.writes = self
+        self.writer: S3Writer | None = None
+        self.lock = threading.Lock()
+        self.sending = 0
+        self.sent = 0  # bytes of the parts sent
+        self.most_held = 0  # bytes written to the writer and not yet sent, at the worst moment seen
+        self.parts: dict[int, bytes] = {}
+
+    def _encryption_args(self) -> dict:
+        return {}
+
+    def create_multipart_upload(self, **_) -> dict:
+        return {"UploadId": "u"}
+
+    def upload_part(self, PartNumber: int, Body, **_) -> dict:
+        with self.lock:
+            self.sending += 1
+        try:
+            for _ in range(5):  # while this part is out, look at what the writer holds
+                time.sleep(0.01)
+                with self.lock:
+                    self.most_held = max(self.most_held, self.writer.size - self.sent)
+            self.parts[PartNumber] = bytes(Body)
+            return {"ETag": f'"{PartNumber}"'}
+        finally:
+            with self.lock:
+                self.sending -= 1
+                self.sent += len(Body)
+
+    def complete_multipart_upload(self, MultipartUpload, **_) -> dict:
+        assert [p["PartNumber"] for p in MultipartUpload["Parts"]] == sorted(self.parts)
+        return {"ETag": '"whole"'}
+
+
+@pytest.mark.parametrize("in_flight", [1, 2, 3])
+def test_an_upload_holds_at_most_its_parts_in_flight(in_flight):
+    store = SlowStore()
+    writer = S3Writer(store, "user-u/videos/x.mp4", "video/mp4", part_size=5 * MiB, in_flight=in_flight)
+    store.writer = writer
+    data = os.urandom(23 * MiB)
+    for start in range(0, len(data), MiB):  # as a body arrives: 1 MiB at a time, faster than parts are sent
+        writer.write(data[start:start + MiB])
+    writer.commit()
+    assert b"".join(store.parts[n] for n in sorted(store.parts)) == data
+    assert len(store.parts) == 5
+    # the writer counts a write's bytes as it takes them: the 1 MiB being handed over is the caller's
+    assert store.most_held <= in_flight * 5 * MiB + MiB
+    assert store.most_held > (in_flight - 1) * 5 * MiB  # and it does use them

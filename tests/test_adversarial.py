@@ -241,6 +241,13 @@ def test_rfc5987_filename_star_with_invalid_utf8(alice):
     never_5xx(_post_upload(alice, body))
 
 
+def test_rfc5987_filename_star_as_older_http_libraries_send_it(alice):
+    body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''caf%C3%A9.jpg\r\n\r\n"
+            .encode() + corpus.jpeg(52, 50) + f"\r\n--{BOUNDARY}--\r\n".encode())
+    resp = _post_upload(alice, body)
+    assert resp.status_code == 201 and resp.json["filename"] == "café.jpg"
+
+
 # JSON of the wrong shape, on every route that takes a body
 
 WRONG_JSON = [b"[]", b'"text"', b"null", b"42", b"{}", b'{"tags": "beach"}', b'{"tags": [1, 2]}',

@@ -78,15 +78,16 @@ def _drive(request, parser: PushMultipartParser, form: ReceivedForm, start, max_
                         field += event
                         if len(field) > max_field_bytes:
                             raise TooLarge("A form field is too long.", code="form_too_large")
-                elif event.filename is not None:
+                else:  # a part's headers
                     seen = True
-                    if event.name != "file" or form.upload is not None:
+                    name, filename = _disposition(event)
+                    if filename is None:
+                        part, field = name, bytearray()
+                    elif name != "file" or form.upload is not None:
                         raise BadRequest("Send exactly one file in a form part named 'file'.", code="missing_file",
                                          fields=[("file", "too_many")])
-                    form.upload, part = start(event.filename), FILE
-                else:
-                    seen = True
-                    part, field = event.name, bytearray()
+                    else:
+                        form.upload, part = start(filename), FILE
         except ParserLimitReached:
             raise TooLarge("A form part's headers or the number of parts is over the limit.",
                            code="form_too_large") from None
@@ -96,3 +97,9 @@ def _drive(request, parser: PushMultipartParser, form: ReceivedForm, start, max_
             if not chunk:
                 raise BadRequest("The upload was cut off before the end.", code="incomplete_body") from None
             raise BadRequest(f"The form is malformed ({exc}).", code="malformed_form") from None
+
+
+def _disposition(segment) -> tuple[str, Optional[str]]:
+    """A part's name and file name as browsers and HTTP libraries write them (RFC 5987 `filename*` included)."""
+    _, options = parse_options_header(segment.header("Content-Disposition", ""))
+    return options.get("name", segment.name), options.get("filename")

@@ -27,6 +27,7 @@ class SlowStore:
         self.sent = 0  # bytes of the parts sent
         self.most_held = 0  # bytes written to the writer and not yet sent, at the worst moment seen
         self.parts: dict[int, bytes] = {}
+        self.buffers: set[int] = set()  # the distinct objects whole parts were sent from
 
     def _encryption_args(self) -> dict:
         return {}
@@ -43,6 +44,8 @@ class SlowStore:
                 with self.lock:
                     self.most_held = max(self.most_held, self.writer.size - self.sent)
             self.parts[PartNumber] = bytes(Body)
+            if len(Body) == 5 * MiB:
+                self.buffers.add(id(Body))
             return {"ETag": f'"{PartNumber}"'}
         finally:
             with self.lock:
@@ -68,3 +71,4 @@ def test_an_upload_holds_at_most_its_parts_in_flight(in_flight):
     # the writer counts a write's bytes as it takes them: the 1 MiB being handed over is the caller's
     assert store.most_held <= in_flight * 5 * MiB + MiB
     assert store.most_held > (in_flight - 1) * 5 * MiB  # and it does use them
+    assert len(store.buffers) <= in_flight  # a sent part's buffer is filled again, not a new one made

@@ -25,6 +25,8 @@ class S3Writer:
         self.storage, self.key, self.content_type = storage, key, content_type
         self.part_size = max(part_size, 5 * MiB)  # S3's smallest part (but for the last)
         self._buffer = bytearray()
+        self._filled = 0  # bytes of _buffer in use (a reused buffer is a whole part long)
+        self._spare: list[bytearray] = []  # buffers of parts already sent, filled again rather than allocated
         self._upload_id: Optional[str] = None
         self._parts = PartSender(self._upload_part, in_flight, executor=storage.executor)
         self.size = 0
@@ -37,13 +39,20 @@ class S3Writer:
         self.size += len(data)
         view = memoryview(data)
         while len(view):
-            if not self._buffer and self._upload_id is not None:
+            if not self._filled and self._upload_id is not None:
                 self._parts.reserve()  # the part about to fill counts among those in flight
-            room = self.part_size - len(self._buffer)
-            self._buffer += view[:room]
-            view = view[room:]
-            if len(self._buffer) == self.part_size:
-                part, self._buffer = self._buffer, bytearray()
+                # a sent part's buffer, else a new one: a whole part at once, no growing (the first part grows,
+                # as a small file never needs a whole part)
+                self._buffer = self._spare.pop() if self._spare else bytearray(self.part_size)
+            n = min(len(view), self.part_size - self._filled)
+            if self._upload_id is None:
+                self._buffer += view[:n]
+            else:
+                self._buffer[self._filled:self._filled + n] = view[:n]
+            self._filled += n
+            view = view[n:]
+            if self._filled == self.part_size:
+                part, self._buffer, self._filled = self._buffer, bytearray(), 0
                 self._send(part)
 
     def _send(self, part: bytes | bytearray) -> None:
@@ -55,20 +64,25 @@ class S3Writer:
         self._parts.submit(part)
 
     def _upload_part(self, number: int, part: bytes | bytearray) -> dict:
-        return self._call(self.storage.writes.upload_part, Bucket=self.storage.bucket, Key=self.key,
-                          UploadId=self._upload_id, PartNumber=number, Body=part)
+        answer = self._call(self.storage.writes.upload_part, Bucket=self.storage.bucket, Key=self.key,
+                            UploadId=self._upload_id, PartNumber=number, Body=part)
+        if len(part) == self.part_size:  # sent and answered: nothing reads it any more
+            self._spare.append(part)
+        return answer
 
     def commit(self) -> ObjectInfo:
         """Finish the object; it becomes visible only now."""
         if self._upload_id is None:
             return self.storage.put_bytes(self.key, bytes(self._buffer), self.content_type)
-        if self._buffer:
-            part, self._buffer = self._buffer, bytearray()
+        if self._filled:
+            del self._buffer[self._filled:]  # the last part: only what it holds
+            part, self._buffer, self._filled = self._buffer, bytearray(), 0
             self._send(part)
         parts = [{"PartNumber": n, "ETag": answer["ETag"]} for n, answer in enumerate(self._parts.results(), 1)]
         answer = self._call(self.storage.writes.complete_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
                             UploadId=self._upload_id, MultipartUpload={"Parts": parts})
         self._upload_id = None
+        self._spare.clear()
         # What S3 answered is all there is to know: no read-back, so a write-only key is enough.
         return ObjectInfo(key=self.key, size=self.size, content_type=self.content_type,
                           etag=(answer.get("ETag") or "").strip('"'))
@@ -86,7 +100,8 @@ class S3Writer:
             except (BotoCoreError, ClientError):
                 pass  # the bucket's lifecycle rule aborts it after 7 days
             self._upload_id = None
-        self._buffer.clear()
+        self._buffer, self._filled = bytearray(), 0
+        self._spare.clear()
 
     @staticmethod
     def _call(method, **kwargs) -> dict:

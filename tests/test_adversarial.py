@@ -72,6 +72,16 @@ def _post_upload(alice, body: bytes, **environ):
 
 # forms
 
+def test_empty_fields_as_http_libraries_encode_them(alice):
+    from urllib3.filepost import encode_multipart_formdata
+
+    for i, fields in enumerate(({"tags": "", "file": ("a.jpg", None)}, {"file": ("b.jpg", None), "tags": ""})):
+        fields["file"] = (fields["file"][0], corpus.jpeg(60 + i, 40), "image/jpeg")
+        body, ctype = encode_multipart_formdata(fields)
+        resp = alice.client.post("/api/v1/uploads", data=body, headers=alice.headers, content_type=ctype)
+        assert resp.status_code == 201 and resp.json["tags"] == [], resp.json
+
+
 def test_too_many_form_parts_on_the_upload(alice):
     parts = [(f"f{i}", b"x", None) for i in range(500)] + [("file", corpus.jpeg(), "a.jpg")]
     assert_refused(_post_upload(alice, _multipart(parts)), 400, 413)

@@ -94,7 +94,7 @@ def test_real_client_errors_are_translated_and_compensated(request, tmp_path, se
     with app.app_context():
         apply_pending(b)
     alice = Account(app, "alice@example.com")
-    client = (b.storage if service == "s3" else b.catalog).client
+    client = b.storage.writes if service == "s3" else b.catalog.client
 
     def fail(**kwargs):
         raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, operation)

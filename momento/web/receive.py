@@ -100,15 +100,20 @@ def _disposition(segment) -> tuple[str, Optional[str]]:
     return options.get("name", segment.name), options.get("filename")
 
 
-def body_reader(request) -> Callable[[int], bytes]:
-    """read(size) over the request's body: b"" at its end, 400 `incomplete_body` when the client stops short.
+def cut_off() -> Exception:
+    """The answer to a form body that stopped before its end."""
+    return BadRequest("The upload was cut off before the end.", code="incomplete_body")
+
+
+def body_reader(request, cut: Callable[[], Exception] = cut_off) -> Callable[[int], bytes]:
+    """read(size) over the request's body: b"" at its end, cut() raised when the client stops short.
 
     A body of known length is read straight from the server's input (werkzeug's wrapper would copy every read
     three times); one without a length goes through request.stream, which holds it to MAX_CONTENT_LENGTH.
     """
     length, raw = request.content_length, request.environ.get("wsgi.input")
     if length is None or raw is None:
-        return _through_stream(request.stream)
+        return _through_stream(request.stream, cut)
     if request.max_content_length is not None and length > request.max_content_length:
         raise RequestEntityTooLarge()  # answered like any request over the limit
     left = length
@@ -122,19 +127,19 @@ def body_reader(request) -> Callable[[int], bytes]:
         except (OSError, ValueError):  # the connection broke
             data = b""
         if not data:
-            raise BadRequest("The upload was cut off before the end.", code="incomplete_body")
+            raise cut()
         left -= len(data)
         return data
 
     return read
 
 
-def _through_stream(stream) -> Callable[[int], bytes]:
+def _through_stream(stream, cut: Callable[[], Exception]) -> Callable[[int], bytes]:
     def read(size: int) -> bytes:
         try:
             return stream.read(size)
         except ClientDisconnected:
-            raise BadRequest("The upload was cut off before the end.", code="incomplete_body") from None
+            raise cut() from None
         except RequestEntityTooLarge:
             raise TooLarge("The request is larger than this server accepts.", code="request_too_large") from None
 

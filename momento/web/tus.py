@@ -10,7 +10,6 @@ import binascii
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import login_required
-from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import http_date
 
 from ..accounts import audit
@@ -23,6 +22,7 @@ from ..uploads.tus import ResumableUploads
 from ..uploads.tus_patch import CHECKSUMS, BodyCut
 from ..uploads.tus_record import COMPLETING, STORED, TusUpload
 from .library import owner, upload_budgets
+from .receive import body_reader
 from .serialize import upload_json
 
 bp = Blueprint("tus", __name__, url_prefix="/api/v1/tus")
@@ -102,14 +102,6 @@ def _checksum() -> tuple[str, bytes] | None:
         raise BadRequest("Upload-Checksum must be '<algorithm> <base64 digest>'.", code="invalid_checksum") from None
 
 
-def _read_body(size: int) -> bytes:
-    """The next bytes of the PATCH body; BodyCut when the client went away before its end."""
-    try:
-        return request.stream.read(size)
-    except ClientDisconnected:
-        raise BodyCut() from None
-
-
 def _progress(response, record: TusUpload):
     """Where the upload stands, in tus headers (and the Upload's id once it is stored)."""
     response.headers["Upload-Offset"] = str(record.offset)
@@ -177,8 +169,9 @@ def receive(tus_id: str):
     if request.mimetype != OFFSET_STREAM:
         raise Unsupported(f"Send the bytes as {OFFSET_STREAM}.", code="unsupported_content_type")
     offset, checksum, user = _int_header("Upload-Offset"), _checksum(), owner()
-    record = uploads().receive(user, tus_id, offset=offset, read=_read_body, content_length=request.content_length,
-                               checksum=checksum, on_stored=lambda upload: audit.record_request(
+    record = uploads().receive(user, tus_id, offset=offset, read=body_reader(request, BodyCut),
+                               content_length=request.content_length, checksum=checksum,
+                               on_stored=lambda upload: audit.record_request(
                                    catalog(), user, "upload", upload_id=upload.id, filename=upload.filename))
     return _progress(current_app.response_class(status=204), record)
 

@@ -33,6 +33,11 @@ class User:
     signed_out_at: Optional[str] = None  # sessions and tokens made before this never work again
 
 
+# Written only by the two-factor steps (and the catalog's one-use checks), never by a whole-account update made
+# from a copy read earlier: a recovery code used meanwhile would otherwise come back.
+TWO_FACTOR_FIELDS = ("totp_secret", "totp_pending", "totp_last_step", "recovery_codes")
+
+
 @dataclass(frozen=True)
 class Upload:
     """One stored photo or video and what Momento derived from it."""

@@ -83,7 +83,7 @@ def test_passkeys_by_credential_id(catalog):
 @backends
 def test_a_recovery_code_and_a_totp_step_work_once(catalog):
     user = _user(catalog, 1)
-    catalog.update_user(replace(user, totp_secret="S", recovery_codes=("c1", "c2", "c3")))
+    catalog.update_user(replace(user, totp_secret="S", recovery_codes=("c1", "c2", "c3")), two_factor=True)
     assert catalog.consume_recovery_code("user1", "c2") is True
     assert catalog.consume_recovery_code("user1", "c2") is False
     assert catalog.get_user("user1").recovery_codes == ("c1", "c3")
@@ -92,3 +92,13 @@ def test_a_recovery_code_and_a_totp_step_work_once(catalog):
     assert catalog.accept_totp_step("user1", 100) is False
     assert catalog.accept_totp_step("user1", 99) is False
     assert catalog.accept_totp_step("user1", 101) is True
+    # An account update made from a copy read before (sign out everywhere, a new password) brings neither the
+    # used code nor the older step back, and leaves two-factor as it is.
+    stale = replace(user, totp_secret="S", recovery_codes=("c1", "c2", "c3"), totp_last_step=0)
+    catalog.update_user(replace(stale, signed_out_at="2026-01-01T00:00:00Z"))
+    fresh = catalog.get_user("user1")
+    assert (fresh.recovery_codes, fresh.totp_last_step, fresh.signed_out_at) == (("c1", "c3"), 101,
+                                                                                  "2026-01-01T00:00:00Z")
+    assert catalog.consume_recovery_code("user1", "c2") is False
+    catalog.update_user(replace(fresh, totp_secret=None, recovery_codes=()))  # not a two-factor step: ignored
+    assert catalog.get_user("user1").totp_secret == "S"

@@ -32,7 +32,7 @@ def _normal(code) -> str:
 def begin(catalog, user: User) -> tuple[str, str]:
     """A new secret waiting for its first code (two-factor stays as it was until confirmed): secret and URI."""
     secret = pyotp.random_base32()
-    catalog.update_user(replace(user, totp_pending=secret))
+    catalog.update_user(replace(user, totp_pending=secret), two_factor=True)
     return secret, uri(secret, user.email)
 
 
@@ -59,7 +59,7 @@ def confirm(catalog, user: User, code) -> list[str]:
                          code="invalid_code")
     codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODES)]
     catalog.update_user(replace(user, totp_secret=user.totp_pending, totp_pending=None, totp_last_step=step,
-                                recovery_codes=tuple(_code_hash(_normal(c)) for c in codes)))
+                                recovery_codes=tuple(_code_hash(_normal(c)) for c in codes)), two_factor=True)
     return codes
 
 
@@ -104,4 +104,4 @@ def reset(catalog, user: User) -> User:
     """Two-factor off, secrets and recovery codes forgotten (the operator's reset, and disable)."""
     fresh = catalog.get_user(user.id) or user
     return catalog.update_user(replace(fresh, totp_secret=None, totp_pending=None, totp_last_step=0,
-                                       recovery_codes=()))
+                                       recovery_codes=()), two_factor=True)

@@ -36,8 +36,8 @@ class Catalog(Protocol):
     def get_user_by_email(self, email: str) -> Optional[User]:
         """The account with this (lower-cased) email, or None."""
 
-    def update_user(self, user: User) -> User:
-        """Store changed account fields (not the email)."""
+    def update_user(self, user: User, *, two_factor: bool = False) -> User:
+        """Store changed account fields (not the email; the TWO_FACTOR_FIELDS only with two_factor=True)."""
 
     def iter_users(self) -> Iterator[User]:
         """Every account (admin commands only)."""

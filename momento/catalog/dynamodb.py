@@ -7,7 +7,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import CLIENT_ERRORS, LazyClient
 from ..errors import BackendError, Conflict, DuplicateUpload, EmailTaken, NotFound
-from ..models import Job, Page, PostureCheck, Upload, User
+from ..models import TWO_FACTOR_FIELDS, Job, Page, PostureCheck, Upload, User
 from .cursor import decode_cursor, encode_cursor
 from .dynamo_audit import DynamoAudit
 from .dynamo_index import TRANSACTION_LIMIT, DynamoIndex
@@ -213,9 +213,11 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
         item = self._get("users", {"pk": s(f"email#{email.lower()}")})
         return self.get_user(item["userId"]["S"]) if item else None
 
-    def update_user(self, user: User) -> User:
-        """Store changed account fields (the email stays); NotFound when absent."""
-        changes = {k: v for k, v in user_to_dict(user).items() if k not in ("id", "email")}
+    def update_user(self, user: User, *, two_factor: bool = False) -> User:
+        """Store changed account fields (the email stays, and the two-factor ones unless asked); NotFound when
+        absent."""
+        kept = ("id", "email") + (() if two_factor else TWO_FACTOR_FIELDS)
+        changes = {k: v for k, v in user_to_dict(user).items() if k not in kept}
         try:
             answer = self._call("update_item", expect=(FAILED,), TableName=self.tables["users"],
                                 Key={"pk": s(f"user#{user.id}")}, ConditionExpression="attribute_exists(pk)",

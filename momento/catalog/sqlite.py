@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Iterator, Optional
 
 from ..errors import BackendError, DuplicateUpload, EmailTaken, NotFound
-from ..models import Job, Page, PostureCheck, Upload, User
+from ..models import TWO_FACTOR_FIELDS, Job, Page, PostureCheck, Upload, User
 from .cursor import decode_cursor, encode_cursor
 from .records import upload_from_dict, upload_to_dict, user_from_dict, user_to_dict
 from .sqlite_audit import AUDIT_SCHEMA, SqliteAudit
@@ -166,13 +166,16 @@ class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota
         rows = self._read("SELECT doc FROM users WHERE email = ?", (email.lower(),))
         return user_from_dict(json.loads(rows[0]["doc"])) if rows else None
 
-    def update_user(self, user: User) -> User:
-        """Store changed account fields."""
+    def update_user(self, user: User, *, two_factor: bool = False) -> User:
+        """Store changed account fields (not the email, and the two-factor ones only when asked)."""
         with self._tx() as db:
-            row = db.execute("SELECT email FROM users WHERE id = ?", (user.id,)).fetchone()
+            row = db.execute("SELECT email, doc FROM users WHERE id = ?", (user.id,)).fetchone()
             if row is None:
                 raise NotFound("No such account.")
             user = replace(user, email=row["email"])  # the email is not changed here
+            if not two_factor:  # as stored now, whatever the caller's copy says
+                stored = user_from_dict(json.loads(row["doc"]))
+                user = replace(user, **{name: getattr(stored, name) for name in TWO_FACTOR_FIELDS})
             db.execute("UPDATE users SET doc = ? WHERE id = ?", (json.dumps(user_to_dict(user)), user.id))
         return user
 

@@ -135,6 +135,7 @@ def body_reader(request, cut: Callable[[], Exception] = cut_off) -> Callable[[in
 
 
 def _through_stream(stream, cut: Callable[[], Exception]) -> Callable[[int], bytes]:
+    """read(size) over werkzeug's request.stream (a body without a length), with its errors made ours."""
     def read(size: int) -> bytes:
         try:
             return stream.read(size)

@@ -1,4 +1,5 @@
-"""The S3 writer's memory: an upload holds at most MOMENTO_S3_PARTS_IN_FLIGHT parts, the one filling among them."""
+"""Part memory: an upload holds at most its parts in flight, the one filling among them (S3Writer for form uploads
+and imports, PartSender.reserve under it and under a tus PATCH)."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from momento.storage.parts import PartSender
 from momento.storage.s3_writer import S3Writer
 
 MiB = 1024 * 1024
@@ -72,3 +74,21 @@ def test_an_upload_holds_at_most_its_parts_in_flight(in_flight):
     assert store.most_held <= in_flight * 5 * MiB + MiB
     assert store.most_held > (in_flight - 1) * 5 * MiB  # and it does use them
     assert len(store.buffers) <= in_flight  # a sent part's buffer is filled again, not a new one made
+
+
+def test_a_part_starts_filling_only_once_a_slot_is_free():
+    release = threading.Event()
+    sender = PartSender(lambda n, data: release.wait(5) and n, 2)
+    sender.reserve()  # part 1 fills on a slot of its own...
+    sender.submit(b"one")  # ...and goes out on it
+    sender.reserve()
+    sender.submit(b"two")  # both slots are out now
+    filling = threading.Thread(target=sender.reserve)  # so part 3 may not start to fill
+    filling.start()
+    time.sleep(0.2)
+    assert filling.is_alive()
+    release.set()  # the parts are answered: a slot is free again
+    filling.join(5)
+    assert not filling.is_alive()
+    sender.submit(b"three")
+    assert sender.results() == [1, 2, 3]

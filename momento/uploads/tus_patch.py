@@ -53,9 +53,9 @@ def sniff_record(record: TusUpload, head: bytes, limits: Limits) -> TusUpload:
 class PatchBody:
     """One PATCH's bytes behind the stored tail, held as a list of pieces until a part is full.
 
-    Memory stays at one filling part plus `in_flight` parts being sent. The multipart object is begun here once
-    the first 8 KiB are in (then the kind, hence the key, is known). Nothing is recorded here: the caller commits
-    the new offset, or calls abandon().
+    Memory stays at `in_flight` parts, the one filling among them (as for S3Writer). The multipart object is
+    begun here once the first 8 KiB are in (then the kind, hence the key, is known). Nothing is recorded here:
+    the caller commits the new offset, or calls abandon().
     """
 
     def __init__(self, storage: Storage, catalog: Catalog, record: TusUpload, tail: bytes, *, limits: Limits, in_flight: int,
@@ -93,6 +93,8 @@ class PatchBody:
             self.hasher.update(chunk)
         if self.check is not None:
             self.check.update(chunk)
+        if self.record.parts_ref:
+            self._parts.reserve()  # the part these bytes fill counts among those in flight
         self._pieces.append(chunk)
         self._held += len(chunk)
         if self.record.kind is None and self._held >= SNIFF_BYTES:

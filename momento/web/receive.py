@@ -90,7 +90,7 @@ def _drive(request, parser: PushMultipartParser, form: ReceivedForm, start, max_
             if not chunk and not seen:
                 return  # a body with no parts at all: the caller says which one is missing
             if not chunk:
-                raise BadRequest("The upload was cut off before the end.", code="incomplete_body") from None
+                raise cut_off() from None
             raise BadRequest(f"The form is malformed ({exc}).", code="malformed_form") from None
 
 

@@ -7,6 +7,9 @@
    (bench/untuned_allocator.py), the uploads in turn.
 2. aws backend on a moto server: the same upload against a direct boto3 put_object to that moto server.
                                                                             target: at least 0.8x
+   Also, in the same rounds: boto3's own multipart upload of the file with Momento's part settings (no server
+   in between) and the time of its CompleteMultipartUpload alone, and the CPU Momento and moto use per upload.
+   Ratios are medians with their range over the rounds (--repeats).
 3. memory: the server's peak RSS above idle while 1, 4 and 16 uploads (and downloads, through the server)
    run at once, per transfer; a fresh server and account per round, medians and ranges of --memory-repeats.
                                  target: 5 MiB per upload (local), 2 x part size + 5 MiB (aws)
@@ -121,38 +124,79 @@ def local_throughput(args, folder: str, path: Path, mb: float) -> list[tuple]:
                 if status == 201:  # the next round must not be a duplicate: delete it for good
                     _forget(env, body["id"])
     floor, mine, old = statistics.median(floors), statistics.median(ours), statistics.median(untuned)
-    rows.append((f"local: Momento vs socket sink (sha256 + file{' + fsync' if args.sink_fsync else ''})", f"{mb / mine:.0f} MB/s", f"{mb / floor:.0f} MB/s",
-                 f"{floor / mine:.2f}x", "0.70x"))
+    rows.append((f"local: Momento vs socket sink (sha256 + file{' + fsync' if args.sink_fsync else ''})",
+                 f"{mb / mine:.0f} MB/s", f"{mb / floor:.0f} MB/s", ratio(floors, ours), "0.70x"))
     rows.append(("local: Momento vs Momento, allocator untuned", f"{mb / mine:.0f} MB/s", f"{mb / old:.0f} MB/s",
-                 f"{old / mine:.2f}x", ""))
+                 ratio(untuned, ours), ""))
     return rows
 
 
 def aws_throughput(args, folder: str, path: Path, mb: float) -> list[tuple]:
+    """Per round, in turn: a direct put_object, Momento's upload, and boto3's own multipart upload of the file with
+    Momento's part settings (no server in between), whose CompleteMultipartUpload is timed on its own."""
     rows = []
     moto, aws = moto_env(folder)
     try:
         import boto3
+        from boto3.s3.transfer import TransferConfig
 
         s3 = boto3.client("s3")
+        part = int(aws.get("MOMENTO_S3_PART_SIZE", 5 * MiB))
+        multipart = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=2)
+        completing = _timer(s3, "CompleteMultipartUpload")
         token = make_token(aws)
-        puts, ours = [], []
-        with momento_server(aws | {"MOMENTO_MAX_VIDEO_BYTES": str(4 * 1024 * MiB)}) as (port, _):
+        puts, ours, boto_mp, cpu_ours, cpu_moto = [], [], [], [], []
+        with momento_server(aws | {"MOMENTO_MAX_VIDEO_BYTES": str(4 * 1024 * MiB)}) as (port, pid):
             for i in range(args.repeats):
                 start = time.perf_counter()
                 with open(path, "rb") as f:
                     s3.put_object(Bucket="bench-bucket", Key=f"direct/{i}.mp4", Body=f)
                 puts.append(time.perf_counter() - start)
                 s3.delete_object(Bucket="bench-bucket", Key=f"direct/{i}.mp4")
+                before = cpu_seconds(pid), cpu_seconds(moto.pid)
                 status, body, seconds = upload(port, token, _variant(path, i, folder))
                 assert status == 201, body
                 ours.append(seconds)
-        put, mine = statistics.median(puts), statistics.median(ours)
+                cpu_ours.append(cpu_seconds(pid) - before[0])
+                cpu_moto.append(cpu_seconds(moto.pid) - before[1])
+                start = time.perf_counter()
+                s3.upload_file(str(path), "bench-bucket", f"multipart/{i}.mp4", Config=multipart)
+                boto_mp.append(time.perf_counter() - start)
+                s3.delete_object(Bucket="bench-bucket", Key=f"multipart/{i}.mp4")
+        put, mine, theirs = statistics.median(puts), statistics.median(ours), statistics.median(boto_mp)
         rows.append(("aws (moto): Momento vs boto3 put_object", f"{mb / mine:.0f} MB/s", f"{mb / put:.0f} MB/s",
-                     f"{put / mine:.2f}x", "0.80x"))
+                     ratio(puts, ours), "0.80x"))
+        rows.append((f"aws (moto): boto3 upload_file, {part // MiB} MiB parts x 2, vs put_object",
+                     f"{mb / theirs:.0f} MB/s", f"{mb / put:.0f} MB/s", ratio(puts, boto_mp), ""))
+        rows.append(("aws (moto): its CompleteMultipartUpload alone (s)", _median_range(completing, 2), "", "", ""))
+        rows.append(("aws (moto): CPU per Momento upload (s), Momento / moto", f"{_median_range(cpu_ours, 2)} / "
+                     f"{_median_range(cpu_moto, 2)}", "", "", ""))
     finally:
         moto.terminate()
     return rows
+
+
+def _timer(client, operation: str) -> list[float]:
+    """Seconds each call of `operation` takes on this client, appended as they end."""
+    seconds, started = [], {}
+    client.meta.events.register(f"before-call.s3.{operation}",
+                                lambda **_: started.__setitem__("t", time.perf_counter()))
+    client.meta.events.register(f"after-call.s3.{operation}",
+                                lambda **_: seconds.append(time.perf_counter() - started["t"]))
+    return seconds
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ratio(references: list[float], ours: list[float]) -> str:
+    """The median ratio of reference time to ours, and its range over the rounds."""
+    per_round = [r / o for r, o in zip(references, ours)]
+    return f"{statistics.median(references) / statistics.median(ours):.2f}x " \
+           f"({min(per_round):.2f}-{max(per_round):.2f})"
 
 
 def _variant(path: Path, i: int, folder: str) -> Path:
@@ -233,9 +277,11 @@ def _memory_round(env: dict, n: int, files: list[Path], warm: Path, threads: int
     return (up.peak - idle) / n, (down.peak - idle_dl) / n
 
 
-def _median_range(values: list[float]) -> str:
-    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})" if len(values) > 1 \
-        else f"{values[0]:.1f}"
+def _median_range(values: list[float], digits: int = 1) -> str:
+    """The median of the values and their range."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def _copy_unique(path: Path, folder: str, i: int) -> Path:
@@ -248,7 +294,7 @@ def _copy_unique(path: Path, folder: str, i: int) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=200, help="MB of the throughput upload")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each throughput measure")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each throughput measure")
     parser.add_argument("--memory-size", type=int, default=40, help="MB of each file in the memory runs")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--memory-repeats", type=int, default=3, help="fresh servers per concurrency level")
@@ -259,9 +305,9 @@ def main() -> None:
     folder = temp_dir()
     if "throughput" not in args.skip:
         rows = throughput(args, folder)
-        print(f"{'measure':56} {'Momento':>10} {'reference':>10} {'ratio':>7} {'target':>7}")
+        print(f"{'measure':60} {'Momento':>14} {'reference':>10} {'ratio (range)':>18} {'target':>7}")
         for r in rows:
-            print(f"{r[0]:56} {r[1]:>10} {r[2]:>10} {r[3]:>7} {r[4]:>7}")
+            print(f"{r[0]:60} {r[1]:>14} {r[2]:>10} {r[3]:>18} {r[4]:>7}")
     if "memory" not in args.skip:
         rows = ([] if "local" in args.skip else memory(args, folder, "local")) + \
             ([] if "aws" in args.skip else memory(args, folder, "aws"))

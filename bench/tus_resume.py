@@ -179,7 +179,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--size-mb", type=int, default=200, help="file size in MB (default 200)")
     parser.add_argument("--cuts", type=int, default=3, help="connections dropped mid-body (default 3)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of both uploads; medians reported (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of both uploads; medians reported (default 5)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads of the one worker (default 4)")
     parser.add_argument("--backend", choices=("local", "aws"), default="local",
                         help="local (default), or aws: S3 and DynamoDB on a moto server started for the run")

@@ -75,8 +75,8 @@ class S3Storage(S3Parts, S3Delivery):
         self.bucket = bucket
         self.tail_days = tail_days  # resumable upload tails under tus/ expire after this (the lifecycle rule)
         self.kms_key_id = kms_key_id
-        self._clients = LazyClient("s3", session)
-        self._writes = LazyClient("s3", write_session if write_session is not None else session, WRITE_CONFIG)
+        self._clients = LazyClient("s3", session, WRITE_CONFIG)  # one client unless the writes have keys of their own
+        self._writes = LazyClient("s3", write_session, WRITE_CONFIG) if write_session is not None else self._clients
         self._reads = LazyClient("s3", read_session) if read_session is not None else self._clients
         # presigned URLs: the reader's key, always SigV4 (the only signature KMS-encrypted objects accept)
         self._signs = LazyClient("s3", read_session if read_session is not None else session, SIGNING_CONFIG)

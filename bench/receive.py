@@ -9,7 +9,8 @@
                                                                             target: at least 0.8x
    Also, in the same rounds: boto3's own multipart upload of the file with Momento's part settings (no server
    in between) and the time of its CompleteMultipartUpload alone, and the CPU Momento and moto use per upload.
-   Ratios are medians with their range over the rounds (--repeats).
+   Ratios are medians with their range over the rounds (--repeats). Each measure starts once the disk is
+   quiet (os.sync, then half a second), and every object a round wrote is deleted from moto after it.
 3. memory: the server's peak RSS above idle while 1, 4 and 16 uploads (and downloads, through the server)
    run at once, per transfer; a fresh server and account per round, medians and ranges of --memory-repeats.
                                  target: 5 MiB per upload (local), 2 x part size + 5 MiB (aws)
@@ -146,19 +147,25 @@ def aws_throughput(args, folder: str, path: Path, mb: float) -> list[tuple]:
         completing = _timer(s3, "CompleteMultipartUpload")
         token = make_token(aws)
         puts, ours, boto_mp, cpu_ours, cpu_moto = [], [], [], [], []
+        variants = [_variant(path, i, folder) for i in range(args.repeats)]  # written before, not during, a round
+        os.sync()
         with momento_server(aws | {"MOMENTO_MAX_VIDEO_BYTES": str(4 * 1024 * MiB)}) as (port, pid):
             for i in range(args.repeats):
+                settle()
                 start = time.perf_counter()
                 with open(path, "rb") as f:
                     s3.put_object(Bucket="bench-bucket", Key=f"direct/{i}.mp4", Body=f)
                 puts.append(time.perf_counter() - start)
                 s3.delete_object(Bucket="bench-bucket", Key=f"direct/{i}.mp4")
+                settle()
                 before = cpu_seconds(pid), cpu_seconds(moto.pid)
-                status, body, seconds = upload(port, token, _variant(path, i, folder))
+                status, body, seconds = upload(port, token, variants[i])
                 assert status == 201, body
                 ours.append(seconds)
                 cpu_ours.append(cpu_seconds(pid) - before[0])
                 cpu_moto.append(cpu_seconds(moto.pid) - before[1])
+                _drop_objects(s3, "bench-bucket", "user-")  # as the references' objects are: moto holds no more
+                settle()
                 start = time.perf_counter()
                 s3.upload_file(str(path), "bench-bucket", f"multipart/{i}.mp4", Config=multipart)
                 boto_mp.append(time.perf_counter() - start)
@@ -174,6 +181,20 @@ def aws_throughput(args, folder: str, path: Path, mb: float) -> list[tuple]:
     finally:
         moto.terminate()
     return rows
+
+
+def settle() -> None:
+    """Start a measure from a quiet disk: what the one before wrote (moto's temporary files) is written back
+    first, so its writeback does not land on whichever measure comes next."""
+    os.sync()
+    time.sleep(0.5)
+
+
+def _drop_objects(s3, bucket: str, prefix: str) -> None:
+    """Delete every object under prefix (the record stays: the next round's bytes differ anyway)."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=item["Key"])
 
 
 def _timer(client, operation: str) -> list[float]:

@@ -1,6 +1,7 @@
 """The storage contract, written once and run against LocalStorage and S3Storage (on moto)."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -309,7 +311,9 @@ def test_s3_one_client_per_instance(moto_server):
 @pytest.mark.aws
 def test_s3_parts_are_checksummed_not_hashed_for_the_signature(moto_server):
     """Each part carries a CRC32 that S3 verifies (moto keeps it and boto3 checks it on reads); its bytes are not
-    hashed again with sha256 to sign the request, over http as over https."""
+    hashed again with sha256 to sign the request, over http as over https. The upload is begun as a CRC32 one and
+    completed with every part's checksum listed, so the object keeps a checksum of its parts' checksums (no
+    second pass over the whole object, which S3 would make for a full-object checksum)."""
     storage = build_storage({"BACKEND": "aws", "BUCKET": f"momento-test-{uuid.uuid4().hex[:8]}"},
                             part_size=5 * MiB, in_flight=1)
     sent = []
@@ -321,6 +325,12 @@ def test_s3_parts_are_checksummed_not_hashed_for_the_signature(moto_server):
         assert headers["x-amz-content-sha256"] in ("UNSIGNED-PAYLOAD", b"UNSIGNED-PAYLOAD")
         assert headers.get("x-amz-checksum-crc32")
     assert b"".join(storage.open("k/parts")) == data
+    head = storage.client.get_object(Bucket=storage.bucket, Key="k/parts", ChecksumMode="ENABLED")
+    head["Body"].close()
+    assert head["ChecksumType"] == "COMPOSITE"
+    parts = [zlib.crc32(data[:5 * MiB]), zlib.crc32(data[5 * MiB:])]
+    composite = zlib.crc32(b"".join(p.to_bytes(4, "big") for p in parts)).to_bytes(4, "big")
+    assert head["ChecksumCRC32"] == f"{base64.b64encode(composite).decode()}-2"
 
 
 def test_s3_policy_denies_plain_http_on_real_endpoints():

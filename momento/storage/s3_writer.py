@@ -10,6 +10,9 @@ from .parts import PartSender
 from .s3_errors import failed
 
 MiB = 1024 * 1024
+# The multipart upload is begun with this algorithm, each part carries its checksum and the completion lists them:
+# S3 checks every part and keeps a checksum of checksums (COMPOSITE), with no second pass over the whole object.
+CHECKSUM = "CRC32"
 
 
 class S3Writer:
@@ -59,13 +62,14 @@ class S3Writer:
         """Hand a full part to the sender (begun as a multipart upload on the first), waiting for a free slot."""
         if self._upload_id is None:
             answer = self._call(self.storage.writes.create_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
-                                ContentType=self.content_type, **self.storage._encryption_args())
+                                ContentType=self.content_type, ChecksumAlgorithm=CHECKSUM,
+                                **self.storage._encryption_args())
             self._upload_id = answer["UploadId"]
         self._parts.submit(part)
 
     def _upload_part(self, number: int, part: bytes | bytearray) -> dict:
         answer = self._call(self.storage.writes.upload_part, Bucket=self.storage.bucket, Key=self.key,
-                            UploadId=self._upload_id, PartNumber=number, Body=part)
+                            UploadId=self._upload_id, PartNumber=number, Body=part, ChecksumAlgorithm=CHECKSUM)
         if len(part) == self.part_size:  # sent and answered: nothing reads it any more
             self._spare.append(part)
         return answer
@@ -78,7 +82,7 @@ class S3Writer:
             del self._buffer[self._filled:]  # the last part: only what it holds
             part, self._buffer, self._filled = self._buffer, bytearray(), 0
             self._send(part)
-        parts = [{"PartNumber": n, "ETag": answer["ETag"]} for n, answer in enumerate(self._parts.results(), 1)]
+        parts = [_listed(n, answer) for n, answer in enumerate(self._parts.results(), 1)]
         answer = self._call(self.storage.writes.complete_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
                             UploadId=self._upload_id, MultipartUpload={"Parts": parts})
         self._upload_id = None
@@ -109,3 +113,11 @@ class S3Writer:
             return method(**kwargs)
         except (BotoCoreError, ClientError) as exc:
             raise failed("store the object", exc) from exc
+
+
+def _listed(number: int, answer: dict) -> dict:
+    """A part as CompleteMultipartUpload lists it: its number, ETag and the checksum S3 answered for it."""
+    part = {"PartNumber": number, "ETag": answer["ETag"]}
+    if answer.get("ChecksumCRC32"):
+        part["ChecksumCRC32"] = answer["ChecksumCRC32"]
+    return part

@@ -430,3 +430,59 @@ def _post_upload(port: int, token: str, data: bytes) -> dict:
     with urllib.request.urlopen(req, timeout=60) as resp:
         assert resp.status == 201
         return json.loads(resp.read())
+
+
+@pytest.mark.aws
+def test_s3_original_completes_while_it_is_decoded(aws_app, monkeypatch):
+    """On S3 the multipart completion runs while the file is decoded, so the answer waits for the longer of the two,
+    not their sum; the record still comes after it. A file its decode refuses, or a duplicate, has its completed
+    original deleted again."""
+    from momento.errors import BadRequest
+    from momento.uploads import commit as commit_step
+
+    b = aws_app.extensions["momento"]
+    alice = _account(aws_app)
+    data = _large_jpeg(b)
+    events: list[str] = []
+    real_inspect, refuse = commit_step.inspect, []
+
+    def slow_inspect(*args, **kwargs):
+        events.append("decode starts")
+        time.sleep(0.5)
+        events.append("decode ends")
+        if refuse:
+            raise BadRequest("refused by its decode", code="refused")
+        return real_inspect(*args, **kwargs)
+
+    def completed(**_):
+        events.append("original completed")
+
+    def recorded(**_):
+        events.append("recorded")
+
+    monkeypatch.setattr(commit_step, "inspect", slow_inspect)
+    hooks = [(b.storage.writes, "after-call.s3.CompleteMultipartUpload", completed),
+             (b.catalog.client, "after-call.dynamodb.TransactWriteItems", recorded)]
+    for client, event, hook in hooks:
+        client.meta.events.register(event, hook)
+    try:
+        refuse.append(True)
+        resp = alice.upload(data)
+        assert resp.status_code == 400, resp.json
+        assert events.index("original completed") < events.index("decode ends")
+        with aws_app.app_context():
+            assert list(b.storage.list(f"user-{alice.user.id}/")) == []
+            assert b.catalog.list_uploads(alice.user.id).items == ()
+
+        refuse.clear()
+        events.clear()
+        first = alice.upload(data)
+        assert first.status_code == 201, first.json
+        assert events.index("original completed") < events.index("decode ends") < events.index("recorded")
+        again = alice.upload(data)  # the same bytes: a duplicate, stored once
+        assert again.status_code in (200, 201) and again.json["id"] == first.json["id"]
+        with aws_app.app_context():
+            assert len(list(b.storage.list(f"user-{alice.user.id}/"))) == 2  # the original and its thumbnail
+    finally:
+        for client, event, hook in hooks:
+            client.meta.events.unregister(event, hook)

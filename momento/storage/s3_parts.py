@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import BackendError, ObjectMissing
 from ..models import ObjectInfo
+from .s3_writer import CHECKSUM, listed_part
 
 GONE = {"NoSuchUpload", "404", "NotFound"}
 
@@ -19,22 +20,31 @@ class S3Parts:
     """begin/put/complete/abort for S3Storage, each one S3 call."""
 
     def begin_parts(self, key: str, content_type: str) -> str:
-        """CreateMultipartUpload at key (encrypted like every object); the upload id."""
+        """CreateMultipartUpload at key (encrypted like every object), begun as a CRC32 one: "CRC32 <upload id>"."""
         answer = self._parts_call("start the object", self.writes.create_multipart_upload, Bucket=self.bucket,
-                                  Key=key, ContentType=content_type, **self._encryption_args())
-        return answer["UploadId"]
+                                  Key=key, ContentType=content_type, ChecksumAlgorithm=CHECKSUM,
+                                  **self._encryption_args())
+        return f"{CHECKSUM} {answer['UploadId']}"
 
     def put_part(self, key: str, upload_ref: str, number: int, data: bytes) -> str:
-        """UploadPart `number` (1-based; at least 5 MiB unless it is the last); its ETag."""
+        """UploadPart `number` (1-based; at least 5 MiB unless it is the last); its ETag, and the part's CRC32 after
+        a space when the upload was begun as a CRC32 one (both are listed at completion)."""
+        checksum, upload_id = _ref(upload_ref)
         answer = self._parts_call("store a part", self.writes.upload_part, Bucket=self.bucket, Key=key,
-                                  UploadId=upload_ref, PartNumber=number, Body=data)
-        return answer["ETag"]
+                                  UploadId=upload_id, PartNumber=number, Body=data,
+                                  **({"ChecksumAlgorithm": checksum} if checksum else {}))
+        crc = answer.get("ChecksumCRC32") if checksum else None
+        return f"{answer['ETag']} {crc}" if crc else answer["ETag"]
 
     def complete_parts(self, key: str, upload_ref: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
-        """CompleteMultipartUpload with these (number, ETag) pairs; S3 refuses a part whose ETag differs."""
-        listed = [{"PartNumber": n, "ETag": etag} for n, etag in parts]
+        """CompleteMultipartUpload with these (number, ETag) pairs; S3 refuses a part whose ETag (or checksum)
+        differs."""
+        listed = []
+        for number, token in parts:
+            etag, _, crc = token.partition(" ")
+            listed.append(listed_part(number, {"ETag": etag, "ChecksumCRC32": crc}))
         self._parts_call("finish the object", self.writes.complete_multipart_upload, Bucket=self.bucket, Key=key,
-                         UploadId=upload_ref, MultipartUpload={"Parts": listed})
+                         UploadId=_ref(upload_ref)[1], MultipartUpload={"Parts": listed})
         # The size is the sum of the parts, which only the caller knows: one read (the reader's key when split).
         return self.stat(key)
 
@@ -42,7 +52,7 @@ class S3Parts:
         """AbortMultipartUpload; an upload already gone is fine."""
         try:
             self._parts_call("drop the parts", self.writes.abort_multipart_upload, Bucket=self.bucket, Key=key,
-                             UploadId=upload_ref)
+                             UploadId=_ref(upload_ref)[1])
         except ObjectMissing:
             pass
 
@@ -63,3 +73,9 @@ class S3Parts:
         except BotoCoreError as exc:
             raise BackendError(f"The object store failed to {what} ({type(exc).__name__}).", backend="s3",
                                operation="parts") from exc
+
+
+def _ref(upload_ref: str) -> tuple[Optional[str], str]:
+    """(checksum algorithm or None, upload id) of a reference begin_parts gave (a bare id: begun without one)."""
+    checksum, _, upload_id = upload_ref.rpartition(" ")
+    return checksum or None, upload_id

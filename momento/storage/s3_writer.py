@@ -82,7 +82,7 @@ class S3Writer:
             del self._buffer[self._filled:]  # the last part: only what it holds
             part, self._buffer, self._filled = self._buffer, bytearray(), 0
             self._send(part)
-        parts = [_listed(n, answer) for n, answer in enumerate(self._parts.results(), 1)]
+        parts = [listed_part(n, answer) for n, answer in enumerate(self._parts.results(), 1)]
         answer = self._call(self.storage.writes.complete_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
                             UploadId=self._upload_id, MultipartUpload={"Parts": parts})
         self._upload_id = None
@@ -115,7 +115,7 @@ class S3Writer:
             raise failed("store the object", exc) from exc
 
 
-def _listed(number: int, answer: dict) -> dict:
+def listed_part(number: int, answer: dict) -> dict:
     """A part as CompleteMultipartUpload lists it: its number, ETag and the checksum S3 answered for it."""
     part = {"PartNumber": number, "ETag": answer["ETag"]}
     if answer.get("ChecksumCRC32"):

@@ -1,10 +1,8 @@
 """The commit step every front door ends in: decode, derive, then publish and record, or discard everything.
 
-The record is written only after the original and its thumbnail are stored, and whatever refuses or fails the
-upload first removes what it stored: a crash at any point leaves either a complete upload or objects no record
-points to, which nobody can reach and `flask momento verify --repair` removes. The original becomes visible
-(published) after its bytes decoded, but for S3 form uploads and finished resumable ones, whose original is
-completed while (or before) they are decoded.
+The original becomes visible (published) only after its bytes decoded, and the record is written only after the
+original and its thumbnail are stored: a crash at any point leaves either nothing visible or a complete upload
+(`flask momento verify --repair` removes an object left without its record).
 """
 from __future__ import annotations
 
@@ -90,8 +88,7 @@ class Arrived:
     sha256: str
     filename: Optional[str]
     tags: tuple[str, ...]
-    publish: Callable[[], None]  # makes the original visible at its key, or waits until it is (a completion begun
-    # when the body ended; a finished tus object already is)
+    publish: Callable[[], None]  # makes the original visible at its key (already so for a finished tus object)
     discard: Callable[[], None]  # removes the original's bytes, visible or not
     open_file: Optional[Callable[[], BinaryIO]] = None  # opens the bytes when `path` holds only some (a sparse copy)
 
@@ -117,8 +114,8 @@ def commit(storage: Storage, catalog: Catalog, arrived: Arrived, limits: Limits)
     upload = build_upload(arrived.user, info, sha256=arrived.sha256, size=arrived.size, filename=arrived.filename,
                           tags=arrived.tags, taggers=limits.taggers, upload_id=arrived.upload_id)
     try:
-        storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime, durable=False)  # made again by verify
         arrived.publish()
+        storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime, durable=False)  # made again by verify
         # a pending rendition's job is written with the record: no upload is ever left pending without one
         catalog.put_upload(upload, rendition_job(upload) if upload.rendition == PENDING else None)
     except DuplicateUpload as dup:  # the same bytes arrived twice at once; the other request won

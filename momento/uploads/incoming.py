@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import threading
-from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import BinaryIO, Callable, Iterable, Iterator, Optional
 
@@ -45,9 +43,8 @@ class IncomingUpload:
     """One file arriving in pieces: sniffed from its first bytes, hashed and written to the store as it comes.
 
     Non-media is refused as soon as the first bytes are in; a size over the kind's limit as soon as it is
-    passed. A refused or cut-off upload leaves nothing behind: before finish() nothing is visible in the store;
-    in finish() the local store publishes the original once it decoded, S3 completes it while it is decoded
-    (_complete_early) and deletes it again if it is refused. Decoders read a local copy: the store's own temporary file for the local
+    passed. The store keeps nothing visible until finish() has decoded the file: a refused or cut-off
+    upload leaves nothing behind. Decoders read a local copy: the store's own temporary file for the local
     backend; for S3 a temporary file on this disk (deleted at the end of the request): the whole file for
     photos and WebM, for MP4/MOV a sparse copy of the index and opening media (sparse.py). Should decoding
     reach bytes not kept, the original is published early and the bytes fetched from it (a crash then
@@ -68,7 +65,6 @@ class IncomingUpload:
         self._copy = None  # the local copy when the store keeps none on this disk
         self._keeper: Optional[Mp4Keeper] = None  # what of an MP4/MOV goes into a sparse copy
         self._published = False
-        self._completing: Optional[Future] = None  # the store finishing the original while the file is decoded
 
     def feed(self, data: bytes) -> None:
         """Take the next bytes of the file."""
@@ -119,7 +115,6 @@ class IncomingUpload:
         arrived = Arrived(user=self.user, upload_id=self.upload_id, sniffed=self.sniffed, path=self._local_path(),
                           size=self.size, sha256=self._digest.hexdigest(), filename=self.filename, tags=tags,
                           publish=self._publish, discard=self._discard, open_file=self._opener())
-        self._complete_early()
         try:
             return commit(self.storage, self.catalog, arrived, self.limits)
         finally:
@@ -151,45 +146,14 @@ class IncomingUpload:
         self._writer.flush()
         return self._writer.local_path
 
-    def _complete_early(self) -> None:
-        """S3: finish the original (its last part and the multipart completion) on a thread of its own while the
-        duplicate check, the decode and the thumbnail run, so the answer waits for the longer of the two, not
-        their sum. The record is still written only once the original is complete (_publish waits for it); a
-        file refused meanwhile has its completed original deleted again (_discard)."""
-        if self._writer.local_path is not None or self._completing is not None:
-            return  # the local store's commit renames the file the decoders read: it stays in turn
-        done: Future = Future()
-
-        def complete() -> None:
-            try:
-                done.set_result(self._writer.commit())
-            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on it
-                done.set_exception(exc)
-
-        self._completing = done
-        threading.Thread(target=complete, name="momento-complete", daemon=True).start()
-
     def _publish(self) -> None:
         if self._published:
             return
-        if self._completing is not None:
-            self._completing.result()  # the store's error, if the completion failed
-        else:
-            self._writer.commit()
+        self._writer.commit()
         self._published = True
 
-    def _settle_completion(self) -> None:
-        """Wait for an early completion to end; a successful one counts as published."""
-        if self._completing is not None and not self._published:
-            try:
-                self._completing.result()
-                self._published = True
-            except BaseException:  # noqa: BLE001 - the writer aborts what is left of it
-                pass
-
     def _discard(self) -> None:
-        self._settle_completion()
-        if self._published:  # refused or unrecorded after the original became visible
+        if self._published:  # the record failed after the original became visible
             self.storage.delete(self._writer.key)
         else:
             self._writer.abort()
@@ -202,8 +166,6 @@ class IncomingUpload:
     def abort(self) -> None:
         """Throw away what arrived; nothing of it stays in the store or on this disk."""
         if self._writer is not None:
-            if self._completing is not None:
-                self._completing.exception()  # never abort under a completion still running
             self._writer.abort()
         self._close_copy()
 

@@ -1,9 +1,11 @@
 """Reading a multipart upload as it arrives, so the pipeline sees each file's bytes before the body ends."""
 from __future__ import annotations
 
+import io
 from typing import Callable, Optional
 
 from flask import Request
+from gunicorn.http.body import Body as GunicornBody, LengthReader as GunicornLengthReader
 from multipart import ParserError, ParserLimitReached, PushMultipartParser
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
@@ -116,6 +118,7 @@ def body_reader(request, cut: Callable[[], Exception] = cut_off) -> Callable[[in
         return _through_stream(request.stream, cut)
     if request.max_content_length is not None and length > request.max_content_length:
         raise RequestEntityTooLarge()  # answered like any request over the limit
+    source = _from_gunicorn_socket(request.environ) or raw.read
     left = length
 
     def read(size: int) -> bytes:
@@ -123,12 +126,55 @@ def body_reader(request, cut: Callable[[], Exception] = cut_off) -> Callable[[in
         if left <= 0:
             return b""
         try:
-            data = raw.read(min(size, left))
+            data = source(min(size, left))
         except (OSError, ValueError):  # the connection broke
             data = b""
         if not data:
             raise cut()
         left -= len(data)
+        return data
+
+    return read
+
+
+def _from_gunicorn_socket(environ) -> Optional[Callable[[int], bytes]]:
+    """read(size) of a body of known length straight from gunicorn's socket; None under another server.
+
+    gunicorn's own reader passes every read through two buffers of its own (three copies of each byte, about a
+    tenth of a second of CPU per 200 MB). This one hands out what gunicorn already holds first, then one recv()
+    per read, and keeps gunicorn's count of the body still to come, so the connection's next request is read
+    from the right byte. A failed read marks the body failed: gunicorn then closes the connection rather than
+    reuse it.
+    """
+    body, sock = environ.get("wsgi.input"), environ.get("gunicorn.socket")
+    reader = getattr(body, "reader", None)
+    unreader = getattr(reader, "unreader", None)
+    if not (isinstance(body, GunicornBody) and isinstance(reader, GunicornLengthReader) and sock is not None
+            and getattr(unreader, "sock", None) is sock and isinstance(getattr(unreader, "buf", None), io.BytesIO)):
+        return None
+
+    def read(size: int) -> bytes:
+        held = body.buf.getvalue()  # read ahead by gunicorn's body, already off its count
+        if held:
+            body.buf = io.BytesIO()
+            body.buf.write(held[size:])
+            return held[:size]
+        if reader.length <= 0:
+            return b""
+        pending = unreader.buf.getvalue()  # read from the socket, not yet off the count (may run past the body)
+        if pending:
+            data = pending[:min(size, reader.length)]
+            unreader.buf = io.BytesIO()
+            unreader.buf.write(pending[len(data):])
+        else:
+            try:
+                data = sock.recv(min(size, reader.length))
+            except OSError:
+                body.failed = True
+                raise
+            if not data:
+                body.failed = True
+        reader.length -= len(data)
         return data
 
     return read

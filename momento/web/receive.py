@@ -110,8 +110,9 @@ def cut_off() -> Exception:
 def body_reader(request, cut: Callable[[], Exception] = cut_off) -> Callable[[int], bytes]:
     """read(size) over the request's body: b"" at its end, cut() raised when the client stops short.
 
-    A body of known length is read straight from the server's input (werkzeug's wrapper would copy every read
-    three times); one without a length goes through request.stream, which holds it to MAX_CONTENT_LENGTH.
+    A body of known length is read straight from gunicorn's socket (_from_gunicorn_socket), or from another
+    server's input (werkzeug's wrapper would copy every read three times); one without a length goes through
+    request.stream, which holds it to MAX_CONTENT_LENGTH.
     """
     length, raw = request.content_length, request.environ.get("wsgi.input")
     if length is None or raw is None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -389,3 +391,28 @@ def test_a_hash_state_from_another_version_is_recomputed(app, alice, tus, backen
     resp = tus.patch(url, video[6 * MiB:], 6 * MiB)
     assert resp.status_code == 204
     assert tus.state(url)["upload"]["sha256"] == hashlib.sha256(video).hexdigest()
+
+
+@both_backends
+def test_head_answers_as_soon_as_a_patch_of_this_process_lets_go(app, alice):
+    """HEAD right after a dropped connection waits for the PATCH still taking in its bytes: a PATCH of this process
+    wakes it as it lets go of the upload, rather than at HEAD's next read of the record (at doubling pauses)."""
+    uploads = service(app)
+    video = padded_video()
+    record = uploads.create(alice.user, length=len(video), filename="cut.mp4", tags=())
+    answered, threads = {}, []
+
+    def head():
+        answered["record"] = uploads.position(alice.user, record.id, wait=5.0)
+        answered["at"] = time.monotonic()
+
+    def dropped_connection():  # the client asks where to resume while the PATCH is still reading
+        threads.append(threading.Thread(target=head))
+        threads[0].start()
+        time.sleep(0.35)  # HEAD reads the record at 0.01, 0.03, 0.07, 0.15, 0.31, 0.63 s: it ends between two
+
+    uploads.receive(alice.user, record.id, offset=0, read=reader(video[:7 * MiB], before=dropped_connection))
+    let_go = time.monotonic()
+    threads[0].join(5)
+    assert answered["record"].offset == 7 * MiB and answered["record"].patching_since is None
+    assert answered["at"] - let_go < 0.1

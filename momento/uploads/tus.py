@@ -12,6 +12,7 @@ The record and its settings are in tus_record.py, one PATCH's bytes in tus_patch
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 MAX_PARTS = 2000  # keeps a record's ETag list small: parts grow past TUS_PART_SIZE for huge files
 STALE_COMPLETION = timedelta(minutes=15)  # a completion this old died with its server: it may be run again
 BUSY_PATCH = timedelta(minutes=1)  # HEAD waits for a PATCH started this recently
+# Told when a PATCH of this process lets go of its upload: a HEAD waiting for it answers at once rather than at
+# its next read of the record (which stays the way to learn of a PATCH on another server).
+PATCH_SETTLED = threading.Condition()
 
 
 class RecordedError(MomentoError):
@@ -159,13 +163,12 @@ class ResumableUploads:
         """For HEAD: the upload once no PATCH is half-way through it, waiting up to `wait` seconds, so that a
         client asking right after its connection dropped hears of the bytes the server was still taking in."""
         record = self.find(user, tus_id)
-        deadline, pause = time.monotonic() + wait, 0.005
+        deadline, pause = time.monotonic() + wait, 0.01
         while record.patching_since and time.monotonic() < deadline and \
                 parse_iso(record.patching_since) > clock.now() - BUSY_PATCH:
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            # soon after the drop, where the answer usually is, often: the client waits for it (doubling
-            # pauses answered up to twice as late as the PATCH ended); then every 50 ms at most
-            pause = min(pause * 1.5, 0.05)
+            with PATCH_SETTLED:  # woken as soon as a PATCH in this process lets go; others are read again
+                PATCH_SETTLED.wait(min(pause, max(0.0, deadline - time.monotonic())))
+            pause *= 2  # a few reads at most, soon after the drop, where the answer usually is
             record = self.find(user, tus_id)
         return record
 
@@ -221,8 +224,8 @@ class ResumableUploads:
         tail_key = f"{record.tail_prefix}tail-{offset}" if rest else None
         if tail_key:
             self.storage.put_bytes(tail_key, rest, "application/octet-stream")
-        stored = self.catalog.update_tus(record.evolve(offset=offset, etags=etags, tail_key=tail_key,
-                                                       hash_state=save_hash(stretch.hasher), patching_since=None))
+        stored = self._save(record.evolve(offset=offset, etags=etags, tail_key=tail_key,
+                                          hash_state=save_hash(stretch.hasher), patching_since=None))
         if stored is None:
             raise moved_on()
         if record.tail_key and record.tail_key != tail_key:
@@ -305,8 +308,13 @@ class ResumableUploads:
             self._quietly(self.catalog.release_bytes, record.user_id, record.id)
 
     def _save(self, record: TusUpload) -> Optional[TusUpload]:
-        """Compare-and-set the record; None when another request changed it first."""
-        return self.catalog.update_tus(record)
+        """Compare-and-set the record; None when another request changed it first. A record saved with no PATCH
+        on it wakes the HEADs of this process waiting for one to end."""
+        saved = self.catalog.update_tus(record)
+        if record.patching_since is None:
+            with PATCH_SETTLED:
+                PATCH_SETTLED.notify_all()
+        return saved
 
     def _drop_bytes(self, record: TusUpload) -> None:
         """Abort the parts and delete the tails; a store that refuses (a web role that may not delete) logs."""

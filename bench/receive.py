@@ -3,8 +3,8 @@
 1. local backend: a 200 MB video through Momento against a bare socket sink that reads the same request,
    hashes it (sha256), writes it to a file and fsyncs it before answering (Momento answers only once the
    original is on disk; --no-sink-fsync leaves the fsync out).              target: at least 0.7x
-   Also: the same server with its allocator set back as it was before momento/memory.py's tuning
-   (bench/untuned_allocator.py), the uploads in turn.
+   Each measure starts once the disk is quiet, as below. Also: the same server with its allocator set back as
+   it was before momento/memory.py's tuning (bench/untuned_allocator.py), the uploads in turn.
 2. aws backend on a moto server: the same upload against a direct boto3 put_object to that moto server.
                                                                             target: at least 0.8x
    Also, in the same rounds: boto3's own multipart upload of the file with Momento's part settings (no server
@@ -117,8 +117,10 @@ def local_throughput(args, folder: str, path: Path, mb: float) -> list[tuple]:
     with momento_server(env) as (port, _), \
             momento_server(env, config=str(Path(__file__).with_name("untuned_allocator.py"))) as (old_port, _):
         for i in range(args.repeats):  # in turn, so drift on a busy machine hits all three alike
+            settle()
             floors.append(socket_sink_seconds(path, folder, args.sink_fsync))
             for server, times in ((port, ours), (old_port, untuned)):
+                settle()
                 status, body, seconds = upload(server, token, path)
                 assert status == 201 or body.get("duplicate"), body
                 times.append(seconds)

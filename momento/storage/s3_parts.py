@@ -41,8 +41,8 @@ class S3Parts:
         differs."""
         listed = []
         for number, token in parts:
-            etag, _, crc = token.partition(" ")
-            listed.append(listed_part(number, {"ETag": etag, "ChecksumCRC32": crc}))
+            etag, _, crc = token.partition(" ")  # "<ETag> <CRC32>" from put_part, or a bare ETag
+            listed.append(listed_part(number, etag, crc or None))
         self._parts_call("finish the object", self.writes.complete_multipart_upload, Bucket=self.bucket, Key=key,
                          UploadId=_ref(upload_ref)[1], MultipartUpload={"Parts": listed})
         # The size is the sum of the parts, which only the caller knows: one read (the reader's key when split).

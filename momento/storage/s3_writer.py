@@ -82,7 +82,8 @@ class S3Writer:
             del self._buffer[self._filled:]  # the last part: only what it holds
             part, self._buffer, self._filled = self._buffer, bytearray(), 0
             self._send(part)
-        parts = [listed_part(n, answer) for n, answer in enumerate(self._parts.results(), 1)]
+        parts = [listed_part(n, answer["ETag"], answer.get("ChecksumCRC32"))
+                 for n, answer in enumerate(self._parts.results(), 1)]
         answer = self._call(self.storage.writes.complete_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
                             UploadId=self._upload_id, MultipartUpload={"Parts": parts})
         self._upload_id = None
@@ -115,9 +116,6 @@ class S3Writer:
             raise failed("store the object", exc) from exc
 
 
-def listed_part(number: int, answer: dict) -> dict:
-    """A part as CompleteMultipartUpload lists it: its number, ETag and the checksum S3 answered for it."""
-    part = {"PartNumber": number, "ETag": answer["ETag"]}
-    if answer.get("ChecksumCRC32"):
-        part["ChecksumCRC32"] = answer["ChecksumCRC32"]
-    return part
+def listed_part(number: int, etag: str, crc: Optional[str]) -> dict:
+    """A part as CompleteMultipartUpload lists it: its number, ETag and the CRC32 S3 answered for it (if any)."""
+    return {"PartNumber": number, "ETag": etag, **({"ChecksumCRC32": crc} if crc else {})}

@@ -1,10 +1,12 @@
 """Shared pieces of the benchmark scripts: a real server in a subprocess, memory sampling, streamed uploads."""
 from __future__ import annotations
 
+import atexit
 import http.client
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -161,5 +163,7 @@ def make_token(env: dict) -> str:
 
 
 def temp_dir() -> str:
-    """A scratch folder for one benchmark run."""
-    return tempfile.mkdtemp(prefix="momento-bench-")
+    """A scratch folder for one benchmark run, removed when the run ends (its files are gigabytes)."""
+    folder = tempfile.mkdtemp(prefix="momento-bench-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder

@@ -310,10 +310,12 @@ def test_s3_one_client_per_instance(moto_server):
 
 @pytest.mark.aws
 def test_s3_parts_are_checksummed_not_hashed_for_the_signature(moto_server):
-    """Each part carries a CRC32 that S3 verifies (moto keeps it and boto3 checks it on reads); its bytes are not
-    hashed again with sha256 to sign the request, over http as over https. The upload is begun as a CRC32 one and
+    """Each part carries a CRC32C that S3 verifies (moto keeps it and boto3 checks it on reads); its bytes are not
+    hashed again with sha256 to sign the request, over http as over https. The upload is begun as a CRC32C one and
     completed with every part's checksum listed, so the object keeps a checksum of its parts' checksums (no
     second pass over the whole object, which S3 would make for a full-object checksum)."""
+    import crc32c
+
     storage = build_storage({"BACKEND": "aws", "BUCKET": f"momento-test-{uuid.uuid4().hex[:8]}"},
                             part_size=5 * MiB, in_flight=1)
     sent = []
@@ -321,16 +323,20 @@ def test_s3_parts_are_checksummed_not_hashed_for_the_signature(moto_server):
     data = os.urandom(6 * MiB)
     storage.put("k/parts", io.BytesIO(data), "application/octet-stream")
     assert len(sent) == 2
-    for headers in sent:
+    for headers, part in zip(sent, (data[:5 * MiB], data[5 * MiB:])):
         assert headers["x-amz-content-sha256"] in ("UNSIGNED-PAYLOAD", b"UNSIGNED-PAYLOAD")
-        assert headers.get("x-amz-checksum-crc32")
+        crc = headers.get("x-amz-checksum-crc32c")
+        crc = crc.decode() if isinstance(crc, bytes) else crc
+        assert crc == base64.b64encode(crc32c.crc32c(part).to_bytes(4, "big")).decode()
+        assert not any(name.lower().startswith("x-amz-checksum-crc32") and name.lower() != "x-amz-checksum-crc32c"
+                       for name in headers)  # no second checksum of boto3's own
     assert b"".join(storage.open("k/parts")) == data
     head = storage.client.get_object(Bucket=storage.bucket, Key="k/parts", ChecksumMode="ENABLED")
     head["Body"].close()
     assert head["ChecksumType"] == "COMPOSITE"
-    parts = [zlib.crc32(data[:5 * MiB]), zlib.crc32(data[5 * MiB:])]
-    composite = zlib.crc32(b"".join(p.to_bytes(4, "big") for p in parts)).to_bytes(4, "big")
-    assert head["ChecksumCRC32"] == f"{base64.b64encode(composite).decode()}-2"
+    parts = [crc32c.crc32c(data[:5 * MiB]), crc32c.crc32c(data[5 * MiB:])]
+    composite = crc32c.crc32c(b"".join(p.to_bytes(4, "big") for p in parts)).to_bytes(4, "big")
+    assert head["ChecksumCRC32C"] == f"{base64.b64encode(composite).decode()}-2"
 
 
 def test_s3_policy_denies_plain_http_on_real_endpoints():

@@ -93,27 +93,45 @@ def test_aborted_parts_leave_nothing(backends_pair):
 
 @pytest.mark.aws
 def test_s3_parts_complete_with_their_checksums(moto_server):
-    """A resumable upload on S3 is begun as a CRC32 one: each part's checksum is kept beside its ETag and listed at
-    completion, so the object keeps a checksum of its parts' checksums. An upload begun without one (by an
-    earlier version) still completes from its ETags alone."""
+    """A resumable upload on S3 is begun as a CRC32C one: each part's checksum is kept beside its ETag and listed
+    at completion, so the object keeps a checksum of its parts' checksums. Uploads begun by an earlier version
+    (as CRC32 ones, or without a checksum) still complete as they were begun."""
     import base64
     import uuid
     import zlib
 
+    import crc32c
+
     from tests.backends import build_storage
+
+    def b64(value: int) -> str:
+        return base64.b64encode(value.to_bytes(4, "big")).decode()
 
     storage = build_storage({"BACKEND": "aws", "BUCKET": f"momento-test-{uuid.uuid4().hex[:8]}"})
     key = "user-u1/videos/01J00000000000000000000003.mp4"
     first, second = b"a" * (5 * MiB), b"tail"
     ref = storage.begin_parts(key, "video/mp4")
+    assert ref.startswith("CRC32C ")
     tokens = [storage.put_part(key, ref, 1, first), storage.put_part(key, ref, 2, second)]
-    assert all(" " in t for t in tokens)
+    assert [t.split(" ")[1] for t in tokens] == [b64(crc32c.crc32c(first)), b64(crc32c.crc32c(second))]
     storage.complete_parts(key, ref, list(enumerate(tokens, 1)))
     answer = storage.client.get_object(Bucket=storage.bucket, Key=key, ChecksumMode="ENABLED")
     assert answer["Body"].read() == first + second
-    crcs = b"".join(zlib.crc32(p).to_bytes(4, "big") for p in (first, second))
+    crcs = b"".join(crc32c.crc32c(p).to_bytes(4, "big") for p in (first, second))
     assert answer["ChecksumType"] == "COMPOSITE"
-    assert answer["ChecksumCRC32"] == f"{base64.b64encode(zlib.crc32(crcs).to_bytes(4, 'big')).decode()}-2"
+    assert answer["ChecksumCRC32C"] == f"{b64(crc32c.crc32c(crcs))}-2"
+
+    began_crc32 = "user-u1/videos/01J00000000000000000000005.mp4"
+    upload_id = storage.client.create_multipart_upload(Bucket=storage.bucket, Key=began_crc32,
+                                                       ChecksumAlgorithm="CRC32")["UploadId"]
+    old_ref = f"CRC32 {upload_id}"
+    tokens = [storage.put_part(began_crc32, old_ref, 1, first), storage.put_part(began_crc32, old_ref, 2, second)]
+    assert [t.split(" ")[1] for t in tokens] == [b64(zlib.crc32(first)), b64(zlib.crc32(second))]
+    assert storage.complete_parts(began_crc32, old_ref, list(enumerate(tokens, 1))).size == len(first + second)
+    answer = storage.client.get_object(Bucket=storage.bucket, Key=began_crc32, ChecksumMode="ENABLED")
+    answer["Body"].close()
+    crcs = b"".join(zlib.crc32(p).to_bytes(4, "big") for p in (first, second))
+    assert answer["ChecksumCRC32"] == f"{b64(zlib.crc32(crcs))}-2"
 
     older = "user-u1/videos/01J00000000000000000000004.mp4"
     bare = storage.client.create_multipart_upload(Bucket=storage.bucket, Key=older)["UploadId"]

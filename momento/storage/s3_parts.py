@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import BackendError, ObjectMissing
 from ..models import ObjectInfo
-from .s3_writer import CHECKSUM, listed_part
+from .s3_writer import CHECKSUM, checksum_args, listed_part, part_checksum
 
 GONE = {"NoSuchUpload", "404", "NotFound"}
 
@@ -20,31 +20,38 @@ class S3Parts:
     """begin/put/complete/abort for S3Storage, each one S3 call."""
 
     def begin_parts(self, key: str, content_type: str) -> str:
-        """CreateMultipartUpload at key (encrypted like every object), begun as a CRC32 one: "CRC32 <upload id>"."""
+        """CreateMultipartUpload at key (encrypted like every object), begun as a CRC32C one: "CRC32C <upload id>"."""
         answer = self._parts_call("start the object", self.writes.create_multipart_upload, Bucket=self.bucket,
                                   Key=key, ContentType=content_type, ChecksumAlgorithm=CHECKSUM,
                                   **self._encryption_args())
         return f"{CHECKSUM} {answer['UploadId']}"
 
     def put_part(self, key: str, upload_ref: str, number: int, data: bytes) -> str:
-        """UploadPart `number` (1-based; at least 5 MiB unless it is the last); its ETag, and the part's CRC32 after
-        a space when the upload was begun as a CRC32 one (both are listed at completion)."""
+        """UploadPart `number` (1-based; at least 5 MiB unless it is the last); its ETag, and the part's checksum
+        after a space when the upload was begun with one (both are listed at completion). Uploads begun by an
+        earlier version as CRC32 ones (boto3 computes that checksum) or with none complete as they were begun."""
         checksum, upload_id = _ref(upload_ref)
+        if checksum == CHECKSUM:
+            crc: Optional[str] = part_checksum(data)
+            extra = checksum_args(crc)
+        else:
+            crc, extra = None, ({"ChecksumAlgorithm": checksum} if checksum else {})
         answer = self._parts_call("store a part", self.writes.upload_part, Bucket=self.bucket, Key=key,
-                                  UploadId=upload_id, PartNumber=number, Body=data,
-                                  **({"ChecksumAlgorithm": checksum} if checksum else {}))
-        crc = answer.get("ChecksumCRC32") if checksum else None
+                                  UploadId=upload_id, PartNumber=number, Body=data, **extra)
+        if checksum and crc is None:
+            crc = answer.get(f"Checksum{checksum}")
         return f"{answer['ETag']} {crc}" if crc else answer["ETag"]
 
     def complete_parts(self, key: str, upload_ref: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
         """CompleteMultipartUpload with these (number, ETag) pairs; S3 refuses a part whose ETag (or checksum)
         differs."""
+        checksum, upload_id = _ref(upload_ref)
         listed = []
         for number, token in parts:
-            etag, _, crc = token.partition(" ")  # "<ETag> <CRC32>" from put_part, or a bare ETag
-            listed.append(listed_part(number, etag, crc or None))
+            etag, _, crc = token.partition(" ")  # "<ETag> <checksum>" from put_part, or a bare ETag
+            listed.append(listed_part(number, etag, crc or None, checksum))
         self._parts_call("finish the object", self.writes.complete_multipart_upload, Bucket=self.bucket, Key=key,
-                         UploadId=_ref(upload_ref)[1], MultipartUpload={"Parts": listed})
+                         UploadId=upload_id, MultipartUpload={"Parts": listed})
         # The size is the sum of the parts, which only the caller knows: one read (the reader's key when split).
         return self.stat(key)
 

@@ -1,8 +1,10 @@
 """Writing one object to S3 as its bytes arrive: multipart parts uploaded while the next part fills."""
 from __future__ import annotations
 
+import base64
 from typing import Any, Optional
 
+import crc32c
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..models import ObjectInfo
@@ -12,7 +14,8 @@ from .s3_errors import failed
 MiB = 1024 * 1024
 # The multipart upload is begun with this algorithm, each part carries its checksum and the completion lists them:
 # S3 checks every part and keeps a checksum of checksums (COMPOSITE), with no second pass over the whole object.
-CHECKSUM = "CRC32"
+# CRC32C, computed here in hardware (SSE4.2 / ARMv8 CRC: several times faster than zlib's CRC32 in software).
+CHECKSUM = "CRC32C"
 
 
 class S3Writer:
@@ -68,11 +71,12 @@ class S3Writer:
         self._parts.submit(part)
 
     def _upload_part(self, number: int, part: bytes | bytearray) -> dict:
+        crc = part_checksum(part)
         answer = self._call(self.storage.writes.upload_part, Bucket=self.storage.bucket, Key=self.key,
-                            UploadId=self._upload_id, PartNumber=number, Body=part, ChecksumAlgorithm=CHECKSUM)
+                            UploadId=self._upload_id, PartNumber=number, Body=part, **checksum_args(crc))
         if len(part) == self.part_size:  # sent and answered: nothing reads it any more
             self._spare.append(part)
-        return answer
+        return {"ETag": answer["ETag"], "crc": crc}
 
     def commit(self) -> ObjectInfo:
         """Finish the object; it becomes visible only now."""
@@ -82,8 +86,7 @@ class S3Writer:
             del self._buffer[self._filled:]  # the last part: only what it holds
             part, self._buffer, self._filled = self._buffer, bytearray(), 0
             self._send(part)
-        parts = [listed_part(n, answer["ETag"], answer.get("ChecksumCRC32"))
-                 for n, answer in enumerate(self._parts.results(), 1)]
+        parts = [listed_part(n, answer["ETag"], answer["crc"]) for n, answer in enumerate(self._parts.results(), 1)]
         answer = self._call(self.storage.writes.complete_multipart_upload, Bucket=self.storage.bucket, Key=self.key,
                             UploadId=self._upload_id, MultipartUpload={"Parts": parts})
         self._upload_id = None
@@ -116,6 +119,16 @@ class S3Writer:
             raise failed("store the object", exc) from exc
 
 
-def listed_part(number: int, etag: str, crc: Optional[str]) -> dict:
-    """A part as CompleteMultipartUpload lists it: its number, ETag and the CRC32 S3 answered for it (if any)."""
-    return {"PartNumber": number, "ETag": etag, **({"ChecksumCRC32": crc} if crc else {})}
+def part_checksum(data: bytes | bytearray) -> str:
+    """The part's CRC32C as S3 writes it (base64 of the four big-endian bytes)."""
+    return base64.b64encode(crc32c.crc32c(data).to_bytes(4, "big")).decode()
+
+
+def checksum_args(crc: str) -> dict:
+    """UploadPart's arguments for a part whose CRC32C is `crc` (given, boto3 computes none of its own)."""
+    return {"ChecksumAlgorithm": CHECKSUM, "ChecksumCRC32C": crc}
+
+
+def listed_part(number: int, etag: str, crc: Optional[str], algorithm: Optional[str] = CHECKSUM) -> dict:
+    """A part as CompleteMultipartUpload lists it: its number, ETag and its checksum by `algorithm` (if any)."""
+    return {"PartNumber": number, "ETag": etag, **({f"Checksum{algorithm}": crc} if crc and algorithm else {})}

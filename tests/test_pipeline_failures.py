@@ -59,6 +59,59 @@ def backends_tmp(app):
     return Path(app.config["DATA_DIR"]) / "tmp"
 
 
+@both_backends
+def test_a_thumbnail_still_landing_when_the_original_fails_is_removed_too(app, alice, backends, monkeypatch):
+    """The thumbnail is stored while the original is published: when publishing fails, the thumbnail is removed
+    only once its write has landed, so a slow thumbnail write leaves nothing behind either."""
+    import time
+
+    real_put = backends.storage.put_bytes
+
+    def slow_put(*args, **kwargs):
+        time.sleep(0.3)
+        return real_put(*args, **kwargs)
+
+    monkeypatch.setattr(backends.storage, "put_bytes", slow_put)
+    real_writer = backends.storage.writer
+
+    def writer(*args, **kwargs):
+        w = real_writer(*args, **kwargs)
+        w.commit = lambda: (_ for _ in ()).throw(BackendError("injected failure"))
+        return w
+
+    monkeypatch.setattr(backends.storage, "writer", writer)
+    resp = alice.upload(corpus.jpeg(120, 90))
+    assert resp.status_code == 503
+    time.sleep(0.6)  # a thumbnail write still under way would land by now
+    assert _all_keys(backends) == []
+    assert alice.get("/api/v1/uploads").json["items"] == []
+
+
+@both_backends
+def test_bytes_already_stored_come_back_as_the_duplicate_whatever_their_decode_says(app, alice, backends,
+                                                                                     monkeypatch):
+    """The lookup for the same bytes runs beside the decode; an upload the user already has is answered as the
+    duplicate even when decoding it again would fail now (a tighter limit, say), and nothing new is stored."""
+    from momento.errors import BadRequest
+    from momento.uploads import commit as commit_module
+
+    data = corpus.jpeg(120, 90)
+    first = alice.upload(data)
+    assert first.status_code == 201
+    keys = _all_keys(backends)
+
+    def refuse(*args, **kwargs):
+        raise BadRequest("refused now", code="bad_image")
+
+    monkeypatch.setattr(commit_module, "inspect", refuse)
+    again = alice.upload(data)
+    assert again.status_code == 200 and again.json["duplicate"] is True and again.json["id"] == first.json["id"]
+    assert _all_keys(backends) == keys
+    other = alice.upload(corpus.jpeg(64, 48))
+    assert other.status_code == 400 and other.json["error"]["code"] == "bad_image"
+    assert _all_keys(backends) == keys
+
+
 def test_unexpected_exception_after_store_also_compensates(app, alice, backends, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")

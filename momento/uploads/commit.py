@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent import futures
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Optional
+from typing import BinaryIO, Callable, Optional, TypeVar
 
 from ulid import ULID
 
@@ -27,6 +28,7 @@ from ..storage import Storage
 from ..jobs.queue import PENDING, enqueue_rendition, rendition_job
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -99,23 +101,37 @@ def commit(storage: Storage, catalog: Catalog, arrived: Arrived, limits: Limits)
     Whatever fails, nothing of this upload stays: the original and thumbnail are discarded before the error leaves.
     """
     try:
-        existing = catalog.find_by_sha256(arrived.user.id, arrived.sha256)
+        # the lookup of the same bytes and the decode go on together (the decode is simply dropped for a duplicate)
+        looking = alongside(storage, lambda: catalog.find_by_sha256(arrived.user.id, arrived.sha256))
+        failure: Optional[Exception] = None
+        try:
+            with decode_slot(limits.decodes_at_once):
+                info = inspect(arrived.path, arrived.sniffed, max_pixels=limits.max_pixels,
+                               decode_budget=limits.decode_budget, open_file=arrived.open_file)
+        except Exception as exc:  # noqa: BLE001 - raised below, unless these bytes are already a stored upload
+            failure = exc
+        existing = looking.result()
         if existing is not None and existing.id == arrived.upload_id:
             return IngestResult(revive(catalog, existing))  # recorded by an attempt that died before answering
         if existing is not None:
             arrived.discard()
             return IngestResult(revive(catalog, existing), duplicate=True)
-        with decode_slot(limits.decodes_at_once):
-            info = inspect(arrived.path, arrived.sniffed, max_pixels=limits.max_pixels,
-                           decode_budget=limits.decode_budget, open_file=arrived.open_file)
+        if failure is not None:
+            raise failure
     except BaseException:
         arrived.discard()
         raise
     upload = build_upload(arrived.user, info, sha256=arrived.sha256, size=arrived.size, filename=arrived.filename,
                           tags=arrived.tags, taggers=limits.taggers, upload_id=arrived.upload_id)
     try:
-        arrived.publish()
-        storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime, durable=False)  # made again by verify
+        # the thumbnail is stored while the original is published (made again by verify if it is lost)
+        thumb = alongside(storage, lambda: storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime,
+                                                             durable=False))
+        try:
+            arrived.publish()
+        finally:
+            futures.wait([thumb])  # landed (or failed) before anything of this upload may be discarded
+        thumb.result()
         # a pending rendition's job is written with the record: no upload is ever left pending without one
         catalog.put_upload(upload, rendition_job(upload) if upload.rendition == PENDING else None)
     except DuplicateUpload as dup:  # the same bytes arrived twice at once; the other request won
@@ -128,6 +144,20 @@ def commit(storage: Storage, catalog: Catalog, arrived: Arrived, limits: Limits)
         _discard(storage, [upload.thumb_key], arrived.discard)
         raise
     return IngestResult(upload)
+
+
+def alongside(storage: Storage, call: Callable[[], T]) -> "futures.Future[T]":
+    """`call` run on the store's thread pool while this thread goes on; in place, already done, for a store without
+    one (the local backend, whose calls take a millisecond)."""
+    pool = getattr(storage, "executor", None)
+    if pool is not None:
+        return pool.submit(call)
+    done: futures.Future = futures.Future()
+    try:
+        done.set_result(call())
+    except Exception as exc:  # noqa: BLE001 - handed over as a pooled call's would be
+        done.set_exception(exc)
+    return done
 
 
 def find_duplicate(catalog: Catalog, user_id: str, sha256: str) -> Optional[Upload]:

@@ -90,8 +90,8 @@ def test_a_thumbnail_still_landing_when_the_original_fails_is_removed_too(app, a
 @both_backends
 def test_bytes_already_stored_come_back_as_the_duplicate_whatever_their_decode_says(app, alice, backends,
                                                                                      monkeypatch):
-    """The lookup for the same bytes runs beside the decode; an upload the user already has is answered as the
-    duplicate even when decoding it again would fail now (a tighter limit, say), and nothing new is stored."""
+    """The lookup for the same bytes comes before the decode: an upload the user already has is answered as the
+    duplicate without decoding it again (which would fail now: a tighter limit, say), and nothing new is stored."""
     from momento.errors import BadRequest
     from momento.uploads import commit as commit_module
 

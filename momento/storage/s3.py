@@ -55,9 +55,9 @@ class S3Stream:
         self._body.close()
 
 
-# Object writes carry a checksum that S3 verifies (CRC32; CRC32C for multipart parts), and their payload is not hashed again for the request's
-# signature: what boto3 does by itself over https, applied over plain http (a local endpoint) too, where it would
-# otherwise hash every part's bytes once more with sha256.
+# Object writes carry a checksum that S3 verifies (CRC32; CRC32C for multipart parts), and their payload is not
+# hashed again for the request's signature: what boto3 does by itself over https, applied over plain http (a local
+# endpoint) too, where it would otherwise hash every part's bytes once more with sha256.
 WRITE_CONFIG = CLIENT_CONFIG.merge(Config(s3={"payload_signing_enabled": False}))
 
 

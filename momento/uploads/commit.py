@@ -101,23 +101,15 @@ def commit(storage: Storage, catalog: Catalog, arrived: Arrived, limits: Limits)
     Whatever fails, nothing of this upload stays: the original and thumbnail are discarded before the error leaves.
     """
     try:
-        # the lookup of the same bytes and the decode go on together (the decode is simply dropped for a duplicate)
-        looking = alongside(storage, lambda: catalog.find_by_sha256(arrived.user.id, arrived.sha256))
-        failure: Optional[Exception] = None
-        try:
-            with decode_slot(limits.decodes_at_once):
-                info = inspect(arrived.path, arrived.sniffed, max_pixels=limits.max_pixels,
-                               decode_budget=limits.decode_budget, open_file=arrived.open_file)
-        except Exception as exc:  # noqa: BLE001 - raised below, unless these bytes are already a stored upload
-            failure = exc
-        existing = looking.result()
+        existing = catalog.find_by_sha256(arrived.user.id, arrived.sha256)
         if existing is not None and existing.id == arrived.upload_id:
             return IngestResult(revive(catalog, existing))  # recorded by an attempt that died before answering
         if existing is not None:
             arrived.discard()
             return IngestResult(revive(catalog, existing), duplicate=True)
-        if failure is not None:
-            raise failure
+        with decode_slot(limits.decodes_at_once):
+            info = inspect(arrived.path, arrived.sniffed, max_pixels=limits.max_pixels,
+                           decode_budget=limits.decode_budget, open_file=arrived.open_file)
     except BaseException:
         arrived.discard()
         raise

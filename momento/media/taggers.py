@@ -98,6 +98,9 @@ class FaceTagger:
     WORK_SIZE = 320
     # Faces in the test photos score 0.90-0.94 at 320 px; a cat, textures and the astronaut's badges at most 0.25.
     SCORE_THRESHOLD, NMS_THRESHOLD, TOP_K = 0.6, 0.3, 5000
+    # Below this many pixels on a side no face can be found (the smallest found is about 19 px at 320 px), and
+    # YuNet's answer for such inputs is not to be trusted: a 1x1 picture was once tagged `people` after a photo.
+    MIN_SIDE = 16
 
     def __init__(self) -> None:
         """Fail early: ImportError when OpenCV (4.8 or later) is missing, FileNotFoundError without the model."""
@@ -117,6 +120,8 @@ class FaceTagger:
         """How many faces the detector finds."""
         import numpy as np
 
+        if min(image.size) < self.MIN_SIDE:
+            return 0
         rgb = image.convert("RGB")
         scale = self.WORK_SIZE / max(rgb.size)
         if scale < 1:

@@ -193,3 +193,18 @@ def test_a_client_that_went_away_is_an_incomplete_body(app):
     with pytest.raises(BadRequest) as caught:
         _receive(app, CountingStream(body, cut_at=60_000), len(body))
     assert caught.value.code == "incomplete_body"
+
+
+
+@both_backends
+def test_a_large_upload_is_hashed_whole(app, alice, backends):
+    """The sha256 covers every byte of a file read in many pieces, and a cut-off one leaves nothing."""
+    import hashlib
+    video = corpus.mp4(seconds=2) + b"\0" * (3 * 1024 * 1024 + 17)  # trailing bytes after the boxes are kept
+    body = multipart(video, "long.mp4")
+    resp = post(alice, CountingStream(body, cut_at=len(body) - 5000), len(body))
+    assert resp.status_code == 400 and resp.json["error"]["code"] == "incomplete_body"
+    _nothing_left(app, backends, alice)
+    resp = post(alice, CountingStream(body), len(body))
+    assert resp.status_code == 201, resp.json
+    assert resp.json["sha256"] == hashlib.sha256(video).hexdigest() and resp.json["size"] == len(video)

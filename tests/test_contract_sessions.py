@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
+from momento.errors import NotFound
 from momento.models import SCOPES, ApiToken, Passkey, SignInSession, User
 from tests.test_contract_catalog import backends
 
@@ -83,7 +86,7 @@ def test_passkeys_by_credential_id(catalog):
 @backends
 def test_a_recovery_code_and_a_totp_step_work_once(catalog):
     user = _user(catalog, 1)
-    catalog.update_user(replace(user, totp_secret="S", recovery_codes=("c1", "c2", "c3")), two_factor=True)
+    catalog.set_two_factor("user1", {"totp_secret": "S", "recovery_codes": ("c1", "c2", "c3")})
     assert catalog.consume_recovery_code("user1", "c2") is True
     assert catalog.consume_recovery_code("user1", "c2") is False
     assert catalog.get_user("user1").recovery_codes == ("c1", "c3")
@@ -102,3 +105,33 @@ def test_a_recovery_code_and_a_totp_step_work_once(catalog):
     assert catalog.consume_recovery_code("user1", "c2") is False
     catalog.update_user(replace(fresh, totp_secret=None, recovery_codes=()))  # not a two-factor step: ignored
     assert catalog.get_user("user1").totp_secret == "S"
+
+
+@backends
+def test_two_factor_fields_are_written_alone_and_confirmed_only_from_the_pending_secret(catalog):
+    """set_two_factor writes the fields it is given and nothing else (no stale copy of the others), and with
+    only_if_pending only while that secret is still the one waiting for its first code."""
+    user = _user(catalog, 1)
+    after = catalog.set_two_factor("user1", {"totp_pending": "P1"})
+    assert (after.totp_pending, after.totp_secret, after.email, after.quota) == ("P1", None, user.email, user.quota)
+    catalog.set_two_factor("user1", {"totp_pending": "P2"})  # the setup opened again elsewhere
+    assert catalog.set_two_factor("user1", {"totp_secret": "P1", "totp_pending": None},
+                                  only_if_pending="P1") is None
+    assert (catalog.get_user("user1").totp_secret, catalog.get_user("user1").totp_pending) == (None, "P2")
+    on = catalog.set_two_factor("user1", {"totp_secret": "P2", "totp_pending": None, "totp_last_step": 7,
+                                          "recovery_codes": ("h1", "h2")}, only_if_pending="P2")
+    assert (on.totp_secret, on.totp_pending, on.totp_last_step, on.recovery_codes) == ("P2", None, 7, ("h1", "h2"))
+    assert catalog.get_user("user1") == on
+    # a second confirmation of the same setup finds nothing pending
+    assert catalog.set_two_factor("user1", {"totp_secret": "P2"}, only_if_pending="P2") is None
+    # a setup begun from a copy read before two-factor went on leaves it on
+    catalog.set_two_factor("user1", {"totp_pending": "P3"})
+    assert (catalog.get_user("user1").totp_secret, catalog.get_user("user1").recovery_codes) == ("P2", ("h1", "h2"))
+    off = catalog.set_two_factor("user1", {"totp_secret": None, "totp_pending": None, "totp_last_step": 0,
+                                           "recovery_codes": ()})
+    assert (off.totp_secret, off.totp_pending, off.totp_last_step, off.recovery_codes) == (None, None, 0, ())
+    assert catalog.get_user("user1") == off
+    with pytest.raises(ValueError):
+        catalog.set_two_factor("user1", {"quota": 5})
+    with pytest.raises(NotFound):
+        catalog.set_two_factor("nobody", {"totp_pending": "P"})

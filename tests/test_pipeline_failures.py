@@ -35,16 +35,31 @@ def _all_keys(backends):
     return sorted(o.key for o in backends.storage.list(""))
 
 
+def large_video() -> bytes:
+    """A video over one S3 part, so it goes up as a multipart upload (padding after its boxes is kept as it is)."""
+    video = corpus.mp4(seconds=1)
+    return video + b"\0" * (6 * 1024 * 1024 - len(video))
+
+
+def _no_multipart_uploads_left(backends):
+    storage = backends.storage
+    if hasattr(storage, "bucket"):
+        assert storage.client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", []) == []
+
+
 @both_backends
+@pytest.mark.parametrize("large", [False, True], ids=["photo", "large-video"])
 @pytest.mark.parametrize("step", STEPS)
-def test_failed_step_leaves_nothing_and_retry_succeeds(app, alice, backends, monkeypatch, step):
+def test_failed_step_leaves_nothing_and_retry_succeeds(app, alice, backends, monkeypatch, step, large):
+    """Whichever step fails, a small photo (one PUT on S3) or a video of several S3 parts leaves nothing."""
     mend = _break(backends, monkeypatch, step)
-    data = corpus.jpeg(120, 90)
-    resp = alice.upload(data)
+    data = large_video() if large else corpus.jpeg(120, 90)
+    resp = alice.upload(data, "v.mp4") if large else alice.upload(data)
     assert resp.status_code == 503 and resp.json["error"]["code"] == "backend_unavailable"
     assert _all_keys(backends) == []
     assert alice.get("/api/v1/uploads").json["items"] == []
     assert not list((backends_tmp(app)).glob("*"))
+    _no_multipart_uploads_left(backends)
 
     mend()
     again = alice.upload(data)
@@ -84,6 +99,23 @@ def test_a_thumbnail_still_landing_when_the_original_fails_is_removed_too(app, a
     assert resp.status_code == 503
     time.sleep(0.6)  # a thumbnail write still under way would land by now
     assert _all_keys(backends) == []
+    assert alice.get("/api/v1/uploads").json["items"] == []
+
+
+@both_backends
+def test_a_failure_deriving_tags_leaves_nothing(app, alice, backends, monkeypatch):
+    """What is derived after the decode (tags, the record's fields) failing discards the original too: no object,
+    no multipart upload left open, no record."""
+    from momento.uploads import commit as commit_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(commit_module, "build_upload", broken)
+    resp = alice.upload(large_video(), "v.mp4")
+    assert resp.status_code == 500
+    assert _all_keys(backends) == []
+    _no_multipart_uploads_left(backends)
     assert alice.get("/api/v1/uploads").json["items"] == []
 
 

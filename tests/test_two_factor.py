@@ -95,3 +95,30 @@ def test_setup_page_draws_the_qr_code_inline(app, alice):
     done = c.post("/account/2fa", data={"code": pyotp.TOTP(secret).now()})
     assert done.status_code == 200 and done.get_data(as_text=True).count("<li><code>") == 10
     assert "Two-factor sign-in turned on" in c.get("/account").get_data(as_text=True)
+
+
+@both_backends
+def test_setup_and_confirmation_from_a_copy_read_before_another_windows_change(app, alice, backends):
+    """Two windows of one account: a setup begun from a copy read before two-factor went on elsewhere leaves it
+    on with its recovery codes, and a code confirmed from a copy whose pending secret was replaced meanwhile
+    turns nothing on."""
+    from momento.accounts import twofactor
+    from momento.errors import BadRequest
+
+    catalog = backends.catalog
+    before = catalog.get_user(alice.user.id)  # read by window B before window A turns two-factor on
+    secret, _ = twofactor.begin(catalog, before)
+    codes = twofactor.confirm(catalog, catalog.get_user(alice.user.id), pyotp.TOTP(secret).now())
+    twofactor.begin(catalog, before)  # window B opens the setup from its old copy
+    now = catalog.get_user(alice.user.id)
+    assert now.totp_secret == secret and len(now.recovery_codes) == len(codes) == 10
+
+    twofactor.reset(catalog, now)
+    first, _ = twofactor.begin(catalog, catalog.get_user(alice.user.id))
+    copy = catalog.get_user(alice.user.id)  # window A's request has read the pending secret
+    twofactor.begin(catalog, copy)  # window B starts the setup again: a new secret replaces it
+    with pytest.raises(BadRequest) as refused:
+        twofactor.confirm(catalog, copy, pyotp.TOTP(first).now())
+    assert refused.value.code == "no_pending_setup"
+    after = catalog.get_user(alice.user.id)
+    assert after.totp_secret is None and after.totp_pending not in (None, first) and after.recovery_codes == ()

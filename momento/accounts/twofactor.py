@@ -6,7 +6,6 @@ import hashlib
 import io
 import secrets
 import time
-from dataclasses import replace
 from typing import Optional
 
 import pyotp
@@ -32,7 +31,7 @@ def _normal(code) -> str:
 def begin(catalog, user: User) -> tuple[str, str]:
     """A new secret waiting for its first code (two-factor stays as it was until confirmed): secret and URI."""
     secret = pyotp.random_base32()
-    catalog.update_user(replace(user, totp_pending=secret), two_factor=True)
+    catalog.set_two_factor(user.id, {"totp_pending": secret})  # nothing else: two-factor stays as stored
     return secret, uri(secret, user.email)
 
 
@@ -58,8 +57,14 @@ def confirm(catalog, user: User, code) -> list[str]:
         raise BadRequest("That code is not right. Check the time on your device and try the newest code.",
                          code="invalid_code")
     codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODES)]
-    catalog.update_user(replace(user, totp_secret=user.totp_pending, totp_pending=None, totp_last_step=step,
-                                recovery_codes=tuple(_code_hash(_normal(c)) for c in codes)), two_factor=True)
+    # only while the secret the code came from is still the pending one (not replaced or confirmed meanwhile)
+    confirmed = catalog.set_two_factor(user.id, {"totp_secret": user.totp_pending, "totp_pending": None,
+                                                 "totp_last_step": step,
+                                                 "recovery_codes": tuple(_code_hash(_normal(c)) for c in codes)},
+                                       only_if_pending=user.totp_pending)
+    if confirmed is None:
+        raise BadRequest("The two-factor setup changed meanwhile (in another window?). Open it again and use the "
+                         "code it shows now.", code="no_pending_setup")
     return codes
 
 
@@ -102,6 +107,5 @@ def disable(catalog, user: User, code) -> User:
 
 def reset(catalog, user: User) -> User:
     """Two-factor off, secrets and recovery codes forgotten (the operator's reset, and disable)."""
-    fresh = catalog.get_user(user.id) or user
-    return catalog.update_user(replace(fresh, totp_secret=None, totp_pending=None, totp_last_step=0,
-                                       recovery_codes=()), two_factor=True)
+    return catalog.set_two_factor(user.id, {"totp_secret": None, "totp_pending": None, "totp_last_step": 0,
+                                            "recovery_codes": ()})

@@ -4,7 +4,7 @@ sqlite*.py: the embedded backend, one SQLite file; dynamo*.py: DynamoDB, four ta
 of its own on both (index, jobs, tus, quota, status, audit, shares); indexing.py and records.py are shared."""
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Optional, Protocol
+from typing import Any, Iterable, Iterator, Optional, Protocol
 
 from ..models import (ApiToken, AuditEvent, Job, Page, Passkey, PostureCheck, QueueStatus, QuotaHold, SavedSearch,
                       Share, SignInSession, TusUpload, Upload, User)
@@ -36,8 +36,8 @@ class Catalog(Protocol):
     def get_user_by_email(self, email: str) -> Optional[User]:
         """The account with this (lower-cased) email, or None."""
 
-    def update_user(self, user: User, *, two_factor: bool = False) -> User:
-        """Store changed account fields (not the email; the TWO_FACTOR_FIELDS only with two_factor=True)."""
+    def update_user(self, user: User) -> User:
+        """Store changed account fields (not the email, nor the TWO_FACTOR_FIELDS: set_two_factor writes those)."""
 
     def iter_users(self) -> Iterator[User]:
         """Every account (admin commands only)."""
@@ -108,6 +108,12 @@ class Catalog(Protocol):
 
     def accept_totp_step(self, user_id: str, step: int) -> bool:
         """Atomically record that a code of this 30 s step was used unless one of it or a later step was."""
+
+    def set_two_factor(self, user_id: str, changes: dict[str, Any], *,
+                       only_if_pending: Optional[str] = None) -> Optional[User]:
+        """Write these TWO_FACTOR_FIELDS and nothing else, in one atomic step; with `only_if_pending`, only while
+        the stored totp_pending is that secret. The account as it is now, or None when that condition failed;
+        NotFound when there is no such account."""
 
     # uploads
     def put_upload(self, upload: Upload, job: Optional[Job] = None) -> Upload:

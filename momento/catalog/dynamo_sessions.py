@@ -12,11 +12,11 @@ from typing import Any, Optional
 
 from botocore.exceptions import ClientError
 
-from ..errors import Conflict
+from ..errors import Conflict, NotFound
 from ..formats import parse_iso
-from ..models import ApiToken, Passkey, SignInSession
-from .dynamo_items import s, to_doc, to_item, updates
-from .records import record_from_dict, record_to_dict
+from ..models import ApiToken, Passkey, SignInSession, User
+from .dynamo_items import s, to_doc, to_item, to_user, updates
+from .records import record_from_dict, record_to_dict, two_factor_changes
 
 FAILED = "ConditionalCheckFailedException"
 _PREFIX = {SignInSession: "session#", ApiToken: "token#", Passkey: "passkey#"}
@@ -214,6 +214,26 @@ class DynamoSessions:
         except ClientError:
             return False
         return True
+
+    def set_two_factor(self, user_id: str, changes: dict, *, only_if_pending: Optional[str] = None) -> Optional[User]:
+        """Write these two-factor fields and nothing else (one conditional UpdateItem); with `only_if_pending`,
+        only while it is the stored totp_pending. The account after, or None when that condition failed;
+        NotFound when absent."""
+        args = updates(two_factor_changes(changes))
+        condition = "attribute_exists(pk)"
+        if only_if_pending is not None:
+            condition += " AND totp_pending = :pending"
+            args["ExpressionAttributeValues"] = args.get("ExpressionAttributeValues", {}) | {
+                ":pending": s(only_if_pending)}
+        try:
+            answer = self._call("update_item", expect=(FAILED,), TableName=self.tables["users"],
+                                Key={"pk": s(f"user#{user_id}")}, ConditionExpression=condition,
+                                ReturnValues="ALL_NEW", **args)
+        except ClientError:
+            if self.get_user(user_id) is None:
+                raise NotFound("No such account.") from None
+            return None
+        return to_user(answer["Attributes"])
 
     def accept_totp_step(self, user_id: str, step: int) -> bool:
         """Atomically record that a code of this 30 s step was used, unless one of it or later was."""

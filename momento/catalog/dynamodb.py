@@ -213,10 +213,10 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
         item = self._get("users", {"pk": s(f"email#{email.lower()}")})
         return self.get_user(item["userId"]["S"]) if item else None
 
-    def update_user(self, user: User, *, two_factor: bool = False) -> User:
-        """Store changed account fields (the email stays, and the two-factor ones unless asked); NotFound when
-        absent."""
-        kept = ("id", "email") + (() if two_factor else TWO_FACTOR_FIELDS)
+    def update_user(self, user: User) -> User:
+        """Store changed account fields (the email and the two-factor ones stay: set_two_factor writes those);
+        NotFound when absent."""
+        kept = ("id", "email") + TWO_FACTOR_FIELDS
         changes = {k: v for k, v in user_to_dict(user).items() if k not in kept}
         try:
             answer = self._call("update_item", expect=(FAILED,), TableName=self.tables["users"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any
 
-from ..models import Upload, User
+from ..models import TWO_FACTOR_FIELDS, Upload, User
 
 _UPLOAD_FIELDS = {f.name for f in fields(Upload)}
 _USER_FIELDS = {f.name for f in fields(User)}
@@ -51,6 +51,14 @@ def user_to_dict(user: User) -> dict[str, Any]:
     doc = asdict(user)
     doc["recovery_codes"] = list(user.recovery_codes)
     return doc
+
+
+def two_factor_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Changes to TWO_FACTOR_FIELDS as stored (tuples as lists); ValueError for any other field."""
+    unknown = set(changes) - set(TWO_FACTOR_FIELDS)
+    if unknown:
+        raise ValueError(f"not two-factor fields: {sorted(unknown)}")
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()}
 
 
 def record_to_dict(value) -> dict[str, Any]:

@@ -166,16 +166,15 @@ class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota
         rows = self._read("SELECT doc FROM users WHERE email = ?", (email.lower(),))
         return user_from_dict(json.loads(rows[0]["doc"])) if rows else None
 
-    def update_user(self, user: User, *, two_factor: bool = False) -> User:
-        """Store changed account fields (not the email, and the two-factor ones only when asked)."""
+    def update_user(self, user: User) -> User:
+        """Store changed account fields (not the email, nor the two-factor ones: set_two_factor writes those)."""
         with self._tx() as db:
             row = db.execute("SELECT email, doc FROM users WHERE id = ?", (user.id,)).fetchone()
             if row is None:
                 raise NotFound("No such account.")
             user = replace(user, email=row["email"])  # the email is not changed here
-            if not two_factor:  # as stored now, whatever the caller's copy says
-                stored = user_from_dict(json.loads(row["doc"]))
-                user = replace(user, **{name: getattr(stored, name) for name in TWO_FACTOR_FIELDS})
+            stored = user_from_dict(json.loads(row["doc"]))  # two-factor as stored, whatever the caller's copy says
+            user = replace(user, **{name: getattr(stored, name) for name in TWO_FACTOR_FIELDS})
             db.execute("UPDATE users SET doc = ? WHERE id = ?", (json.dumps(user_to_dict(user)), user.id))
         return user
 

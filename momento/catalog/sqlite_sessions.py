@@ -6,9 +6,9 @@ import secrets
 import sqlite3
 from typing import Optional
 
-from ..errors import Conflict
-from ..models import SCOPES, ApiToken, Passkey, SignInSession
-from .records import record_from_dict, record_to_dict, user_from_dict, user_to_dict
+from ..errors import Conflict, NotFound
+from ..models import SCOPES, ApiToken, Passkey, SignInSession, User
+from .records import record_from_dict, record_to_dict, two_factor_changes, user_from_dict, user_to_dict
 
 # The tokens table predates ids and documents: upgrade_tokens() adds those columns to an older file.
 SESSIONS_SCHEMA = """
@@ -167,6 +167,21 @@ class SqliteSessions:
             doc = user_to_dict(user) | {"recovery_codes": list(codes)}
             db.execute("UPDATE users SET doc = ? WHERE id = ?", (json.dumps(doc), user_id))
             return True
+
+    def set_two_factor(self, user_id: str, changes: dict, *, only_if_pending: Optional[str] = None) -> Optional[User]:
+        """Write these two-factor fields and nothing else; with `only_if_pending`, only while it is the stored
+        totp_pending. The account after, or None when that condition failed; NotFound when absent."""
+        changes = two_factor_changes(changes)
+        with self._tx() as db:
+            row = db.execute("SELECT doc FROM users WHERE id = ?", (user_id,)).fetchone()
+            if row is None:
+                raise NotFound("No such account.")
+            doc = json.loads(row["doc"])
+            if only_if_pending is not None and doc.get("totp_pending") != only_if_pending:
+                return None
+            doc |= changes
+            db.execute("UPDATE users SET doc = ? WHERE id = ?", (json.dumps(doc), user_id))
+        return user_from_dict(doc)
 
     def accept_totp_step(self, user_id: str, step: int) -> bool:
         """Atomically record that a code of this 30 s step was used, unless one of it or later was; whether it was new."""

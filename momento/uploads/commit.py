@@ -110,11 +110,12 @@ def commit(storage: Storage, catalog: Catalog, arrived: Arrived, limits: Limits)
         with decode_slot(limits.decodes_at_once):
             info = inspect(arrived.path, arrived.sniffed, max_pixels=limits.max_pixels,
                            decode_budget=limits.decode_budget, open_file=arrived.open_file)
+        upload = build_upload(arrived.user, info, sha256=arrived.sha256, size=arrived.size,
+                              filename=arrived.filename, tags=arrived.tags, taggers=limits.taggers,
+                              upload_id=arrived.upload_id)
     except BaseException:
         arrived.discard()
         raise
-    upload = build_upload(arrived.user, info, sha256=arrived.sha256, size=arrived.size, filename=arrived.filename,
-                          tags=arrived.tags, taggers=limits.taggers, upload_id=arrived.upload_id)
     try:
         # the thumbnail is stored while the original is published (made again by verify if it is lost)
         thumb = alongside(storage, lambda: storage.put_bytes(upload.thumb_key, info.thumbnail, info.thumb_mime,

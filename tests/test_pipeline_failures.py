@@ -190,3 +190,29 @@ def test_real_client_errors_are_translated_and_compensated(request, tmp_path, se
     client.meta.events.unregister(f"before-call.{service}.{operation}", fail)
     assert _all_keys(b) == []
     assert alice.upload(corpus.jpeg(80, 60)).status_code == 201
+
+
+@pytest.mark.parametrize("app", [pytest.param("aws", marks=pytest.mark.aws)], indirect=True)
+def test_an_upload_whose_record_meets_another_transaction_is_stored(app, alice, backends, monkeypatch):
+    """Uploads of one person finishing together meet on the rendition queue's entry for that person; DynamoDB
+    cancels all but one (TransactionConflict), and the others are run again rather than answered 503."""
+    from botocore.exceptions import ClientError
+
+    from momento.catalog import dynamodb
+
+    monkeypatch.setattr(dynamodb.time, "sleep", lambda seconds: None)
+    conflicts = [2]
+
+    def provide(params, **kwargs):
+        if conflicts[0] and any("Put" in item and "sha256" in item["Put"]["Item"] for item in params["TransactItems"]):
+            conflicts[0] -= 1
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                               "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "TransactWriteItems")
+
+    backends.catalog.client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", provide)
+    resp = alice.upload(large_video(), "v.mp4")
+    assert resp.status_code == 201, resp.json
+    assert conflicts == [0]
+    assert [u["id"] for u in alice.get("/api/v1/uploads").json["items"]] == [resp.json["id"]]
+    assert len(_all_keys(backends)) == 2

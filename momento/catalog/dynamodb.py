@@ -1,6 +1,9 @@
 """The DynamoDB catalog: users, tokens and uploads in four tables, always read by key, never in bulk."""
 from __future__ import annotations
 
+import random
+import time
+import uuid
 from typing import Any, Iterator, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,6 +25,7 @@ from .records import upload_to_dict, user_to_dict
 
 FAILED = "ConditionalCheckFailedException"
 CANCELLED = "TransactionCanceledException"
+TRANSACT_TRIES = 8  # pauses of up to 20 ms, 40 ms, ... 1 s: about 2.5 s at most in all
 # table -> key attributes, hash first; every key attribute is a string
 TABLES = {
     "users": ("pk",),
@@ -70,16 +74,38 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
                                backend="dynamodb", operation=operation) from exc
 
     def _transact(self, items: list[dict[str, Any]]) -> Optional[list[str]]:
-        """Run a transaction; None when it committed, else each item's cancellation code."""
-        try:
-            self._call("transact_write_items", expect=(CANCELLED,), TransactItems=items)
-        except ClientError as exc:
-            codes = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
-            if "ConditionalCheckFailed" not in codes:
-                raise BackendError(f"The catalog failed (transaction: {', '.join(codes)}).",
+        """Run a transaction; None when it committed, else each item's cancellation code (a condition failed).
+
+        Transactions that touch one item at the same time cancel each other (TransactionConflict): several
+        uploads of one person finishing together all list that person on the rendition queue. Those are run
+        again after a short random pause, as is one that failed on the server's side (5xx, after botocore's own
+        retries): that retry keeps its ClientRequestToken, so DynamoDB does not apply it twice.
+        """
+        token = str(uuid.uuid4())
+        for attempt in range(TRANSACT_TRIES):
+            try:
+                self.client.transact_write_items(TransactItems=items, ClientRequestToken=token)
+                return None
+            except BotoCoreError as exc:
+                raise BackendError(f"The catalog failed (transact_write_items: {type(exc).__name__}).",
                                    backend="dynamodb", operation="transact_write_items") from exc
-            return codes
-        return None
+            except ClientError as exc:
+                if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+                    failure = f"transact_write_items: {error_code(exc)}"
+                elif error_code(exc) != CANCELLED:
+                    raise BackendError(f"The catalog failed (transact_write_items: {error_code(exc)}).",
+                                       backend="dynamodb", operation="transact_write_items") from exc
+                else:
+                    codes = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+                    if "ConditionalCheckFailed" in codes:
+                        return codes
+                    if "TransactionConflict" not in codes:
+                        raise BackendError(f"The catalog failed (transaction: {', '.join(codes)}).",
+                                           backend="dynamodb", operation="transact_write_items") from exc
+                    failure, token = "transaction: TransactionConflict", str(uuid.uuid4())  # nothing applied
+            time.sleep(random.uniform(0, min(1.0, 0.02 * 2 ** attempt)))
+        raise BackendError(f"The catalog failed ({failure}, {TRANSACT_TRIES} tries).", backend="dynamodb",
+                           operation="transact_write_items")
 
     def _get(self, table: str, key: dict[str, Any], **kwargs: Any) -> Optional[dict[str, Any]]:
         return self._call("get_item", TableName=self.tables[table], Key=key, ConsistentRead=True, **kwargs).get("Item")
@@ -262,6 +288,8 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
             if entry is None:  # deleted since: the caller may simply try again
                 raise BackendError("The catalog changed during the upload; try again.",
                                    backend="dynamodb", operation="put_upload")
+            if entry["uploadId"]["S"] == upload.id and self.get_upload(upload.user_id, upload.id) is not None:
+                return upload  # an earlier try of this very transaction was applied after all
             raise DuplicateUpload(entry["uploadId"]["S"])
         if codes:
             raise BackendError("The catalog refused the upload: its id is taken.",

@@ -75,3 +75,24 @@ def test_a_failed_condition_is_answered_at_once(catalog, monkeypatch):
     with pytest.raises(DuplicateUpload):
         catalog.put_upload(upload("user1", 2, sha256=first.sha256))
     assert len(tokens) == 1
+
+
+def test_a_single_write_meeting_a_transaction_is_made_again(catalog, monkeypatch):
+    """An UpdateItem on an item a transaction holds at that moment is refused (TransactionConflictException, not
+    applied): it is made again, and only conflicts that do not end become a backend error."""
+    catalog.create_user(user(1))
+    monkeypatch.setattr(dynamodb.time, "sleep", lambda seconds: None)
+    conflicts = [2]
+
+    def provide(params, **kwargs) -> None:
+        if conflicts[0]:
+            conflicts[0] -= 1
+            raise ClientError({"Error": {"Code": "TransactionConflictException", "Message": "conflict"},
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "UpdateItem")
+
+    catalog.client.meta.events.register("provide-client-params.dynamodb.UpdateItem", provide)
+    assert catalog.accept_totp_step("user1", 5) is True and conflicts == [0]
+    conflicts[0] = dynamodb.TRANSACT_TRIES
+    with pytest.raises(BackendError):
+        catalog.accept_totp_step("user1", 6)
+    assert catalog.get_user("user1").totp_last_step == 5

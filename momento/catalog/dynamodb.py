@@ -26,6 +26,13 @@ from .records import upload_to_dict, user_to_dict
 FAILED = "ConditionalCheckFailedException"
 CANCELLED = "TransactionCanceledException"
 TRANSACT_TRIES = 8  # pauses of up to 20 ms, 40 ms, ... 1 s: about 2.5 s at most in all
+
+
+def pause(attempt: int) -> float:
+    """Seconds to wait before try `attempt` + 2 of a write that met another: random, doubling, at most 1 s."""
+    return random.uniform(0, min(1.0, 0.02 * 2 ** attempt))
+
+
 # table -> key attributes, hash first; every key attribute is a string
 TABLES = {
     "users": ("pk",),
@@ -61,17 +68,24 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
                                backend="dynamodb", operation="connect") from exc
 
     def _call(self, operation: str, *, expect: tuple[str, ...] = (), **kwargs: Any) -> dict[str, Any]:
-        """One client call; errors become BackendError, except the codes in expect (re-raised)."""
-        try:
-            return getattr(self.client, operation)(**kwargs)
-        except ClientError as exc:
-            if error_code(exc) in expect:
-                raise
-            raise BackendError(f"The catalog failed ({operation}: {error_code(exc)}).",
-                               backend="dynamodb", operation=operation) from exc
-        except BotoCoreError as exc:
-            raise BackendError(f"The catalog failed ({operation}: {type(exc).__name__}).",
-                               backend="dynamodb", operation=operation) from exc
+        """One client call; errors become BackendError, except the codes in expect (re-raised). A write that met
+        a transaction under way on its item (TransactionConflictException: not applied) is made again after a
+        short random pause, as transactions are (_transact)."""
+        for attempt in range(TRANSACT_TRIES):
+            try:
+                return getattr(self.client, operation)(**kwargs)
+            except ClientError as exc:
+                if error_code(exc) in expect:
+                    raise
+                if error_code(exc) == "TransactionConflictException" and attempt + 1 < TRANSACT_TRIES:
+                    time.sleep(pause(attempt))
+                    continue
+                raise BackendError(f"The catalog failed ({operation}: {error_code(exc)}).",
+                                   backend="dynamodb", operation=operation) from exc
+            except BotoCoreError as exc:
+                raise BackendError(f"The catalog failed ({operation}: {type(exc).__name__}).",
+                                   backend="dynamodb", operation=operation) from exc
+        raise AssertionError("unreachable")
 
     def _transact(self, items: list[dict[str, Any]]) -> Optional[list[str]]:
         """Run a transaction; None when it committed, else each item's cancellation code (a condition failed).
@@ -103,7 +117,7 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
                         raise BackendError(f"The catalog failed (transaction: {', '.join(codes)}).",
                                            backend="dynamodb", operation="transact_write_items") from exc
                     failure, token = "transaction: TransactionConflict", str(uuid.uuid4())  # nothing applied
-            time.sleep(random.uniform(0, min(1.0, 0.02 * 2 ** attempt)))
+            time.sleep(pause(attempt))
         raise BackendError(f"The catalog failed ({failure}, {TRANSACT_TRIES} tries).", backend="dynamodb",
                            operation="transact_write_items")
 

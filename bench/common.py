@@ -62,6 +62,17 @@ def momento_server(env: dict, *, threads: int = 16, config: str | None = None):
         proc.wait(30)
 
 
+def stop(proc: subprocess.Popen, grace: float = 5) -> None:
+    """End a server process for good: SIGTERM, then SIGKILL if it is still there after `grace` seconds (moto
+    can spend minutes freeing what it held, on a core the next measure needs)."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory of a process now, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (MiB, PeakSampler, ROOT, download, free_port, make_token, momento_server,  # noqa: E402
-                    multipart_head_tail, rss_mib, temp_dir, upload, video_file, wait_for)
+                    multipart_head_tail, rss_mib, stop, temp_dir, upload, video_file, wait_for)
 
 
 def socket_sink_seconds(path: Path, folder: str, fsync: bool = True) -> float:
@@ -181,7 +181,7 @@ def aws_throughput(args, folder: str, path: Path, mb: float) -> list[tuple]:
         rows.append(("aws (moto): CPU per Momento upload (s), Momento / moto", f"{_median_range(cpu_ours, 2)} / "
                      f"{_median_range(cpu_moto, 2)}", "", "", ""))
     finally:
-        moto.terminate()
+        stop(moto)
     return rows
 
 
@@ -275,7 +275,7 @@ def memory(args, folder: str, backend: str) -> list[tuple]:
             rows.append((backend, n, _median_range(ups), _median_range(downs), f"{target:.0f}"))
     finally:
         if moto:
-            moto.terminate()
+            stop(moto)
     return rows
 
 

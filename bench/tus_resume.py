@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MiB, make_token, momento_server, temp_dir, video_file  # noqa: E402
+from common import MiB, make_token, momento_server, stop, temp_dir, video_file  # noqa: E402
 from receive import moto_env  # noqa: E402
 
 TARGET = 1.3
@@ -213,7 +213,7 @@ def main() -> None:
         report(runs, path.stat().st_size, args.cuts, args.backend)
     finally:
         if moto is not None:
-            moto.terminate()
+            stop(moto)
             moto.wait(30)
         shutil.rmtree(folder, ignore_errors=True)
 

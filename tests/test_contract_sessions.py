@@ -110,22 +110,24 @@ def test_a_recovery_code_and_a_totp_step_work_once(catalog):
 @backends
 def test_two_factor_fields_are_written_alone_and_confirmed_only_from_the_pending_secret(catalog):
     """set_two_factor writes the fields it is given and nothing else (no stale copy of the others), and with
-    only_if_pending only while that secret is still the one waiting for its first code."""
+    `expect` only while the stored values are those (the secret still the one waiting for its first code,
+    two-factor still off)."""
     user = _user(catalog, 1)
     after = catalog.set_two_factor("user1", {"totp_pending": "P1"})
     assert (after.totp_pending, after.totp_secret, after.email, after.quota) == ("P1", None, user.email, user.quota)
     catalog.set_two_factor("user1", {"totp_pending": "P2"})  # the setup opened again elsewhere
     assert catalog.set_two_factor("user1", {"totp_secret": "P1", "totp_pending": None},
-                                  only_if_pending="P1") is None
+                                  expect={"totp_pending": "P1"}) is None
     assert (catalog.get_user("user1").totp_secret, catalog.get_user("user1").totp_pending) == (None, "P2")
     on = catalog.set_two_factor("user1", {"totp_secret": "P2", "totp_pending": None, "totp_last_step": 7,
-                                          "recovery_codes": ("h1", "h2")}, only_if_pending="P2")
+                                          "recovery_codes": ("h1", "h2")}, expect={"totp_pending": "P2"})
     assert (on.totp_secret, on.totp_pending, on.totp_last_step, on.recovery_codes) == ("P2", None, 7, ("h1", "h2"))
     assert catalog.get_user("user1") == on
     # a second confirmation of the same setup finds nothing pending
-    assert catalog.set_two_factor("user1", {"totp_secret": "P2"}, only_if_pending="P2") is None
-    # a setup begun from a copy read before two-factor went on leaves it on
-    catalog.set_two_factor("user1", {"totp_pending": "P3"})
+    assert catalog.set_two_factor("user1", {"totp_secret": "P2"}, expect={"totp_pending": "P2"}) is None
+    # a setup begun from a copy read before two-factor went on writes nothing
+    assert catalog.set_two_factor("user1", {"totp_pending": "P3"}, expect={"totp_secret": None}) is None
+    assert catalog.get_user("user1").totp_pending is None
     assert (catalog.get_user("user1").totp_secret, catalog.get_user("user1").recovery_codes) == ("P2", ("h1", "h2"))
     off = catalog.set_two_factor("user1", {"totp_secret": None, "totp_pending": None, "totp_last_step": 0,
                                            "recovery_codes": ()})

@@ -99,19 +99,21 @@ def test_setup_page_draws_the_qr_code_inline(app, alice):
 
 @both_backends
 def test_setup_and_confirmation_from_a_copy_read_before_another_windows_change(app, alice, backends):
-    """Two windows of one account: a setup begun from a copy read before two-factor went on elsewhere leaves it
-    on with its recovery codes, and a code confirmed from a copy whose pending secret was replaced meanwhile
-    turns nothing on."""
+    """Two windows of one account: a setup begun from a copy read before two-factor went on elsewhere is refused
+    and leaves it on with its recovery codes, and a code confirmed from a copy whose pending secret was replaced
+    meanwhile turns nothing on."""
     from momento.accounts import twofactor
-    from momento.errors import BadRequest
+    from momento.errors import BadRequest, Conflict
 
     catalog = backends.catalog
     before = catalog.get_user(alice.user.id)  # read by window B before window A turns two-factor on
     secret, _ = twofactor.begin(catalog, before)
     codes = twofactor.confirm(catalog, catalog.get_user(alice.user.id), pyotp.TOTP(secret).now())
-    twofactor.begin(catalog, before)  # window B opens the setup from its old copy
+    with pytest.raises(Conflict) as on:  # window B opens the setup from its old copy
+        twofactor.begin(catalog, before)
+    assert on.value.code == "two_factor_on"
     now = catalog.get_user(alice.user.id)
-    assert now.totp_secret == secret and len(now.recovery_codes) == len(codes) == 10
+    assert now.totp_secret == secret and len(now.recovery_codes) == len(codes) == 10 and now.totp_pending is None
 
     twofactor.reset(catalog, now)
     first, _ = twofactor.begin(catalog, catalog.get_user(alice.user.id))
@@ -122,3 +124,17 @@ def test_setup_and_confirmation_from_a_copy_read_before_another_windows_change(a
     assert refused.value.code == "no_pending_setup"
     after = catalog.get_user(alice.user.id)
     assert after.totp_secret is None and after.totp_pending not in (None, first) and after.recovery_codes == ()
+
+
+@both_backends
+def test_a_second_device_is_set_up_only_after_turning_two_factor_off_with_a_code(app, alice):
+    """While two-factor is on, a new secret is not handed out: a stolen session cannot move two-factor to the
+    thief's app without a code from the owner's."""
+    client = _signed_in(app, alice)
+    totp, _ = turn_on(client)
+    again = client.post("/api/v1/account/2fa")
+    assert again.status_code == 409 and again.json["error"]["code"] == "two_factor_on"
+    assert client.post("/api/v1/account/2fa/confirm", json={"code": totp.now()}).json["error"]["code"] in (
+        "no_pending_setup",)
+    assert client.delete("/api/v1/account/2fa", json={"code": _next_code(totp)}).status_code == 204
+    assert client.post("/api/v1/account/2fa").status_code == 201

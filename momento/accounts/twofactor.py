@@ -11,7 +11,7 @@ from typing import Optional
 import pyotp
 import segno
 
-from ..errors import BadRequest, Unauthorized
+from ..errors import BadRequest, Conflict, Unauthorized
 from ..models import User
 
 ISSUER = "Momento"
@@ -31,7 +31,11 @@ def _normal(code) -> str:
 def begin(catalog, user: User) -> tuple[str, str]:
     """A new secret waiting for its first code (two-factor stays as it was until confirmed): secret and URI."""
     secret = pyotp.random_base32()
-    catalog.set_two_factor(user.id, {"totp_pending": secret})  # nothing else: two-factor stays as stored
+    # only while two-factor is off as stored (not from a copy read before another window turned it on)
+    if user.totp_secret or catalog.set_two_factor(user.id, {"totp_pending": secret},
+                                                   expect={"totp_secret": None}) is None:
+        raise Conflict("Two-factor sign-in is already on. Turn it off first (with a code) to set up another "
+                       "device.", code="two_factor_on")
     return secret, uri(secret, user.email)
 
 
@@ -58,10 +62,11 @@ def confirm(catalog, user: User, code) -> list[str]:
                          code="invalid_code")
     codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODES)]
     # only while the secret the code came from is still the pending one (not replaced or confirmed meanwhile)
+    # and two-factor is still off
     confirmed = catalog.set_two_factor(user.id, {"totp_secret": user.totp_pending, "totp_pending": None,
                                                  "totp_last_step": step,
                                                  "recovery_codes": tuple(_code_hash(_normal(c)) for c in codes)},
-                                       only_if_pending=user.totp_pending)
+                                       expect={"totp_pending": user.totp_pending, "totp_secret": None})
     if confirmed is None:
         raise BadRequest("The two-factor setup changed meanwhile (in another window?). Open it again and use the "
                          "code it shows now.", code="no_pending_setup")

@@ -110,10 +110,10 @@ class Catalog(Protocol):
         """Atomically record that a code of this 30 s step was used unless one of it or a later step was."""
 
     def set_two_factor(self, user_id: str, changes: dict[str, Any], *,
-                       only_if_pending: Optional[str] = None) -> Optional[User]:
-        """Write these TWO_FACTOR_FIELDS and nothing else, in one atomic step; with `only_if_pending`, only while
-        the stored totp_pending is that secret. The account as it is now, or None when that condition failed;
-        NotFound when there is no such account."""
+                       expect: Optional[dict[str, Optional[str]]] = None) -> Optional[User]:
+        """Write these TWO_FACTOR_FIELDS and nothing else, in one atomic step; with `expect` (totp_secret and
+        totp_pending), only while each stored value is the one given (None: none). The account as it is now, or
+        None when that condition failed; NotFound when there is no such account."""
 
     # uploads
     def put_upload(self, upload: Upload, job: Optional[Job] = None) -> Upload:

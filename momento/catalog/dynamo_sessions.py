@@ -215,19 +215,23 @@ class DynamoSessions:
             return False
         return True
 
-    def set_two_factor(self, user_id: str, changes: dict, *, only_if_pending: Optional[str] = None) -> Optional[User]:
-        """Write these two-factor fields and nothing else (one conditional UpdateItem); with `only_if_pending`,
-        only while it is the stored totp_pending. The account after, or None when that condition failed;
+    def set_two_factor(self, user_id: str, changes: dict, *,
+                       expect: Optional[dict[str, Optional[str]]] = None) -> Optional[User]:
+        """Write these two-factor fields and nothing else (one conditional UpdateItem); with `expect`, only while
+        each stored value is the one given (None: none). The account after, or None when that condition failed;
         NotFound when absent."""
         args = updates(two_factor_changes(changes))
-        condition = "attribute_exists(pk)"
-        if only_if_pending is not None:
-            condition += " AND totp_pending = :pending"
-            args["ExpressionAttributeValues"] = args.get("ExpressionAttributeValues", {}) | {
-                ":pending": s(only_if_pending)}
+        conditions = ["attribute_exists(pk)"]
+        for i, (name, value) in enumerate(two_factor_changes(expect or {}).items()):
+            args["ExpressionAttributeNames"][f"#c{i}"] = name
+            if value is None:
+                conditions.append(f"attribute_not_exists(#c{i})")
+            else:
+                conditions.append(f"#c{i} = :c{i}")
+                args["ExpressionAttributeValues"] = args.get("ExpressionAttributeValues", {}) | {f":c{i}": s(value)}
         try:
             answer = self._call("update_item", expect=(FAILED,), TableName=self.tables["users"],
-                                Key={"pk": s(f"user#{user_id}")}, ConditionExpression=condition,
+                                Key={"pk": s(f"user#{user_id}")}, ConditionExpression=" AND ".join(conditions),
                                 ReturnValues="ALL_NEW", **args)
         except ClientError:
             if self.get_user(user_id) is None:

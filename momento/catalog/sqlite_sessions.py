@@ -168,16 +168,17 @@ class SqliteSessions:
             db.execute("UPDATE users SET doc = ? WHERE id = ?", (json.dumps(doc), user_id))
             return True
 
-    def set_two_factor(self, user_id: str, changes: dict, *, only_if_pending: Optional[str] = None) -> Optional[User]:
-        """Write these two-factor fields and nothing else; with `only_if_pending`, only while it is the stored
-        totp_pending. The account after, or None when that condition failed; NotFound when absent."""
+    def set_two_factor(self, user_id: str, changes: dict, *,
+                       expect: Optional[dict[str, Optional[str]]] = None) -> Optional[User]:
+        """Write these two-factor fields and nothing else; with `expect`, only while each stored value is the one
+        given (None: none). The account after, or None when that condition failed; NotFound when absent."""
         changes = two_factor_changes(changes)
         with self._tx() as db:
             row = db.execute("SELECT doc FROM users WHERE id = ?", (user_id,)).fetchone()
             if row is None:
                 raise NotFound("No such account.")
             doc = json.loads(row["doc"])
-            if only_if_pending is not None and doc.get("totp_pending") != only_if_pending:
+            if any((doc.get(name) or None) != value for name, value in two_factor_changes(expect or {}).items()):
                 return None
             doc |= changes
             db.execute("UPDATE users SET doc = ? WHERE id = ?", (json.dumps(doc), user_id))

@@ -63,6 +63,7 @@ class Upload:
     thumb_mime: str = "image/webp"
     thumb_ext: str = "webp"
     trashed_at: Optional[str] = None
+    emptied_at: Optional[str] = None  # when its owner emptied the trash: the next purge deletes it, whatever its age
     rendition: str = "none"
     rendition_error: Optional[str] = None  # why a failed rendition failed, in a sentence for its owner
     extra: dict[str, Any] = field(default_factory=dict)
@@ -99,6 +100,10 @@ class Upload:
     def trashed(self) -> bool:
         """Whether the upload is in the trash."""
         return self.trashed_at is not None
+
+    def purgeable(self, trashed_before: str) -> bool:
+        """Whether a purge of what was trashed at or before `trashed_before` deletes it (an emptied one always)."""
+        return self.trashed and (self.emptied_at is not None or self.trashed_at <= trashed_before)
 
     @property
     def sort_date(self) -> str:

@@ -201,6 +201,24 @@ def test_trash_is_listed_apart(catalog):
 
 
 @backends
+def test_an_emptied_upload_keeps_its_trash_date_and_is_purged_whatever_its_age(catalog):
+    made = [catalog.put_upload(upload("user1", i)) for i in range(3)]
+    for u in made:
+        catalog.set_trashed("user1", u.id, "2026-11-05T00:00:00Z")
+    emptied = catalog.set_trashed("user1", made[0].id, "2026-11-05T00:00:00Z", emptied_at="2026-11-06T00:00:00Z")
+    assert (emptied.trashed_at, emptied.emptied_at) == ("2026-11-05T00:00:00Z", "2026-11-06T00:00:00Z")
+    assert catalog.get_upload("user1", made[0].id) == emptied
+    before = "2026-10-01T00:00:00Z"  # a purge of what was trashed 30 days before some October day
+    assert catalog.begin_purge("user1", made[1].id, before, "2026-11-07T00:00:00Z") is None
+    assert catalog.begin_purge("user1", made[0].id, before, "2026-11-07T00:00:00Z").purge_started_at
+    restored = catalog.set_trashed("user1", made[2].id, "2026-11-05T00:00:00Z", emptied_at="2026-11-06T00:00:00Z")
+    restored = catalog.set_trashed("user1", restored.id, None)  # back from the trash: no longer emptied
+    assert restored.emptied_at is None and restored == made[2]
+    again = catalog.set_trashed("user1", made[2].id, "2026-11-08T00:00:00Z")
+    assert again.emptied_at is None and catalog.begin_purge("user1", made[2].id, before, "x") is None
+
+
+@backends
 def test_set_tags(catalog):
     mine = catalog.put_upload(upload("user1", 1, tags=("old",)))
     tagged = catalog.set_tags("user1", mine.id, ("beach", "sun"))

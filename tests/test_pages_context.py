@@ -85,10 +85,12 @@ def test_the_trash_walks_itself_and_empties(app, alice, backends):
     prev, nxt, back = links(html(alice.get(f"/uploads/{ids[1]}?from=trash")))
     assert prev == f"/uploads/{ids[2]}?from=trash" and nxt == f"/uploads/{ids[0]}?from=trash"
     assert back == f"/trash#u-{ids[1]}"
+    trashed_at = alice.get(f"/api/v1/uploads/{ids[0]}").json["trashed_at"]
     resp = alice.post("/trash/empty")
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/trash")
     words = text(html(alice.get("/trash")))
     assert "3 items marked for deletion" in words and words.count("Deleted at the next clean-up") == 3
+    assert alice.get(f"/api/v1/uploads/{ids[0]}").json["trashed_at"] == trashed_at  # when it was trashed, still
     events = backends.catalog.list_audit_events(alice.user.id).items
     assert [(e.action, e.details) for e in events if e.action == "trash_emptied"] == [("trash_emptied", {"count": 3})]
     # The next purge run deletes them whatever its age limit.
@@ -96,6 +98,31 @@ def test_the_trash_walks_itself_and_empties(app, alice, backends):
     with app.app_context():
         report = purge_trash(backends.storage, backends.catalog, older_than_days=3650)
     assert report.purged == 3 and "The trash is empty." in html(alice.get("/trash"))
+
+
+@both_backends
+def test_emptying_marks_only_what_is_in_the_trash_then_and_a_restore_unmarks(app, alice, backends):
+    """Empty trash marks what the trash holds now; one restored and trashed again waits its 30 days as any other,
+    and an upload marked by an earlier version (trashed on 1970-01-01) still counts as emptied."""
+    from momento.ops.purge import purge_trash
+    first, second = photos(alice, ("a.jpg", None), ("b.jpg", None))
+    for uid in (first, second):
+        assert alice.delete(f"/api/v1/uploads/{uid}").status_code == 204
+    assert alice.post("/trash/empty").status_code == 302
+    assert alice.post(f"/api/v1/uploads/{second}/restore").status_code == 200
+    assert alice.delete(f"/api/v1/uploads/{second}").status_code == 204
+    words = text(html(alice.get("/trash")))
+    assert words.count("Deleted at the next clean-up") == 1 and "30 days left" in words
+    with app.app_context():
+        report = purge_trash(backends.storage, backends.catalog, older_than_days=30)
+    assert report.purged == 1 and alice.get(f"/api/v1/uploads/{first}").status_code == 404
+    assert alice.get(f"/api/v1/uploads/{second}").status_code == 200
+    backends.catalog.set_trashed(alice.user.id, second, "1970-01-01T00:00:00Z")  # as an earlier version marked it
+    assert "Deleted at the next clean-up" in text(html(alice.get("/trash")))
+    assert alice.post("/trash/empty").status_code == 302  # already marked: nothing more to mark
+    assert backends.catalog.get_upload(alice.user.id, second).emptied_at is None
+    with app.app_context():
+        assert purge_trash(backends.storage, backends.catalog, older_than_days=30).purged == 1
 
 
 def _dated(backends, user_id: str, n: int, taken: str) -> str:

@@ -143,8 +143,10 @@ class Catalog(Protocol):
     def set_auto_tags(self, user_id: str, upload_id: str, auto_tags: tuple[str, ...]) -> Upload:
         """Replace an upload's automatic tags (retag), with its index entries; NotFound when absent."""
 
-    def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str]) -> Upload:
-        """Move an upload to the trash (a time) or back (None); NotFound when absent."""
+    def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str], *,
+                    emptied_at: Optional[str] = None) -> Upload:
+        """Move an upload to the trash (a time) or back (None), and mark it emptied (its owner emptied the trash:
+        purged at the next run) or not; NotFound when absent."""
 
     def set_rendition(self, user_id: str, upload_id: str, state: str, error: Optional[str] = None) -> Upload:
         """Record a video's rendition state (none, pending, ready, failed) and, when failed, why (a sentence for

@@ -404,9 +404,10 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
         """Replace an upload's automatic tags (retag)."""
         return self._update_upload(user_id, upload_id, {"auto_tags": tuple(auto_tags)})
 
-    def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str]) -> Upload:
-        """Move an upload to the trash (out of every index) or back; NotFound when absent."""
-        return self._update_upload(user_id, upload_id, {"trashed_at": trashed_at})
+    def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str], *,
+                    emptied_at: Optional[str] = None) -> Upload:
+        """Move an upload to the trash (out of every index) or back, emptied or not; NotFound when absent."""
+        return self._update_upload(user_id, upload_id, {"trashed_at": trashed_at, "emptied_at": emptied_at})
 
     def set_rendition(self, user_id: str, upload_id: str, state: str, error: Optional[str] = None) -> Upload:
         """Record a video's rendition state (and why it failed); NotFound when absent."""
@@ -421,7 +422,7 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
                 return None
             if old.purge_started_at:
                 return old
-            if not old.trashed or old.trashed_at > trashed_before:
+            if not old.purgeable(trashed_before):
                 return None
             new = old.evolve(purge_started_at=started_at)
             try:

@@ -258,9 +258,10 @@ class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota
         """Replace an upload's automatic tags (retag)."""
         return self._update(user_id, upload_id, auto_tags=tuple(auto_tags))
 
-    def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str]) -> Upload:
-        """Move an upload to the trash (out of every index) or back."""
-        return self._update(user_id, upload_id, trashed_at=trashed_at)
+    def set_trashed(self, user_id: str, upload_id: str, trashed_at: Optional[str], *,
+                    emptied_at: Optional[str] = None) -> Upload:
+        """Move an upload to the trash (out of every index) or back, emptied or not."""
+        return self._update(user_id, upload_id, trashed_at=trashed_at, emptied_at=emptied_at)
 
     def set_rendition(self, user_id: str, upload_id: str, state: str, error: Optional[str] = None) -> Upload:
         """Record a video's rendition state (and why it failed)."""
@@ -273,7 +274,7 @@ class SqliteCatalog(SqliteIndex, SqliteJobs, SqliteAudit, SqliteTus, SqliteQuota
             upload = upload_from_dict(json.loads(row["doc"])) if row else None
             if upload is None or upload.purge_started_at:
                 return upload
-            if not upload.trashed or upload.trashed_at > trashed_before:
+            if not upload.purgeable(trashed_before):
                 return None
             upload = upload.evolve(purge_started_at=started_at)
             db.execute("UPDATE uploads SET doc = ? WHERE user_id = ? AND id = ?",

@@ -66,7 +66,7 @@ def enqueue(catalog, trashed_before: str, now: datetime) -> int:
         while True:
             page = catalog.list_uploads(user.id, trashed=True, limit=PAGE, cursor=cursor)
             for upload in page.items:
-                if upload.trashed_at <= trashed_before:
+                if upload.purgeable(trashed_before):
                     catalog.put_job(Job(queue=QUEUE, id=f"{upload.id}.{user.id}", user_id=user.id,
                                         upload_id=upload.id, created_at=iso(now), not_before=iso(now)))
                     count += 1

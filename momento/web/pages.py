@@ -13,7 +13,7 @@ from ..backends import catalog
 from ..errors import BadRequest
 from ..media.tags import parse_tag_field
 from ..models import Upload
-from ..formats import iso
+from ..formats import iso, now_iso
 from ..search import COUNT_CAP, Query, by_date, count, explain, tag_counts
 from ..sharing.searches import owned_search, query_dict
 from .browse import ADDED, TAKEN, Context, month_index, neighbours
@@ -24,7 +24,8 @@ bp = Blueprint("pages", __name__)
 
 PAGE = 60  # tiles per page of the gallery, search and trash (GALLERY_PAGE_SIZE in the config overrides it)
 PURGE_AFTER_DAYS = 30  # `flask momento purge --older-than`'s default; PURGE_AFTER_DAYS in the config says otherwise
-EMPTIED = "1970-01-01T00:00:00Z"  # "trashed" this long ago: the next purge run deletes it, whatever its age limit
+# How an earlier version marked an emptied upload (as trashed this long ago); still read as emptied.
+LEGACY_EMPTIED = "1970-01-01T00:00:00Z"
 
 
 def page_size() -> int:
@@ -193,7 +194,12 @@ def trash_page():
     """What the user deleted: names, when, and how long until purge deletes each for good; restore or empty."""
     page = catalog().list_uploads(owner().id, trashed=True, limit=page_size(), cursor=request.args.get("cursor"))
     return render_template("trash.html", uploads=page.items, next_cursor=page.next_cursor, purge_days=purge_days(),
-                           days_left=days_left, emptied=EMPTIED)
+                           days_left=days_left, emptied=emptied)
+
+
+def emptied(upload: Upload) -> bool:
+    """Whether its owner emptied the trash with it in: the next purge run deletes it, whatever its age."""
+    return upload.emptied_at is not None or upload.trashed_at == LEGACY_EMPTIED
 
 
 def purge_days() -> int:
@@ -217,8 +223,8 @@ def empty_trash():
     while True:
         page = catalog().list_uploads(owner().id, trashed=True, limit=200, cursor=cursor)
         for upload in page.items:
-            if upload.trashed_at != EMPTIED and not upload.purge_started_at:
-                catalog().set_trashed(upload.user_id, upload.id, EMPTIED)
+            if not emptied(upload) and not upload.purge_started_at:
+                catalog().set_trashed(upload.user_id, upload.id, upload.trashed_at, emptied_at=now_iso())
                 marked += 1
         if not (cursor := page.next_cursor):
             break

@@ -85,7 +85,11 @@ def socket_sink_seconds(path: Path, folder: str, fsync: bool = True) -> float:
 def moto_env(folder: str) -> tuple[subprocess.Popen, dict]:
     """A moto server subprocess and the environment that points Momento and boto3 at it."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    # moto's DynamoDB serialized as the test suite's is (tests/backends.py): left alone, concurrent transactions
+    # race inside moto (500s), which DynamoDB's isolated transactions never do
+    serve = ("import sys; from tests.backends import serialize_moto_dynamodb; serialize_moto_dynamodb(); "
+             "from moto.server import main; main(sys.argv[1:])")
+    proc = subprocess.Popen([sys.executable, "-c", serve, "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(port, "/moto-api/")
     env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "bench",

@@ -214,7 +214,6 @@ def main() -> None:
     finally:
         if moto is not None:
             stop(moto)
-            moto.wait(30)
         shutil.rmtree(folder, ignore_errors=True)
 
 

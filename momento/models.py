@@ -35,6 +35,7 @@ class User:
 
 # Written only by the two-factor steps (and the catalog's one-use checks), never by a whole-account update made
 # from a copy read earlier: a recovery code used meanwhile would otherwise come back.
+LEGACY_EMPTIED = "1970-01-01T00:00:00Z"  # the trash date an earlier version gave an emptied upload
 TWO_FACTOR_FIELDS = ("totp_secret", "totp_pending", "totp_last_step", "recovery_codes")
 
 
@@ -101,9 +102,14 @@ class Upload:
         """Whether the upload is in the trash."""
         return self.trashed_at is not None
 
+    @property
+    def emptied(self) -> bool:
+        """Whether its owner emptied the trash with it in (an earlier version marked that as trashed in 1970)."""
+        return self.trashed and (self.emptied_at is not None or self.trashed_at == LEGACY_EMPTIED)
+
     def purgeable(self, trashed_before: str) -> bool:
         """Whether a purge of what was trashed at or before `trashed_before` deletes it (an emptied one always)."""
-        return self.trashed and (self.emptied_at is not None or self.trashed_at <= trashed_before)
+        return self.emptied or (self.trashed and self.trashed_at <= trashed_before)
 
     @property
     def sort_date(self) -> str:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from typing import Any, Iterator, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,7 +24,7 @@ from .records import upload_to_dict, user_to_dict
 
 FAILED = "ConditionalCheckFailedException"
 CANCELLED = "TransactionCanceledException"
-TRANSACT_TRIES = 8  # pauses of up to 20 ms, 40 ms, ... 1 s: about 2.5 s at most in all
+CONFLICT_TRIES = 8  # a write that met another: pauses of up to 20 ms, 40 ms, ... 1 s, about 2.5 s at most in all
 
 
 def pause(attempt: int) -> float:
@@ -68,58 +67,46 @@ class DynamoCatalog(DynamoIndex, DynamoJobs, DynamoAudit, DynamoTus, DynamoQuota
                                backend="dynamodb", operation="connect") from exc
 
     def _call(self, operation: str, *, expect: tuple[str, ...] = (), **kwargs: Any) -> dict[str, Any]:
-        """One client call; errors become BackendError, except the codes in expect (re-raised). A write that met
-        a transaction under way on its item (TransactionConflictException: not applied) is made again after a
-        short random pause, as transactions are (_transact)."""
-        for attempt in range(TRANSACT_TRIES):
+        """One client call; errors become BackendError, except the codes in expect (re-raised). A write refused
+        because a transaction held its item at that moment (not applied) is made again after a short random
+        pause; botocore retries throttling and server errors itself."""
+        attempt = 0
+        while True:
             try:
                 return getattr(self.client, operation)(**kwargs)
             except ClientError as exc:
                 if error_code(exc) in expect:
                     raise
-                if error_code(exc) == "TransactionConflictException" and attempt + 1 < TRANSACT_TRIES:
-                    time.sleep(pause(attempt))
-                    continue
-                raise BackendError(f"The catalog failed ({operation}: {error_code(exc)}).",
-                                   backend="dynamodb", operation=operation) from exc
+                if error_code(exc) != "TransactionConflictException" or attempt + 1 == CONFLICT_TRIES:
+                    raise BackendError(f"The catalog failed ({operation}: {error_code(exc)}).",
+                                       backend="dynamodb", operation=operation) from exc
             except BotoCoreError as exc:
                 raise BackendError(f"The catalog failed ({operation}: {type(exc).__name__}).",
                                    backend="dynamodb", operation=operation) from exc
-        raise AssertionError("unreachable")
+            time.sleep(pause(attempt))
+            attempt += 1
 
     def _transact(self, items: list[dict[str, Any]]) -> Optional[list[str]]:
         """Run a transaction; None when it committed, else each item's cancellation code (a condition failed).
 
-        Transactions that touch one item at the same time cancel each other (TransactionConflict): several
-        uploads of one person finishing together all list that person on the rendition queue. Those are run
-        again after a short random pause, as is one that failed on the server's side (5xx, after botocore's own
-        retries): that retry keeps its ClientRequestToken, so DynamoDB does not apply it twice.
+        Transactions that touch one item at the same time cancel each other (TransactionConflict, nothing
+        applied): several videos of one person finishing together all list that person on the rendition queue.
+        Those run again after a short random pause, as _call does for single writes.
         """
-        token = str(uuid.uuid4())
-        for attempt in range(TRANSACT_TRIES):
+        attempt = 0
+        while True:
             try:
-                self.client.transact_write_items(TransactItems=items, ClientRequestToken=token)
+                self._call("transact_write_items", expect=(CANCELLED,), TransactItems=items)
                 return None
-            except BotoCoreError as exc:
-                raise BackendError(f"The catalog failed (transact_write_items: {type(exc).__name__}).",
-                                   backend="dynamodb", operation="transact_write_items") from exc
             except ClientError as exc:
-                if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
-                    failure = f"transact_write_items: {error_code(exc)}"
-                elif error_code(exc) != CANCELLED:
-                    raise BackendError(f"The catalog failed (transact_write_items: {error_code(exc)}).",
+                codes = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+                if "ConditionalCheckFailed" in codes:
+                    return codes
+                if "TransactionConflict" not in codes or attempt + 1 == CONFLICT_TRIES:
+                    raise BackendError(f"The catalog failed (transaction: {', '.join(codes)}).",
                                        backend="dynamodb", operation="transact_write_items") from exc
-                else:
-                    codes = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
-                    if "ConditionalCheckFailed" in codes:
-                        return codes
-                    if "TransactionConflict" not in codes:
-                        raise BackendError(f"The catalog failed (transaction: {', '.join(codes)}).",
-                                           backend="dynamodb", operation="transact_write_items") from exc
-                    failure, token = "transaction: TransactionConflict", str(uuid.uuid4())  # nothing applied
             time.sleep(pause(attempt))
-        raise BackendError(f"The catalog failed ({failure}, {TRANSACT_TRIES} tries).", backend="dynamodb",
-                           operation="transact_write_items")
+            attempt += 1
 
     def _get(self, table: str, key: dict[str, Any], **kwargs: Any) -> Optional[dict[str, Any]]:
         return self._call("get_item", TableName=self.tables[table], Key=key, ConsistentRead=True, **kwargs).get("Item")

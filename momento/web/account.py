@@ -145,7 +145,11 @@ def two_factor_setup():
     if fresh.totp_pending:  # the secret already shown (and perhaps scanned) stays until confirmed
         secret, uri = fresh.totp_pending, twofactor.uri(fresh.totp_pending, user.email)
     else:
-        secret, uri = twofactor.begin(catalog(), user)
+        try:
+            secret, uri = twofactor.begin(catalog(), user)
+        except MomentoError as exc:  # turned on meanwhile, in another window
+            flash(exc.message)
+            return redirect(url_for("account.account") + "#two-factor")
     return render_template("two_factor_setup.html", secret=secret, qr=twofactor.qr_svg(uri), form=form)
 
 

@@ -24,8 +24,6 @@ bp = Blueprint("pages", __name__)
 
 PAGE = 60  # tiles per page of the gallery, search and trash (GALLERY_PAGE_SIZE in the config overrides it)
 PURGE_AFTER_DAYS = 30  # `flask momento purge --older-than`'s default; PURGE_AFTER_DAYS in the config says otherwise
-# How an earlier version marked an emptied upload (as trashed this long ago); still read as emptied.
-LEGACY_EMPTIED = "1970-01-01T00:00:00Z"
 
 
 def page_size() -> int:
@@ -194,12 +192,7 @@ def trash_page():
     """What the user deleted: names, when, and how long until purge deletes each for good; restore or empty."""
     page = catalog().list_uploads(owner().id, trashed=True, limit=page_size(), cursor=request.args.get("cursor"))
     return render_template("trash.html", uploads=page.items, next_cursor=page.next_cursor, purge_days=purge_days(),
-                           days_left=days_left, emptied=emptied)
-
-
-def emptied(upload: Upload) -> bool:
-    """Whether its owner emptied the trash with it in: the next purge run deletes it, whatever its age."""
-    return upload.emptied_at is not None or upload.trashed_at == LEGACY_EMPTIED
+                           days_left=days_left)
 
 
 def purge_days() -> int:
@@ -223,7 +216,7 @@ def empty_trash():
     while True:
         page = catalog().list_uploads(owner().id, trashed=True, limit=200, cursor=cursor)
         for upload in page.items:
-            if not emptied(upload) and not upload.purge_started_at:
+            if not upload.emptied and not upload.purge_started_at:
                 catalog().set_trashed(upload.user_id, upload.id, upload.trashed_at, emptied_at=now_iso())
                 marked += 1
         if not (cursor := page.next_cursor):

@@ -96,6 +96,49 @@ def test_empty_and_missing_file(alice):
     assert resp.status_code == 400 and resp.json["error"]["code"] == "missing_file"
 
 
+def _form(*parts: tuple[str, str | None, bytes], boundary: str = "b0und") -> bytes:
+    """A multipart body written by hand: (field name, file name or None, bytes) per part."""
+    out = b""
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode()
+
+
+def test_form_read_as_browsers_and_scripts_write_it(alice, backends):
+    photo = corpus.jpeg(64, 48)
+    # media type and parameter names ignore case (RFC 9110 8.3.1)
+    resp = alice.post("/api/v1/uploads", data=_form(("file", "a.jpg", photo)),
+                      headers={"Content-Type": "MULTIPART/FORM-DATA; BOUNDARY=b0und"})
+    assert resp.status_code == 201, resp.json
+    # a repeated tags field adds to the list
+    resp = alice.post("/api/v1/uploads", data=_form(("tags", None, b"beach"), ("file", "b.jpg", corpus.jpeg(65, 48)),
+                                                    ("tags", None, b"Family, sea")),
+                      content_type="multipart/form-data; boundary=b0und")
+    assert resp.status_code == 201 and resp.json["tags"] == ["beach", "family", "sea"]
+
+
+def test_form_refusals_say_what_is_wrong_and_keep_nothing(alice, backends):
+    def send(*parts):
+        return alice.post("/api/v1/uploads", data=_form(*parts), content_type="multipart/form-data; boundary=b0und")
+
+    resp = send(("photo", "a.jpg", corpus.jpeg(64, 48)))
+    assert resp.status_code == 400 and resp.json["error"]["code"] == "missing_file"
+    assert resp.json["error"]["fields"] == [{"field": "file", "reason": "missing"}]
+    resp = send(("file", "a.jpg", corpus.jpeg(64, 48)), ("file", "b.jpg", corpus.jpeg(65, 48)))
+    assert resp.json["error"]["fields"] == [{"field": "file", "reason": "too_many"}]
+    resp = send(("file", "a.jpg", corpus.jpeg(64, 48)), ("tags", None, b"\xff\xfe,ok"))
+    assert resp.status_code == 400 and resp.json["error"]["code"] == "invalid_tag"
+    assert _keys(backends, alice.user.id) == [] and alice.get("/api/v1/uploads").json["items"] == []
+
+
+def test_json_body_over_its_limit_names_its_own_limit(alice):
+    photo = alice.upload(corpus.jpeg(64, 48)).json
+    resp = alice.client.patch(f"/api/v1/uploads/{photo['id']}", data=b'{"tags": ["' + b"a" * (1024 * 1024) + b'"]}',
+                              headers={**alice.headers, "Content-Type": "application/json"})
+    assert resp.status_code == 413 and "1 MiB" in resp.json["error"]["message"]
+
+
 def test_per_kind_size_limit(app, alice, backends):
     app.config["MAX_PHOTO_BYTES"] = 10_000
     big = corpus.jpeg(800, 600, noise=True)

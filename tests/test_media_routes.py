@@ -27,6 +27,8 @@ def test_full_get_headers(app, alice, video):
     assert "filename*=UTF-8''clip.mp4" in resp.headers["Content-Disposition"]
     again = alice.get(body["urls"]["original"], headers={"If-None-Match": resp.headers["ETag"]})
     assert again.status_code == 304 and again.data == b""
+    weak = alice.get(body["urls"]["original"], headers={"If-None-Match": "W/" + resp.headers["ETag"]})
+    assert weak.status_code == 304  # If-None-Match compares weakly
 
 
 @both_backends
@@ -36,6 +38,7 @@ def test_full_get_headers(app, alice, video):
     ("bytes=100-", 100, None),
     ("bytes=-500", -500, None),
     ("bytes=0-99999999", 0, None),
+    ("bytes=-99999999", 0, None),  # a suffix longer than the file is the whole file (RFC 9110 14.1.2)
 ])
 def test_single_ranges(app, alice, video, header, first, last):
     data, body = video
@@ -55,6 +58,13 @@ def test_unsatisfiable_range_is_416(app, alice, video):
     assert resp.status_code == 416
     assert resp.headers["Content-Range"] == f"bytes */{len(data)}"
     assert resp.json["error"]["code"] == "range_not_satisfiable"
+
+
+@pytest.mark.parametrize("header", ["bytes=-0", "bytes=-000"])
+def test_empty_suffix_is_416(alice, video, header):
+    data, body = video
+    resp = alice.get(body["urls"]["original"], headers={"Range": header})
+    assert resp.status_code == 416 and resp.headers["Content-Range"] == f"bytes */{len(data)}"
 
 
 @pytest.mark.parametrize("header", ["bytes=abc", "items=0-1", "bytes=5-1", "bytes=0-1,5-9"])

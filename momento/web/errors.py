@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..errors import MomentoError, RangeNotSatisfiable, RateLimited
+from ..formats import human_bytes_binary
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +76,9 @@ def init_app(app) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc):
-        limit = app.config.get("MAX_CONTENT_LENGTH")
+        limit = request.max_content_length  # this request's own (a JSON body's is smaller than an upload's)
         return error_response(413, "request_too_large",
-                              f"The request is larger than the {limit // (1024 * 1024)} MiB this server accepts."
+                              f"The request is larger than the {human_bytes_binary(limit)} this server accepts for it."
                               if limit else "The request is too large.")
 
     @app.errorhandler(HTTPException)

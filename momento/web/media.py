@@ -2,6 +2,7 @@
 S3 URL (MOMENTO_MEDIA_DELIVERY=presigned) once ownership is checked."""
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, redirect, request
@@ -14,6 +15,7 @@ from ..models import VIDEO, Upload
 from .library import owned_upload
 
 bp = Blueprint("media", __name__, url_prefix="/media")
+ZERO_SUFFIX = re.compile(r"\s*bytes\s*=\s*-\s*0+\s*$", re.IGNORECASE)  # "the last 0 bytes": never satisfiable
 
 
 # The only types Momento serves as themselves: browsers display them and never run script from them.
@@ -52,17 +54,13 @@ def serve_object(key: str, mime: str, disposition: str) -> Response:
         "X-Content-Type-Options": "nosniff",
         "Content-Disposition": disposition,
     }
-    if request.if_none_match.contains(etag):
+    if request.if_none_match.contains_weak(etag):  # If-None-Match compares weakly (RFC 9110 13.1.2)
         return Response(status=304, headers=headers)
     start, end, status = 0, info.size - 1, 200
-    rng = parse_range_header(request.headers.get("Range"))
     if_range = request.headers.get("If-Range")
-    # Several ranges at once would need a multipart answer; like most servers, send the whole object instead.
-    if rng is not None and rng.units == "bytes" and len(rng.ranges) == 1 and (not if_range or if_range.strip('"') == etag):
-        bounds = rng.range_for_length(info.size)
-        if bounds is None:
-            raise RangeNotSatisfiable("The requested range is outside the file.", size=info.size)
-        start, end, status = bounds[0], bounds[1] - 1, 206
+    bounds = byte_range(request.headers.get("Range"), info.size) if not if_range or if_range.strip('"') == etag else None
+    if bounds is not None:
+        start, end, status = bounds[0], bounds[1], 206
         headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
     headers["Content-Length"] = str(end - start + 1 if info.size else 0)
     if request.method == "HEAD" or info.size == 0:
@@ -71,6 +69,28 @@ def serve_object(key: str, mime: str, disposition: str) -> Response:
     resp = Response(iter(stream), status=status, headers=headers, mimetype=mime, direct_passthrough=True)
     resp.call_on_close(stream.close)
     return resp
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The first and last byte a Range header asks for, as RFC 9110 reads it: None to send the whole object (no
+    header, another unit, or several ranges, which would need a multipart answer: like most servers, the whole object
+    instead), RangeNotSatisfiable (416) for a range that starts past the end or a suffix of zero bytes. A suffix
+    longer than the object is the whole object."""
+    if header is None:
+        return None
+    rng = parse_range_header(header)
+    if rng is None:
+        if ZERO_SUFFIX.match(header):
+            raise RangeNotSatisfiable("The requested range is empty.", size=size)
+        return None  # malformed: ignored, as RFC 9110 lets a server do
+    if rng.units != "bytes" or len(rng.ranges) != 1:
+        return None
+    start, stop = rng.ranges[0]
+    if start < 0:  # the last -start bytes
+        start, stop = max(0, size + start), size
+    if start >= size:
+        raise RangeNotSatisfiable("The requested range is outside the file.", size=size)
+    return start, min(stop if stop is not None else size, size) - 1
 
 
 def _to_store(url: str, seconds: int) -> Response:

@@ -29,6 +29,17 @@ class ReceivedForm:
         self.fields: dict[str, str] = {}
         self.upload: Optional[IncomingUpload] = None
 
+    def add_field(self, name: str, raw: bytes | bytearray) -> None:
+        """A text field, which must be UTF-8; a repeated one adds to what came before (`tags=a` and `tags=b`
+        are `a,b`, as the comma-separated list they are)."""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(f"The form field '{name}' is not UTF-8 text.",
+                             code="invalid_tag" if name == "tags" else "malformed_form",
+                             fields=[(name, "not_utf8")]) from None
+        self.fields[name] = f"{self.fields[name]},{text}" if name in self.fields else text
+
 
 def receive(request: Request, start: Callable[[Optional[str]], IncomingUpload], *, max_field_bytes: int,
             max_parts: int) -> ReceivedForm:
@@ -37,7 +48,7 @@ def receive(request: Request, start: Callable[[Optional[str]], IncomingUpload], 
     On any error the upload started so far is aborted before the error leaves this function.
     """
     mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
-    if mimetype != "multipart/form-data" or not options.get("boundary"):
+    if mimetype.lower() != "multipart/form-data" or not options.get("boundary"):  # media types ignore case
         raise BadRequest("Send the file as multipart/form-data with a part named 'file'.", code="not_multipart")
     # The parser holds back at most a part's headers (long file names fit) or a delimiter cut in two; fields
     # are limited below.
@@ -66,7 +77,7 @@ def _drive(request, parser: PushMultipartParser, form: ReceivedForm, start, max_
             for event in parser.parse(chunk):  # an empty chunk tells the parser the body is over
                 if event is None:  # the end of a part
                     if part is not FILE and part is not None:
-                        form.fields[part] = field.decode("utf-8", "replace")
+                        form.add_field(part, field)
                     part = None
                 elif isinstance(event, (bytes, bytearray)):
                     if part is FILE:
@@ -82,7 +93,7 @@ def _drive(request, parser: PushMultipartParser, form: ReceivedForm, start, max_
                         part, field = name, bytearray()
                     elif name != "file" or form.upload is not None:
                         raise BadRequest("Send exactly one file in a form part named 'file'.", code="missing_file",
-                                         fields=[("file", "too_many")])
+                                         fields=[("file", "missing" if form.upload is None else "too_many")])
                     else:
                         form.upload, part = start(filename), FILE
         except ParserLimitReached:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from datetime import datetime, timezone
 from typing import Optional
 
@@ -12,6 +13,18 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
 _NONE = ("none", "unlimited", "off")
+
+
+# Cc: controls (NUL, newlines); Cf: bidi overrides and zero-width marks; Cs: lone surrogates (not UTF-8);
+# Zl/Zp: line breaks. None of them belongs in a name people give a thing.
+HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def plain_label(text: str) -> str:
+    """A name someone typed (a token's, a saved search's, a share's title): NFC, one line, without control or
+    invisible characters, runs of spaces made one."""
+    text = "".join(ch for ch in unicodedata.normalize("NFC", text) if unicodedata.category(ch) not in HIDDEN)
+    return " ".join(text.split())
 
 
 def parse_size(text) -> Optional[int]:

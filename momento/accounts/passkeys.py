@@ -13,12 +13,12 @@ from typing import Any
 from webauthn import (base64url_to_bytes, generate_authentication_options, generate_registration_options, options_to_json,
                       verify_authentication_response, verify_registration_response)
 from webauthn.helpers import bytes_to_base64url
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, PublicKeyCredentialDescriptor,
                                       ResidentKeyRequirement, UserVerificationRequirement)
 
 from ..errors import BadRequest, NotFound, Unauthorized
-from ..formats import now_iso
+from ..formats import now_iso, plain_label
 from ..models import Passkey, User
 
 NAME_MAX = 60
@@ -42,8 +42,9 @@ def register(catalog, user: User, credential: Any, challenge: str, *, rp_id: str
     try:
         verified = verify_registration_response(credential=_credential(credential), expected_challenge=_bytes(challenge),
                                                 expected_rp_id=rp_id, expected_origin=origin)
-    except (InvalidRegistrationResponse, ValueError, TypeError, KeyError) as exc:
-        raise BadRequest(f"The passkey could not be added: {exc}", code="passkey_refused") from None
+    except (WebAuthnException, ValueError, TypeError, KeyError, AttributeError):  # every way an answer can be wrong
+        raise BadRequest("The passkey could not be added: the browser's answer did not check out. Try again.",
+                         code="passkey_refused") from None
     transports = credential.get("response", {}).get("transports") if isinstance(credential, dict) else None
     passkey = Passkey(id=bytes_to_base64url(verified.credential_id), user_id=user.id,
                       public_key=bytes_to_base64url(verified.credential_public_key),
@@ -72,7 +73,7 @@ def authenticate(catalog, credential: Any, challenge: str, *, rp_id: str, origin
             credential=_credential(credential), expected_challenge=_bytes(challenge), expected_rp_id=rp_id,
             expected_origin=origin, credential_public_key=_bytes(passkey.public_key),
             credential_current_sign_count=passkey.sign_count)
-    except (InvalidAuthenticationResponse, ValueError, TypeError, KeyError):
+    except (WebAuthnException, ValueError, TypeError, KeyError, AttributeError):
         raise refused from None
     user = catalog.get_user(passkey.user_id)
     if user is None or user.disabled or user.deleted_at:
@@ -99,11 +100,12 @@ def remove(catalog, user: User, credential_id: str) -> None:
 
 def parse_name(name: Any) -> str:
     """A passkey's name for people ('Passkey' when none)."""
-    if name is None or (isinstance(name, str) and not name.strip()):
-        return "Passkey"
-    if not isinstance(name, str) or len(name) > NAME_MAX:
+    if name is not None and not isinstance(name, str):
         raise BadRequest(f"Give the passkey a name of at most {NAME_MAX} characters.", code="invalid_name")
-    return name.strip()
+    label = plain_label(name or "")
+    if len(label) > NAME_MAX:
+        raise BadRequest(f"Give the passkey a name of at most {NAME_MAX} characters.", code="invalid_name")
+    return label or "Passkey"
 
 
 def to_json(passkey: Passkey) -> dict[str, Any]:

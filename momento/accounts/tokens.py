@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Optional
 
 from ..errors import BadRequest
-from ..formats import iso, now_iso, parse_iso
+from ..formats import iso, now_iso, parse_iso, plain_label
 from ..models import SCOPES, ApiToken, User
 
 PREFIX = "mo_"
@@ -47,9 +47,10 @@ def parse_name(name: Any) -> str:
     """A token's name for people; BadRequest when it is not a short string."""
     if name is None:
         return "API token"
-    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
+    label = plain_label(name) if isinstance(name, str) else ""
+    if not label or len(label) > NAME_MAX:
         raise BadRequest(f"Give the token a name of 1 to {NAME_MAX} characters.", code="invalid_name")
-    return name.strip()
+    return label
 
 
 def issue(catalog, user: User, *, name: Any = None, scopes: Any = None, expires_in_days: Any = None) -> tuple[str, ApiToken]:

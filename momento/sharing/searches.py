@@ -7,7 +7,7 @@ from ulid import ULID
 
 from ..catalog.indexing import upload_terms
 from ..errors import BadRequest, NotFound
-from ..formats import is_ulid, now_iso
+from ..formats import is_ulid, now_iso, plain_label
 from ..models import Page, SavedSearch, Upload
 from ..search import Query, build_query, search
 
@@ -45,10 +45,11 @@ def query_from_dict(fields: Any) -> Query:
 
 def clean_name(name: Any) -> str:
     """A saved search's name, trimmed; BadRequest when missing or too long."""
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > NAME_MAX:
+    label = plain_label(name) if isinstance(name, str) else ""
+    if not label or len(label) > NAME_MAX:
         raise BadRequest(f"Give the search a name of 1 to {NAME_MAX} characters.", code="invalid_name",
                          fields=[("name", "invalid")])
-    return " ".join(name.split())
+    return label
 
 
 def save_search(catalog, user_id: str, name: Any, query: Query) -> SavedSearch:

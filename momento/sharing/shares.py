@@ -17,7 +17,7 @@ from ulid import ULID
 
 from ..catalog.cursor import decode_cursor, encode_cursor
 from ..errors import BadRequest, Gone, NotFound
-from ..formats import is_ulid, iso, now_iso
+from ..formats import is_ulid, iso, now_iso, plain_label
 from ..models import Page, Share, Upload
 from .searches import matches, owned_search, run_query, saved_query
 
@@ -48,10 +48,11 @@ def _title(value: Any) -> str:
     """A share's title, trimmed (empty when absent)."""
     if value is None:
         return ""
-    if not isinstance(value, str) or len(value.strip()) > TITLE_MAX:
+    label = plain_label(value) if isinstance(value, str) else None
+    if label is None or len(label) > TITLE_MAX:
         raise BadRequest(f"title is a text of at most {TITLE_MAX} characters.", code="invalid_title",
                          fields=[("title", "invalid")])
-    return " ".join(value.split())
+    return label
 
 
 def _password(value: Any) -> Optional[str]:

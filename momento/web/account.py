@@ -7,6 +7,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from .. import accounts
+from . import limits
 from ..accounts import audit, sessions, tokens, twofactor
 from ..backends import catalog
 from ..errors import MomentoError
@@ -79,8 +80,9 @@ def change_password():
         flash(" ".join(e for errors in form.errors.values() for e in errors) or "Fill in every field.")
         return redirect(url_for("account.account") + "#password")
     try:
-        user = accounts.change_password(catalog(), owner(), form.current.data, form.new.data,
-                                        keep_session=current_session().id if current_session() else None)
+        with limits.secret_check(owner().email):
+            user = accounts.change_password(catalog(), owner(), form.current.data, form.new.data,
+                                            keep_session=current_session().id if current_session() else None)
     except MomentoError as exc:
         flash(exc.message)
         return redirect(url_for("account.account") + "#password")
@@ -159,7 +161,8 @@ def two_factor_disable():
     """Turn two-factor off with a current code (or a recovery code)."""
     form = CodeForm()
     try:
-        twofactor.disable(catalog(), owner(), form.code.data if form.validate_on_submit() else "")
+        with limits.secret_check(owner().email):
+            twofactor.disable(catalog(), owner(), form.code.data if form.validate_on_submit() else "")
     except MomentoError as exc:
         flash(exc.message)
     else:

@@ -5,6 +5,7 @@ from flask import Blueprint, jsonify, request
 from flask_login import login_required
 
 from .. import accounts
+from . import limits
 from ..accounts import audit, sessions, twofactor
 from ..backends import catalog
 from ..errors import BadRequest, NotFound
@@ -59,7 +60,8 @@ def change_password():
     body = _body()
     if not isinstance(body.get("current"), str) or not isinstance(body.get("new"), str):
         raise BadRequest('Send JSON {"current": "...", "new": "..."}.', code="invalid_body")
-    user = accounts.change_password(catalog(), owner(), body["current"], body["new"], keep_session=current_hash())
+    with limits.secret_check(owner().email):
+        user = accounts.change_password(catalog(), owner(), body["current"], body["new"], keep_session=current_hash())
     audit.record_request(catalog(), user, "password_changed", via="api")
     return "", 204
 
@@ -88,6 +90,7 @@ def confirm_two_factor():
 @login_required
 def disable_two_factor():
     """Two-factor off, with a current code or a recovery code."""
-    twofactor.disable(catalog(), owner(), _body().get("code"))
+    with limits.secret_check(owner().email):
+        twofactor.disable(catalog(), owner(), _body().get("code"))
     audit.record_request(catalog(), owner(), "two_factor_off", via="api")
     return "", 204

@@ -211,7 +211,9 @@ def register():
             return _page("register.html", 429, form=form, error=exc.message, retry_after=exc.retry_after)
         try:
             user = accounts.register(catalog(), form.email.data, form.password.data)
-        except (EmailTaken, BadRequest) as exc:
+        except EmailTaken as exc:  # kept counted: asking which emails have accounts spends the budget
+            error = exc.message
+        except BadRequest as exc:
             attempt.give_back()
             error = exc.message
         else:

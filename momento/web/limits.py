@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 from flask import current_app
 from flask_limiter.util import get_remote_address
@@ -71,6 +73,16 @@ def count_sign_in(email: str) -> Attempt:
     so parallel attempts can never all slip in under the limit; RateLimited when a budget is spent."""
     return _count([(login_limit(), "sign-in-account", (email or "").strip().lower()[:254]),
                    (login_address_limit(), "sign-in-address", signin_address())], _lockout)
+
+
+@contextmanager
+def secret_check(email: str) -> Iterator[None]:
+    """A password or code checked for someone already signed in (changing the password, turning two-factor off)
+    spends the account's sign-in budget as a sign-in does, given back only when the check passed: a session
+    alone is no way round the lock-out. RateLimited when the budget is spent."""
+    attempt = count_sign_in(email)
+    yield
+    attempt.give_back()
 
 
 def count_registration() -> Attempt:

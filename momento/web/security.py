@@ -32,13 +32,34 @@ ALWAYS = {
 
 
 class BoundedJSONProvider(DefaultJSONProvider):
-    """Flask's JSON, where nesting too deep for the parser is a malformed body (400), not a crash (500)."""
+    """Flask's JSON, where nesting too deep for the parser, or a string that is not Unicode text (a lone
+    surrogate written as an escape, which no UTF-8 store or page can hold), is a malformed body (400), not a
+    crash (500) now or when the value is shown later."""
 
     def loads(self, s, **kwargs):
         try:
-            return super().loads(s, **kwargs)
+            value = super().loads(s, **kwargs)
         except RecursionError:
             raise ValueError("The JSON is nested too deeply.") from None
+        _check_text(value)
+        return value
+
+
+def _check_text(value) -> None:
+    """ValueError when a string anywhere in a parsed JSON value holds a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("The JSON holds text that is not valid Unicode.") from None
 
 
 def init_app(app) -> None:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import os
 
+import click
 from flask import Flask
 
-from .config import load_config
+from .config import ConfigError, load_config
 from .memory import report_tuning, tune_allocator
 
 
@@ -13,7 +14,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: config, extensions, backends, blueprints, CLI."""
     tune_allocator()
     app = Flask(__name__, instance_relative_config=True)
-    load_config(app, test_config)
+    try:
+        load_config(app, test_config)
+    except ConfigError as exc:
+        if click.get_current_context(silent=True) is not None:  # a `flask ...` command: one line, not a traceback
+            raise click.ClickException(str(exc)) from None
+        raise
     app.json.sort_keys = False
     os.makedirs(app.config["DATA_DIR"], exist_ok=True)
     register_logging(app)

@@ -163,8 +163,8 @@ def load_config(app, test_config: dict | None) -> None:
     cfg["RENDITION_SECONDS"] = _non_negative(cfg, "RENDITION_SECONDS")
     if not cfg["RENDITION_SECONDS"] > 0:
         raise ConfigError("MOMENTO_RENDITION_SECONDS must be more than zero.")
-    for name in RESUMABLE:
-        cfg[name] = _positive_int(cfg, name)
+    for name, unit in (("TUS_EXPIRY_HOURS", "hours"), ("TUS_PART_SIZE", "bytes"), ("TUS_PARTS_IN_FLIGHT", "parts")):
+        cfg[name] = _positive_int(cfg, name, unit)
     for name in ("SESSION_IDLE_HOURS", "REMEMBER_DAYS"):
         cfg[name] = _positive_int(cfg, name, "hours" if name.endswith("HOURS") else "days")
     cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(days=cfg["REMEMBER_DAYS"])
@@ -232,12 +232,15 @@ def _delivery(cfg) -> None:
 
 
 def _positive_int(cfg, name: str, unit: str = "bytes") -> int:
+    raw = cfg[name]
     try:
-        value = int(cfg[name])
-    except (TypeError, ValueError):
-        raise ConfigError(f"MOMENTO_{name} must be a whole number of {unit}, not {cfg[name]!r}.") from None
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ValueError(raw)
+        value = int(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"MOMENTO_{name} must be a whole number of {unit}, not {raw!r}.") from None
     if value <= 0:
-        raise ConfigError(f"MOMENTO_{name} must be positive.")
+        raise ConfigError(f"MOMENTO_{name} must be a whole number of {unit} above zero, not {raw!r}.")
     return value
 
 

@@ -58,3 +58,11 @@ def test_every_command_has_help(runner):
                  ["users", "disable"], ["users", "enable"], ["users", "token"]):
         result = runner.invoke(args=args + ["--help"])
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_numbers_out_of_reason_are_usage_errors(app, runner):
+    for args in (["momento", "purge", "--older-than", "nan"], ["momento", "purge", "--older-than", "inf"],
+                 ["momento", "purge", "--older-than", "1e9"], ["momento", "status", "--max-age", "nan"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 2 and result.exception is not None and "Traceback" not in result.output, args
+    assert runner.invoke(args=["momento", "purge", "--older-than", "36500"]).exit_code == 0

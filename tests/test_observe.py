@@ -191,3 +191,28 @@ def test_a_captured_handler_writes_json_outside_requests_too():
         logging.getLogger("momento.example").removeHandler(handler)
     line = json.loads(stream.getvalue())
     assert line["request_id"] is None and line["level"] == "ERROR" and line["message"] == "outside a request"
+
+
+def test_the_development_server_writes_no_path_or_query(app, caplog):
+    """`flask run` (werkzeug's server) logs its own request line with the raw path; Momento drops that line, as
+    `momento.access` already writes the request by its route."""
+    import threading
+    import urllib.request
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level(logging.INFO):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{server.port}/s/SecretLinkToken?q=private-words")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 404
+            logging.getLogger("werkzeug").info(" * Running on http://127.0.0.1:5000")
+    finally:
+        server.shutdown()
+        thread.join()
+    assert "SecretLinkToken" not in caplog.text and "private-words" not in caplog.text
+    assert "/s/<token>" in caplog.text and "Running on" in caplog.text

@@ -28,7 +28,9 @@ def test_environment_then_test_overrides(tmp_path, monkeypatch):
     assert (tmp_path / "env" / "momento.sqlite3").exists()
 
 
-@pytest.mark.parametrize("name,value", [("MOMENTO_BACKEND", "ftp"), ("MOMENTO_MAX_PHOTO_BYTES", "lots")])
+@pytest.mark.parametrize("name,value", [("MOMENTO_BACKEND", "ftp"), ("MOMENTO_MAX_PHOTO_BYTES", "lots"),
+                                        ("MOMENTO_MAX_PHOTO_BYTES", "1000.7"), ("MOMENTO_TUS_EXPIRY_HOURS", "0.001"),
+                                        ("MOMENTO_TUS_EXPIRY_HOURS", "1.9")])
 def test_bad_settings_fail_fast(tmp_path, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError):
@@ -79,3 +81,16 @@ def test_the_allocator_is_tuned_on_linux():
         assert tune_allocator() is True
     else:
         tune_allocator()  # elsewhere it is a no-op and must not fail
+
+
+def test_a_bad_setting_is_one_line_for_a_flask_command(tmp_path):
+    """The operator's commands say what is wrong in a sentence and exit 1, with no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"MOMENTO_SECRET_KEY": "x", "MOMENTO_DATA_DIR": str(tmp_path), "MOMENTO_TUS_EXPIRY_HOURS": "abc"}
+    done = subprocess.run([sys.executable, "-m", "flask", "users", "list"], env=env, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "MOMENTO_TUS_EXPIRY_HOURS must be a whole number of hours, not 'abc'" in done.stderr

@@ -19,6 +19,16 @@ momento_cli = AppGroup("momento", help="Set up and look after Momento's storage.
 users_cli = AppGroup("users", help="Manage accounts.")
 
 
+class Amount(click.FloatRange):
+    """A number from min to max: click's FloatRange, which lets nan and inf through, without them."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if number != number or number in (float("inf"), float("-inf")):
+            self.fail(f"{value!r} is not a number from {self.min:g} to {self.max:g}.", param, ctx)
+        return number
+
+
 def fail(message: str) -> None:
     """Print an error for a person and exit non-zero."""
     raise click.ClickException(message)

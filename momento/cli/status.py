@@ -5,14 +5,14 @@ import click
 
 from ..errors import MomentoError
 from ..ops.queues import problems, queue_reports
-from . import echo_json, exit_unless, fail, momento_cli, ops_backends, print_table
+from . import Amount, echo_json, exit_unless, fail, momento_cli, ops_backends, print_table
 
 
 @momento_cli.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the queues as JSON.")
 @click.option("--max-backlog", type=click.IntRange(min=0), default=100, show_default=True,
               help="Exit 1 when a queue has more due jobs than this.")
-@click.option("--max-age", type=click.FloatRange(min=0), default=3600, show_default=True,
+@click.option("--max-age", type=Amount(min=0, max=10 * 365 * 86400), default=3600, show_default=True,
               help="Exit 1 when a queue's oldest due job has waited longer than this many seconds.")
 def status_command(as_json: bool, max_backlog: int, max_age: float):
     """Each queue (renditions, purge, expired tus uploads): due, running, failed in the last 24 hours and the

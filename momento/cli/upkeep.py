@@ -12,7 +12,7 @@ from ..ops import purge as purging
 from ..ops.stats import collect
 from ..ops.verify import verify
 from ..formats import human_bytes
-from . import echo_json, exit_unless, fail, momento_cli, ops_backends, print_table, progressbar
+from . import Amount, echo_json, exit_unless, fail, momento_cli, ops_backends, print_table, progressbar
 
 
 @momento_cli.command("stats")
@@ -71,7 +71,7 @@ def verify_command(repair: bool, as_json: bool):
 
 
 @momento_cli.command("purge")
-@click.option("--older-than", "days", type=click.FloatRange(min=0), default=30, show_default=True,
+@click.option("--older-than", "days", type=Amount(min=0, max=36500), default=30, show_default=True,
               help="Purge uploads in the trash for at least this many days.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def purge_command(days: float, as_json: bool):

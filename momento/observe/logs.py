@@ -26,6 +26,16 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class DevServerAccessFilter(logging.Filter):
+    """Drops the development server's own request lines (`flask run`): they hold the raw path and query string
+    (a share link's token, a search), and `momento.access` already writes one line per request without them.
+    Its other lines (the address it listens on, errors) stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a werkzeug request line."""
+        return not (isinstance(record.msg, str) and " - - [" in record.msg[:80])
+
+
 def json_formatter() -> logging.Formatter:
     """One object a line: time, level, logger, message, request_id, and any extra fields of the record."""
     return JsonFormatter(["levelname", "name", "message", "request_id"], timestamp="time",
@@ -53,6 +63,9 @@ def init_app(app) -> None:
     if fmt not in FORMATS:
         raise ConfigError(f"MOMENTO_LOG_FORMAT must be 'text' or 'json', not {app.config.get('LOG_FORMAT')!r}.")
     app.config["LOG_FORMAT"] = fmt
+    dev_server = logging.getLogger("werkzeug")
+    if not any(isinstance(f, DevServerAccessFilter) for f in dev_server.filters):
+        dev_server.addFilter(DevServerAccessFilter())
     root = logging.getLogger()
     ours = [h for h in root.handlers if getattr(h, "momento", False)]
     if ours:

@@ -253,7 +253,7 @@ class QueueStatus:
 
 
 RECEIVING, COMPLETING, STORED, REFUSED = "receiving", "completing", "stored", "refused"  # a tus upload's states
-TAIL_PREFIX = "tus/"  # a tus upload's tail objects: `tus/<tus id>/tail-<offset>`
+TAIL_PREFIX = "tus/"  # a tus upload's tail objects: `tus/<tus id>/tail-<offset>-<patch>`
 
 
 @dataclass(frozen=True)

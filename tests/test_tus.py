@@ -177,6 +177,9 @@ def test_checksums(tus):
     assert tus.offset(url) == 0  # the bytes were thrown away
     resp = tus.patch(url, piece, 0, checksum="crc32 AAAAAA==")
     assert resp.status_code == 400 and resp.json["error"]["code"] == "checksum_algorithm"
+    for malformed in ("sha1", "sha1 ", "sha1 !!!", "sha256 " + base64.b64encode(b"short").decode()):
+        resp = tus.patch(url, piece, 0, checksum=malformed)
+        assert resp.status_code == 400 and resp.json["error"]["code"] == "invalid_checksum", malformed
     good = "sha1 " + base64.b64encode(hashlib.sha1(piece).digest()).decode()
     assert tus.patch(url, piece, 0, cut_at=MiB, checksum=good).status_code == 400  # a cut body cannot be checked
     assert tus.offset(url) == 0
@@ -290,6 +293,11 @@ def test_quota_is_checked_at_creation(alice, tus, backends):
 def test_protocol_rules(app, tus, alice, bob, client):
     options = client.options("/api/v1/tus/")
     assert options.status_code == 204 and options.headers["Tus-Version"] == "1.0.0"
+    with app.app_context():  # discovery is the same for every caller, whatever a token's scopes
+        from momento.accounts.tokens import issue
+
+        secret, _ = issue(app.extensions["momento"].catalog, alice.user, scopes=["read"])
+    assert client.options("/api/v1/tus/", headers={"Authorization": f"Bearer {secret}"}).status_code == 204
     assert set(options.headers["Tus-Extension"].split(",")) == {"creation", "termination", "checksum", "expiration"}
     assert options.headers["Tus-Checksum-Algorithm"] == "md5,sha1,sha256"
     assert int(options.headers["Tus-Max-Size"]) == app.config["MAX_VIDEO_BYTES"]
@@ -359,7 +367,11 @@ def test_two_patches_at_one_offset_cannot_both_win(app, alice):
     with pytest.raises(Conflict):
         uploads.receive(alice.user, record.id, offset=0, read=reader(video[:7 * MiB], before=newer_patch))
     assert later["record"].offset == 9 * MiB
-    assert uploads.find(alice.user, record.id).offset == 9 * MiB  # the newer one counted, the older one did not
+    current = uploads.find(alice.user, record.id)
+    assert current.offset == 9 * MiB  # the newer one counted, the older one did not
+    # the older one's tail (its 7 MiB) went with it; the newer one's is the only one
+    tails = [o.key for o in app.extensions["momento"].storage.list(current.tail_prefix)]
+    assert tails == [current.tail_key]
     done = uploads.receive(alice.user, record.id, offset=9 * MiB, read=reader(video[9 * MiB:]))
     assert stored_bytes(alice, done.result_id) == video
 

@@ -3,7 +3,7 @@
 A tus upload becomes one multipart object, begun once its first 8 KiB are sniffed (the final key is known
 then). Part n always holds bytes (n-1)*P .. n*P-1 of the file, so two PATCHes racing at one offset write the
 same bytes to the same parts, and a compare-and-set on the catalog record decides which one counts. The bytes
-past the last full part wait in a small tail object `tus/<id>/tail-<offset>` and go in front of the next
+past the last full part wait in a small tail object `tus/<id>/tail-<offset>-<patch>` and go in front of the next
 PATCH's bytes. The sha256 of the file travels from PATCH to PATCH as a serialized hasher (rehashes). On the
 last byte the object is finished and goes through the commit step like any upload (incoming.ingest_stored).
 
@@ -12,6 +12,7 @@ The record and its settings are in tus_record.py, one PATCH's bytes in tus_patch
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from datetime import datetime, timedelta
@@ -221,12 +222,16 @@ class ResumableUploads:
             return self._save(record.evolve(patching_since=None)) or record
         offset = record.offset + stretch.received
         rest = stretch.rest()
-        tail_key = f"{record.tail_prefix}tail-{offset}" if rest else None
+        # a key of this PATCH's own: one that lost the compare-and-set below removes its tail without touching
+        # the winner's, even when both ended at the same offset
+        tail_key = f"{record.tail_prefix}tail-{offset}-{secrets.token_hex(4)}" if rest else None
         if tail_key:
             self.storage.put_bytes(tail_key, rest, "application/octet-stream")
         stored = self._save(record.evolve(offset=offset, etags=etags, tail_key=tail_key,
                                           hash_state=save_hash(stretch.hasher), patching_since=None))
         if stored is None:
+            if tail_key:
+                self._quietly(self.storage.delete, tail_key)
             raise moved_on()
         if record.tail_key and record.tail_key != tail_key:
             self._quietly(self.storage.delete, record.tail_key)

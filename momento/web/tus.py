@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import login_required
@@ -23,6 +24,7 @@ from ..uploads.tus_patch import CHECKSUMS, BodyCut
 from ..uploads.tus_record import COMPLETING, STORED, TusUpload
 from .library import owner, upload_budgets
 from .receive import body_reader
+from .scopes import any_token
 from .serialize import upload_json
 
 bp = Blueprint("tus", __name__, url_prefix="/api/v1/tus")
@@ -97,9 +99,12 @@ def _checksum() -> tuple[str, bytes] | None:
         raise BadRequest(f"Upload-Checksum algorithm {algorithm!r} is not supported; use one of "
                          f"{', '.join(CHECKSUMS)}.", code="checksum_algorithm")
     try:
-        return algorithm, base64.b64decode(digest.strip(), validate=True)
+        value = base64.b64decode(digest.strip(), validate=True)
     except binascii.Error:
-        raise BadRequest("Upload-Checksum must be '<algorithm> <base64 digest>'.", code="invalid_checksum") from None
+        value = b""
+    if len(value) != hashlib.new(algorithm).digest_size:  # no digest, or not one this algorithm makes
+        raise BadRequest("Upload-Checksum must be '<algorithm> <base64 digest>'.", code="invalid_checksum")
+    return algorithm, value
 
 
 def _progress(response, record: TusUpload):
@@ -112,6 +117,7 @@ def _progress(response, record: TusUpload):
 
 
 @bp.route("/", methods=["OPTIONS"], provide_automatic_options=False, strict_slashes=False)
+@any_token
 def discover():
     """What this server speaks (no sign-in needed: it tells nothing about anyone)."""
     response = current_app.response_class(status=204)

@@ -7,13 +7,14 @@ viewer's "previous"), and checks the other conditions by key lookups, so its cos
 answer, not of the library.
 
 The words typed in `q` are split exactly as file names are indexed (`filename_words`), so `IMG_20` is the two
-words `img` and `20`; every word must match the start of a tag, of a tag's value or of a file-name word, and a
-word written `-work` or `not work` must not.
+words `img` and `20`; every word must match the start of a tag, of a word of a tag (so a tag typed as it is
+shown, `month:2024-07`, finds it) or of a file-name word, and a word written `-work` or `not work` must not.
 """
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import date, datetime
 from itertools import islice
 from typing import Iterable, Iterator, Optional, Protocol
@@ -289,11 +290,19 @@ def _months(counts: dict[str, int], query: Query) -> set[str]:
 
 
 def _matches(term: str, word: str) -> bool:
-    """Free text matches a tag by prefix, and `2024` matches `year:2024` too (filename words: word_counts)."""
+    """Free text matches a tag by prefix, or the start of any word of it: `2024` finds `year:2024`, and the
+    words of a tag typed as it is shown (`month:2024-07`, `camera:canon-eos`) each find it (file-name words:
+    word_counts)."""
     if not term.startswith("t:"):
         return False
     value = term[2:]
-    return value.startswith(word) or value.partition(":")[2].startswith(word)
+    return value.startswith(word) or any(w.startswith(word) for w in _tag_words(value))
+
+
+@lru_cache(maxsize=4096)
+def _tag_words(tag: str) -> tuple[str, ...]:
+    """A tag's words, split as file names and `q` are."""
+    return tuple(filename_words(tag))
 
 
 def _in_range(entry: IndexEntry, query: Query) -> bool:

@@ -69,6 +69,17 @@ def test_file_name_words_every_word_and_exclusions(backends_pair):
 
 
 @backends
+def test_a_tag_typed_as_it_is_shown_finds_it(backends_pair):
+    _, catalog = backends_pair
+    ids = make(catalog)
+    july = {"IMG_20230704_101500.jpg", "IMG_20230705_090000.jpg"}
+    assert names(catalog, ids, "month:2023-07") == july  # the month tag as the pages show it
+    assert names(catalog, ids, "2023-07") == july  # its value alone
+    assert names(catalog, ids, "year:2023 beach -work") == {"IMG_20230704_101500.jpg"}
+    assert names(catalog, ids, "month:2023-07 -beach") == set()
+
+
+@backends
 def test_walking_a_search_both_ways(backends_pair):
     _, catalog = backends_pair
     make(catalog)

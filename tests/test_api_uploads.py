@@ -246,3 +246,17 @@ def test_unknown_route_and_method_are_json(alice):
     assert alice.get("/api/v1/nothing").json["error"]["code"] == "not_found"
     resp = alice.client.put("/api/v1/uploads", headers=alice.headers)
     assert resp.status_code == 405 and resp.json["error"]["code"] == "method_not_allowed"
+
+
+def test_a_wrong_method_is_405_before_any_csrf_check(request, tmp_path):
+    """With CSRF on, an unsafe request to a route that does not take its method is a 405 (it changes nothing)."""
+    from momento import create_app
+    from tests.conftest import app_config
+
+    app = create_app(app_config(request, tmp_path, "local", WTF_CSRF_ENABLED=True))
+    c = app.test_client()
+    for method in ("PUT", "DELETE", "PATCH"):
+        resp = c.open("/healthz", method=method)
+        assert resp.status_code == 405 and resp.json["error"]["code"] == "method_not_allowed", method
+    assert c.post("/api/v1/nowhere").status_code == 404
+    assert c.post("/login", data={"email": "a@example.com", "password": "x"}).status_code == 400  # still checked

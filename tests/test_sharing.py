@@ -66,6 +66,9 @@ def test_saved_searches_are_kept_listed_renamed_run_and_deleted(app, alice, bob)
     assert [s["id"] for s in alice.get("/api/v1/searches").get_json()["items"]] == [made["id"]]
     found = alice.get(f"/api/v1/uploads?search={made['id']}&limit=10").get_json()
     assert [u["id"] for u in found["items"]] == [beach] and found["next_cursor"] is None
+    mixed = alice.get(f"/api/v1/uploads?search={made['id']}&kind=video&tag=work")
+    assert mixed.status_code == 400 and mixed.get_json()["error"]["code"] == "invalid_query"  # never silently dropped
+    assert "kind, tag" in mixed.get_json()["error"]["message"] or "tag, kind" in mixed.get_json()["error"]["message"]
     renamed = alice.patch(f"/api/v1/searches/{made['id']}", json={"name": "Sea"}).get_json()
     assert renamed["name"] == "Sea" and renamed["query"] == made["query"]
     # Another user's search is a 404 everywhere, like another user's upload.

@@ -119,6 +119,8 @@ def _needs_csrf() -> bool:
     """Unsafe requests riding on the session cookie need the token; anonymous API calls get a 401 instead."""
     if not current_app.config.get("WTF_CSRF_ENABLED", True) or request.endpoint in _CSRF_EXEMPT:
         return False
+    if request.routing_exception is not None:  # no such route or method: its 404/405 says more, and changes nothing
+        return False
     return current_user.is_authenticated or not request.path.startswith("/api/")
 
 

@@ -106,6 +106,9 @@ def page_limit() -> int:
     return limit
 
 
+FILTERS = ("tag", "any_tag", "not_tag", "q", "kind", "from", "to")  # what a search request may narrow by
+
+
 def query_from_args(args) -> Query:
     """A search from query-string arguments (the API and the search page share it)."""
     def listed(name: str) -> list[str]:
@@ -119,6 +122,10 @@ def query_from_args(args) -> Query:
 def request_query(args) -> Query:
     """The search a request asks for: the signed-in user's saved search `search=<id>`, else the arguments."""
     if args.get("search"):
+        mixed = [name for name in FILTERS if args.get(name)]
+        if mixed:
+            raise BadRequest(f"A saved search runs as it was saved: send search alone (with cursor and limit), "
+                             f"or the filters ({', '.join(mixed)}) alone.", code="invalid_query")
         return saved_query(owned_search(catalog(), owner().id, args.get("search")))
     return query_from_args(args)
 

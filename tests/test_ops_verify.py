@@ -107,6 +107,23 @@ def test_young_orphans_and_foreign_keys_are_left_alone(app, runner, alice):
     assert {o.key for o in b.storage.list("")} == {fresh, "backups/readme.txt"}
 
 
+def test_a_file_put_beside_the_objects_by_hand_is_left_alone(app, runner, alice):
+    import os
+    import time
+
+    root = app.extensions["momento"].storage.root
+    for name in ("randomfile.bin", "notes/readme.txt"):
+        path = root / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"someone else's")
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+    code, report = _run(runner, "--repair")
+    found = _kinds(report)
+    assert "missing_sidecar" not in found, found
+    assert not (root / "randomfile.bin.meta").exists() and not (root / "notes/readme.txt.meta").exists()
+    assert (root / "randomfile.bin").read_bytes() == b"someone else's"
+
+
 @both_backends
 def test_interrupted_repair_then_rerun(app, runner, alice, bob, monkeypatch):
     b = app.extensions["momento"]

@@ -34,6 +34,12 @@ def _age(path: Path, now: float) -> float:
         return 0.0
 
 
+def _in_layout(root, path: Path) -> bool:
+    """Whether a file is under one of Momento's key folders (`user-<id>/`, `tus/`)."""
+    top = path.relative_to(root).parts[0]
+    return len(path.relative_to(root).parts) > 1 and (top.startswith("user-") or top == "tus")
+
+
 class LocalDebris:
     """debris()/clear_debris() for LocalStorage."""
 
@@ -48,7 +54,8 @@ class LocalDebris:
                 if name.endswith(".meta"):
                     if name[:-5] not in names:
                         yield Debris("stray_sidecar", path, "a sidecar whose object was never renamed into place")
-                elif name + ".meta" not in names:
+                elif name + ".meta" not in names and _in_layout(self.root, path):
+                    # (a file outside Momento's key layout is verify's unknown_object, left alone)
                     yield Debris("missing_sidecar", path, "an object without its sidecar (content type and ETag)")
         for entry in self._scratch_entries():
             if _age(entry, now) >= grace:

@@ -5,6 +5,7 @@ import math
 import re
 import unicodedata
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Optional
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"  # every stored time: UTC, to the second
@@ -43,7 +44,7 @@ def parse_size(text) -> Optional[int]:
     match = _SIZE.match(raw)
     if not match or match.group(2) not in _UNITS:
         raise ValueError(f"{text!r} is not a size like 500MB, 20GB or none")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
+    return int(Decimal(match.group(1)) * _UNITS[match.group(2)])  # exact: no float rounding of large sizes
 
 
 

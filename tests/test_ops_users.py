@@ -53,7 +53,8 @@ def test_delete_closes_the_account_and_trashes_everything(app, runner, alice, bo
     again = runner.invoke(args=["users", "delete", "alice@example.com", "--yes"])
     assert again.exit_code == 0 and "0 upload(s) moved" in again.output
     assert runner.invoke(args=["users", "enable", "alice@example.com"]).exit_code == 1
-    assert runner.invoke(args=["users", "token", "alice@example.com"]).exit_code == 1
+    token = runner.invoke(args=["users", "token", "alice@example.com"])
+    assert token.exit_code == 1 and "stays closed" in token.output  # not "enable it first", which cannot be done
 
     # purge takes the closed account's uploads once they are old enough
     purged = runner.invoke(args=["momento", "purge", "--older-than", "0", "--json"])

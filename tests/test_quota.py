@@ -1,6 +1,8 @@
 """Storage quotas: sizes, the check the receive path makes, `flask users quota`, usage on the gallery."""
 from __future__ import annotations
 
+import json
+
 from dataclasses import replace
 
 import pytest
@@ -153,7 +155,7 @@ def test_users_quota_command(app, runner, alice, backends):
     assert "500 MB" in result.output
     assert backends.catalog.get_user(alice.user.id).quota == 500 * 10**6
     result = runner.invoke(args=["users", "quota", "alice@example.com", "none"])
-    assert result.exit_code == 0 and "unlimited" in result.output
+    assert result.exit_code == 0 and "now has no storage quota." in result.output
     assert backends.catalog.get_user(alice.user.id).quota == UNLIMITED
     result = runner.invoke(args=["users", "quota", "alice@example.com", "default"])
     assert result.exit_code == 0 and backends.catalog.get_user(alice.user.id).quota is None
@@ -161,6 +163,12 @@ def test_users_quota_command(app, runner, alice, backends):
     assert bad.exit_code != 0 and "500MB" in bad.output
     missing = runner.invoke(args=["users", "quota", "nobody@example.com", "1GB"])
     assert missing.exit_code != 0
+    absurd = runner.invoke(args=["users", "quota", "alice@example.com", "99999999999999999999999TB"])
+    assert absurd.exit_code == 1 and "more than any quota" in absurd.output
+    assert runner.invoke(args=["users", "quota", "alice@example.com", "123456789012345678"]).exit_code == 0
+    assert backends.catalog.get_user(alice.user.id).quota == 123456789012345678  # exact, no float rounding
+    listed = json.loads(runner.invoke(args=["users", "list", "--json"]).output)
+    assert [r["quota"] for r in listed if r["email"] == "alice@example.com"] == [123456789012345678]
 
 
 def test_gallery_shows_usage_against_the_quota(app, runner, alice):

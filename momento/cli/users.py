@@ -4,9 +4,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import click
+from flask import current_app
 
 from .. import accounts
 from ..accounts import audit, sessions, twofactor
+from ..accounts.quota import effective_quota
 from ..errors import MomentoError
 from ..ops.accounts import close_account
 from ..formats import human_bytes
@@ -41,6 +43,7 @@ def create_user(email: str, admin: bool, password: str | None):
 def list_users(as_json: bool):
     """List accounts with their counts and bytes."""
     catalog = ops_backends().catalog
+    default = current_app.config["DEFAULT_QUOTA_BYTES"]
     rows = []
     try:
         for user in catalog.iter_users():
@@ -48,15 +51,17 @@ def list_users(as_json: bool):
             rows.append({"email": user.email, "id": user.id, "admin": user.is_admin, "disabled": user.disabled,
                          "deleted_at": user.deleted_at, "photos": use["photos"], "videos": use["videos"],
                          "bytes": use["bytes"], "trash_count": use["trash_count"], "trash_bytes": use["trash_bytes"],
-                         "created_at": user.created_at, "status": _status(user)})
+                         "quota": effective_quota(user, default), "created_at": user.created_at,
+                         "status": _status(user)})
     except MomentoError as exc:
         fail(exc.message)
     if as_json:
         echo_json(rows)
         return
     for r in rows:
-        r.update(size=human_bytes(r["bytes"]), trash=human_bytes(r["trash_bytes"]))
-    print_table(rows, ["email", "id", "status", "photos", "videos", "size", "trash", "created_at"])
+        r.update(size=human_bytes(r["bytes"]), trash=human_bytes(r["trash_bytes"]),
+                 limit="unlimited" if r["quota"] is None else human_bytes(r["quota"]))
+    print_table(rows, ["email", "id", "status", "photos", "videos", "size", "trash", "limit", "created_at"])
 
 
 def _set_disabled(email: str, disabled: bool) -> None:
@@ -90,6 +95,8 @@ def enable_user(email: str):
 def user_token(email: str):
     """Print a new API token for the account (shown once; only its hash is kept)."""
     user = user_or_fail(email)
+    if user.deleted_at:
+        fail(f"{user.email} was deleted on {user.deleted_at}; a deleted account stays closed.")
     if user.disabled:
         fail(f"{user.email} is disabled; enable it first.")
     click.echo(accounts.issue_token(ops_backends().catalog, user))

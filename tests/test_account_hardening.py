@@ -116,3 +116,33 @@ def test_a_malformed_passkey_is_refused_with_a_sentence(app, alice, credential):
     assert resp.status_code == 400, resp.json
     assert resp.json["error"]["code"] in ("passkey_refused", "invalid_body")
     assert "__cause__" not in resp.json["error"]["message"]
+
+
+def test_account_answers_are_never_cached_and_the_gallery_may_be(app, alice):
+    c = _signed_in(app, alice)
+    for url in ("/account", "/api/v1/account/sessions", "/api/v1/uploads"):
+        assert c.get(url).headers["Cache-Control"] == "no-store", url
+    assert app.test_client().get("/login").headers["Cache-Control"] == "no-store"
+    assert "no-store" not in c.get("/").headers.get("Cache-Control", "")
+
+
+def test_the_otpauth_uri_spells_out_its_parameters(app, alice):
+    uri = _signed_in(app, alice).post("/api/v1/account/2fa").json["otpauth_uri"]
+    assert "algorithm=SHA1" in uri and "digits=6" in uri and "period=30" in uri
+
+
+def test_a_typed_logout_offers_the_button(app, alice):
+    c = _signed_in(app, alice)
+    page = c.get("/logout")
+    assert page.status_code == 200 and 'action="/logout"' in page.get_data(as_text=True)
+    assert c.get("/account").status_code == 200  # a GET signed nobody out
+    assert c.post("/logout").status_code == 302 and c.get("/account").status_code == 302
+    assert c.get("/logout").headers["Location"].endswith("/login")
+
+
+def test_closed_registration_offers_no_register_link(request, tmp_path):
+    app = create_app(app_config(request, tmp_path, "local", OPEN_REGISTRATION=False))
+    page = app.test_client().get("/login").get_data(as_text=True)
+    assert "/register" not in page
+    open_app = create_app(app_config(request, tmp_path / "open", "local"))
+    assert "/register" in open_app.test_client().get("/login").get_data(as_text=True)

@@ -41,7 +41,8 @@ def begin(catalog, user: User) -> tuple[str, str]:
 
 def uri(secret: str, email: str) -> str:
     """The otpauth:// URI an authenticator app reads from the QR code."""
-    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)
+    # pyotp leaves out parameters at their defaults; written out, no app has to assume them (RFC 6238 as used here)
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER) + "&algorithm=SHA1&digits=6&period=30"
 
 
 def qr_svg(uri: str) -> str:

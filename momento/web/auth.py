@@ -227,6 +227,15 @@ def register():
     return render_template("register.html", form=form, error=error), status
 
 
+@bp.get("/logout")
+def logout_page():
+    """A typed or bookmarked /logout: a button that signs out (a GET never does, so a link from another site
+    cannot); the sign-in page for someone already signed out."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    return render_template("logout.html")
+
+
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():

@@ -18,6 +18,9 @@ PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), bro
 
 log = logging.getLogger(__name__)
 
+# Answers no browser or proxy cache may keep: the API's JSON and the account pages (a token or a two-factor
+# secret shown once, recovery codes, sessions). The gallery and search pages stay in the back/forward cache.
+PRIVATE_PATHS = ("/api/", "/account", "/login", "/register")
 JSON_BODY_LIMIT = 1024 * 1024  # the largest JSON body any route takes (a token request, a list of tags)
 
 ALWAYS = {
@@ -84,6 +87,8 @@ def init_app(app) -> None:
         for name, value in ALWAYS.items():
             response.headers.setdefault(name, value)
         response.headers.setdefault("Content-Security-Policy", _csp(response))
+        if request.path.startswith(PRIVATE_PATHS) and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"  # secrets shown once, account details: kept by no cache
         if request.is_secure and hsts:
             response.headers.setdefault("Strict-Transport-Security", f"max-age={hsts}; includeSubDomains")
         return response

@@ -181,6 +181,11 @@ def test_duplicate_returns_existing(app, alice, bob, backends):
     assert first.status_code == 201 and again.status_code == 200
     assert again.json["duplicate"] is True and again.json["id"] == first.json["id"]
     assert len(_keys(backends, alice.user.id)) == 2
+    # the tags the bytes came with the second time are added to the upload's own
+    tagged = alice.upload(data, "c.jpg", tags="Beach, family")
+    assert tagged.status_code == 200 and tagged.json["tags"] == ["beach", "family"]
+    assert alice.upload(data, "d.jpg", tags="family,sea").json["tags"] == ["beach", "family", "sea"]
+    assert [u["id"] for u in alice.get("/api/v1/uploads?tag=sea").json["items"]] == [first.json["id"]]
     # Another user's identical bytes are their own upload.
     assert bob.upload(data).status_code == 201
 

@@ -270,11 +270,12 @@ def test_small_file_and_duplicate(alice, tus, backends):
     resp = tus.patch(url, tiny, 0)
     assert resp.status_code == 204
     first = resp.headers["Momento-Upload-Id"]
-    again = tus.start(tiny, filename="copy.png")
+    again = tus.start(tiny, filename="copy.png", tags="dots")
     resp = tus.patch(again, tiny, 0)
     assert resp.status_code == 204 and resp.headers["Momento-Upload-Id"] == first
     state = tus.state(again)
     assert state["state"] == "stored" and state["duplicate"] is True and state["upload"]["id"] == first
+    assert state["upload"]["tags"] == ["dots"]  # the tags it came with are added to the upload
     assert [o.key.rsplit("/", 1)[1] for o in backends.storage.list(f"user-{alice.user.id}/photos/")] == [f"{first}.png"]
     # The finishing PATCH sent again (its answer was lost) gets the same answer.
     resp = tus.patch(again, b"", len(tiny))

@@ -21,7 +21,7 @@ from ..media import MediaInfo, inspect, placeholder_thumbnail
 from ..media.filenames import clean_filename
 from ..media.renditions import needs_rendition
 from ..media.sniff import Sniffed
-from ..media.tags import auto_tags
+from ..media.tags import MAX_TAGS, auto_tags
 from ..media.taggers import content_tags, image_from_thumbnail
 from ..models import VIDEO, Upload, User
 from ..storage import Storage
@@ -106,7 +106,7 @@ def commit(storage: Storage, catalog: Catalog, arrived: Arrived, limits: Limits)
             return IngestResult(revive(catalog, existing))  # recorded by an attempt that died before answering
         if existing is not None:
             arrived.discard()
-            return IngestResult(revive(catalog, existing), duplicate=True)
+            return IngestResult(revive(catalog, existing, arrived.tags), duplicate=True)
         with decode_slot(limits.decodes_at_once):
             info = inspect(arrived.path, arrived.sniffed, max_pixels=limits.max_pixels,
                            decode_budget=limits.decode_budget, open_file=arrived.open_file)
@@ -132,7 +132,7 @@ def commit(storage: Storage, catalog: Catalog, arrived: Arrived, limits: Limits)
         existing = catalog.get_upload(upload.user_id, dup.existing_id)
         if existing is None:
             raise
-        return IngestResult(revive(catalog, existing), duplicate=True)
+        return IngestResult(revive(catalog, existing, arrived.tags), duplicate=True)
     except BaseException:
         _discard(storage, [upload.thumb_key], arrived.discard)
         raise
@@ -153,19 +153,24 @@ def alongside(storage: Storage, call: Callable[[], T]) -> "futures.Future[T]":
     return done
 
 
-def find_duplicate(catalog: Catalog, user_id: str, sha256: str) -> Optional[Upload]:
-    """The user's upload with these bytes, back from the trash if it was there; None when there is none."""
+def find_duplicate(catalog: Catalog, user_id: str, sha256: str, tags: tuple[str, ...] = ()) -> Optional[Upload]:
+    """The user's upload with these bytes, back from the trash if it was there and with `tags` added; None when
+    there is none."""
     existing = catalog.find_by_sha256(user_id, sha256)
-    return None if existing is None else revive(catalog, existing)
+    return None if existing is None else revive(catalog, existing, tags)
 
 
-def revive(catalog: Catalog, existing: Upload) -> Upload:
-    """An upload whose bytes were sent again: sending them is a clear wish to have them, so a trashed one comes back."""
+def revive(catalog: Catalog, existing: Upload, tags: tuple[str, ...] = ()) -> Upload:
+    """An upload whose bytes were sent again: sending them is a clear wish to have them, so a trashed one comes back,
+    and the tags they came with are added to its own (up to the limit of tags an upload has)."""
     if existing.purge_started_at:
         raise Conflict("This file is being deleted for good from your trash right now; send it again in a minute.",
                        code="being_deleted")
     if existing.trashed:
-        return restore_from_trash(catalog, existing)
+        existing = restore_from_trash(catalog, existing)
+    added = tuple(dict.fromkeys(t for t in tags if t not in existing.tags))[:max(0, MAX_TAGS - len(existing.tags))]
+    if added:
+        existing = catalog.set_tags(existing.user_id, existing.id, existing.tags + added)
     return existing
 
 

@@ -247,7 +247,7 @@ class ResumableUploads:
         try:
             hasher = load_hash(record.hash_state)
             sha256 = hasher.finalize() if hasher is not None else None
-            existing = find_duplicate(self.catalog, user.id, sha256) if sha256 else None
+            existing = find_duplicate(self.catalog, user.id, sha256, record.tags) if sha256 else None
             if existing is not None:  # (or this very upload, recorded by a finish that died before settling)
                 self._drop_bytes(record)
                 return self._settle(record, STORED, result_id=existing.id, duplicate=existing.id != record.upload_id)

@@ -61,6 +61,19 @@ def test_import_then_rerun_imports_nothing_twice(app, runner, alice, folder):
     assert "Refused (unsupported_media_type): 1" in table.output and "notes.txt" in table.output
 
 
+def test_names_that_are_no_files_are_listed_as_refused(app, runner, alice, tmp_path):
+    import os
+
+    root = tmp_path / "odd"
+    root.mkdir()
+    (root / "ok.jpg").write_bytes(corpus.jpeg(30, 20))
+    (root / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    os.mkfifo(root / "pipe.jpg")  # never opened: an import would wait on it for ever
+    result, report = _import(runner, root)
+    assert result.exit_code == 0, result.output
+    assert report["imported"] == 1 and report["refused"] == {"not_a_file": ["gone.jpg", "pipe.jpg"]}
+
+
 def test_a_photo_in_the_trash_stays_there(app, runner, alice, folder):
     first = _import(runner, folder)[1]
     beach = next(f["upload_id"] for f in first["files"] if f["path"] == "beach.jpg")

@@ -60,15 +60,17 @@ class ImportReport:
 
 
 def walk(root: str) -> list[tuple[str, int]]:
-    """(relative path, size) of every file under root, in a stable order; hidden files and folders are left out."""
+    """(relative path, size) of every entry under root, in a stable order; hidden files and folders are left out.
+    A name that is no regular file (a broken link, a pipe, a device) is listed with size 0: import_file refuses
+    it, so the summary names it."""
     found = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             path = os.path.join(folder, name)
-            if name.startswith(".") or not os.path.isfile(path):
+            if name.startswith("."):
                 continue
-            found.append((os.path.relpath(path, root), os.path.getsize(path)))
+            found.append((os.path.relpath(path, root), os.path.getsize(path) if os.path.isfile(path) else 0))
     return found
 
 
@@ -84,6 +86,8 @@ def import_file(storage, catalog, user: User, root: str, rel: str, size: int, *,
                 limits: Limits, budgets: Budgets = Budgets()) -> FileResult:
     """Import one file; refusals and failures become results, never exceptions."""
     path = os.path.join(root, rel)
+    if not os.path.isfile(path):  # never opened: a pipe would wait for ever
+        return FileResult(rel, size, REFUSED, "not_a_file", "not a regular file (a broken link, a pipe or a device)")
     try:
         # Checked first so that a photo the user put in the trash stays there (the pipeline would revive it).
         existing = catalog.find_by_sha256(user.id, _sha256(path))

@@ -22,9 +22,17 @@ def init_app(app) -> None:
     backends = Backends(make_storage(app), make_catalog(app))
     app.extensions["momento"] = backends
     if app.config["BACKEND"] == "local":
-        from .migrate import apply_pending
+        import os
 
+        from .migrate import apply_pending
+        from .models import PostureCheck
+
+        database = backends.catalog.path
+        fresh = not os.path.exists(database)
         backends.storage.create()
+        if fresh:  # `init --check` reports what this start had to make
+            backends.storage.repaired.append(PostureCheck(f"database {os.path.basename(database)}", "exists",
+                                                          "missing (made as this process started)", False))
         apply_pending(backends)
 
 

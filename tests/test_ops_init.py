@@ -27,6 +27,30 @@ def test_check_is_clean_after_init_and_reruns(app, runner):
     assert table.exit_code == 0 and "Everything is as" in table.output
 
 
+def test_check_on_local_reports_what_its_start_had_to_set_right(tmp_path):
+    """The embedded backend sets itself up as any command starts; `init --check` says what that start made or
+    closed, so the check still tells an operator what was wrong (and `init` then forgets it)."""
+    import subprocess
+    import sys
+
+    env = os.environ | {"MOMENTO_SECRET_KEY": "x", "MOMENTO_DATA_DIR": str(tmp_path / "data")}
+
+    def check():
+        done = subprocess.run([sys.executable, "-m", "flask", "momento", "init", "--check", "--json"], env=env,
+                              capture_output=True, text=True)
+        return done.returncode, {c["setting"].split("/")[-1]: c["actual"] for c in json.loads(done.stdout)["checks"]
+                                 if not c["ok"]}
+
+    code, bad = check()
+    assert code == 1 and set(bad) == {"objects", "tmp", "database momento.sqlite3"}
+    assert all("made as this process started" in v for v in bad.values())
+    os.chmod(tmp_path / "data" / "tmp", 0o777)
+    code, bad = check()
+    assert code == 1 and bad == {"tmp": "mode 777 (closed as this process started)"}
+    assert (os.stat(tmp_path / "data" / "tmp").st_mode & 0o777) == 0o770
+    assert check() == (0, {})
+
+
 @pytest.mark.aws
 @pytest.mark.parametrize("app", ["aws"], indirect=True)
 def test_check_reports_every_difference_of_a_bucket_made_wrong(app, runner, backends):
@@ -129,6 +153,7 @@ def test_posture_reads_a_tls_policy_on_https_endpoints():
 
 def test_local_folder_closed_to_other_users(app, runner):
     objects = os.path.join(app.config["DATA_DIR"], "objects")
+    assert runner.invoke(args=["momento", "init"]).exit_code == 0  # (the app's start made the folders)
     os.chmod(objects, 0o777)
     code, report = _check(runner)
     assert code == 1

@@ -54,6 +54,7 @@ def init_command(check: bool, as_json: bool):
         # Creating is idempotent; running it again also puts back protections changed by hand.
         b.storage.create()
         b.catalog.create_schema()
+        getattr(b.storage, "repaired", []).clear()  # what this process's start set right is now init's doing
     except MomentoError as exc:
         fail(exc.message)
     if as_json:

@@ -121,6 +121,7 @@ class LocalStorage(LocalParts, LocalDebris):
         self.root = Path(root) / "objects"
         self.tmp = Path(root) / "tmp"
         self._synced = SyncedFolders(self.root.parent)
+        self.repaired: list[PostureCheck] = []  # what create() found otherwise and set right (init --check says)
 
     @classmethod
     def from_app(cls, app) -> "LocalStorage":
@@ -128,12 +129,19 @@ class LocalStorage(LocalParts, LocalDebris):
         return cls(app.config["DATA_DIR"])
 
     def create(self) -> None:
-        """Make the folders, closed to other users of the machine, and sweep stale scratch; safe to call again."""
+        """Make the folders, closed to other users of the machine, and sweep stale scratch; safe to call again.
+        What it had to set right is added to `repaired` (which `flask momento init` clears once it has run)."""
         for folder in (self.root, self.tmp):
+            setting, existed = f"folder {folder}", folder.is_dir()
+            if not existed:
+                self.repaired.append(PostureCheck(setting, "exists", "missing (made as this process started)", False))
             folder.mkdir(parents=True, exist_ok=True)
             mode = folder.stat().st_mode & 0o777
             if mode & 0o007:
                 folder.chmod(mode & ~0o007)
+                if existed:
+                    self.repaired.append(PostureCheck(setting, "no access for other users",
+                                                      f"mode {mode:o} (closed as this process started)", False))
         fsync_dir(self.root.parent)
         self.sweep_scratch()
 
@@ -291,8 +299,9 @@ class LocalStorage(LocalParts, LocalDebris):
             raise BackendError("The object folder is not writable.", backend="local", operation="check")
 
     def check_posture(self) -> list[PostureCheck]:
-        """Whether the folders exist, can be written, and are closed to other users; changes nothing."""
-        checks = []
+        """Whether the folders exist, can be written, and are closed to other users; changes nothing (what the start
+        of this process had to set right comes first: the embedded backend sets itself up as it starts)."""
+        checks = list(self.repaired)
         for folder in (self.root, self.tmp):
             if not folder.is_dir():
                 checks.append(PostureCheck(f"folder {folder}", "exists", "missing", False))

@@ -146,3 +146,12 @@ def test_closed_registration_offers_no_register_link(request, tmp_path):
     assert "/register" not in page
     open_app = create_app(app_config(request, tmp_path / "open", "local"))
     assert "/register" in open_app.test_client().get("/login").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("new", ["\x00" * 10, "long pass\nword", "aaaaaaaaaaaa", "Alice@Example.com"])
+def test_passwords_that_cannot_be_typed_or_are_guessed_at_once_are_refused(app, alice, new):
+    c = _signed_in(app, alice)
+    resp = c.post("/api/v1/account/password", json={"current": alice.password, "new": new})
+    assert resp.status_code == 400 and resp.json["error"]["code"] == "weak_password"
+    assert app.test_client().post("/api/v1/auth/token", json={"email": alice.email,
+                                                              "password": alice.password}).status_code == 201

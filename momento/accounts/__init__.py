@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from dataclasses import replace
 from typing import Optional
 
@@ -33,19 +34,26 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def check_password_strength(password: str) -> None:
-    """BadRequest unless the password is long enough to be worth hashing."""
+def check_password_strength(password: str, email: str = "") -> None:
+    """BadRequest unless the password is long enough to be worth hashing, can be typed (no control characters),
+    is not one character over and over, and is not the account's own email."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
         raise BadRequest(f"Use a password of at least {MIN_PASSWORD} characters.", code="weak_password",
                          fields=[("password", "too_short")])
     if len(password) > 1024:
         raise BadRequest("That password is too long.", code="weak_password", fields=[("password", "too_long")])
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in password):
+        raise BadRequest("A password cannot hold control characters (such as a newline or NUL).",
+                         code="weak_password", fields=[("password", "control_characters")])
+    if len(set(password)) == 1 or (email and password.strip().lower() == email.strip().lower()):
+        raise BadRequest("That password is too easy to guess: not one character over and over, nor your email.",
+                         code="weak_password", fields=[("password", "guessable")])
 
 
 def new_user(email: str, password: str, *, is_admin: bool = False, quota: Optional[int] = None) -> User:
     """A User value with an opaque id and a hashed password (not yet stored)."""
     email = normalize_email(email)
-    check_password_strength(password)
+    check_password_strength(password, email)
     return User(id=secrets.token_hex(10), email=email, password_hash=_hasher.hash(password),
                 created_at=now_iso(), is_admin=is_admin, quota=quota)
 
@@ -75,7 +83,7 @@ def authenticate(catalog, email: str, password: str) -> User:
 
 def set_password(catalog, user: User, password: str) -> User:
     """Store a new password for the account."""
-    check_password_strength(password)
+    check_password_strength(password, user.email)
     return catalog.update_user(_with_hash(user, password))
 
 

@@ -7,17 +7,17 @@ viewer's "previous"), and checks the other conditions by key lookups, so its cos
 answer, not of the library.
 
 The words typed in `q` are split exactly as file names are indexed (`filename_words`), so `IMG_20` is the two
-words `img` and `20`; every word must match the start of a tag, of a word of a tag (so a tag typed as it is
-shown, `month:2024-07`, finds it) or of a file-name word, and a word written `-work` or `not work` must not.
+words `img` and `20`; every word must match the start of a tag, of a tag's value or of a file-name word, and a
+word written `-work` or `not work` must not. A part typed whole that starts a tag or a tag's value matches too,
+so a tag typed as the pages show it (`month:2024-07`, `2024-07`) finds it although `07` alone starts nothing.
 """
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from datetime import date, datetime
 from itertools import islice
-from typing import Iterable, Iterator, Optional, Protocol
+from typing import Callable, Iterable, Iterator, Optional, Protocol
 
 from .catalog.cursor import decode_cursor, encode_cursor, encode_date_cursor
 from .catalog.indexing import filename_words
@@ -109,11 +109,23 @@ def build_query(*, tags=(), any_tags=(), not_tags=(), kind=None, start=None, end
 
 @dataclass(frozen=True)
 class Word:
-    """One part of `q` as typed: its text, its file-name words (all must match), and whether it excludes."""
+    """One part of `q` as typed: its text, its file-name words (all must match, unless the part as a whole
+    starts a tag or a tag's value), and whether it excludes."""
 
     text: str
     words: tuple[str, ...]
     excluded: bool = False
+    whole: str = ""  # the part without its `-` or `not`
+
+    def groups(self, terms_of: "Callable[[str], set[str]]", tags: Iterable[str]) -> list[set[str]]:
+        """The term groups that must all be met: one per word, each widened by the tags the whole part starts
+        (A or (B and C) is (A or B) and (A or C))."""
+        whole = {t for t in tags if _matches(t, self.whole)} if len(self.words) > 1 else set()
+        return [terms_of(w) | whole for w in self.words]
+
+    def met_by(self, terms: set[str]) -> bool:
+        """Whether an upload with these index terms matches the part (its exclusion aside)."""
+        return all(self.groups(lambda w: {t for t in terms if _term_matches(t, w)}, terms))
 
 
 def typed_words(q: str) -> list[Word]:
@@ -129,7 +141,7 @@ def typed_words(q: str) -> list[Word]:
             text, body, i = part, part[1:] if excluded else part, i + 1
         words = tuple(filename_words(body))
         if words:
-            out.append(Word(text, words, excluded))
+            out.append(Word(text, words, excluded, body))
     return out
 
 
@@ -168,7 +180,8 @@ def explain(index: SearchIndex, user_id: str, query: Query) -> list[Hint]:
     parts: list[tuple[str, bool, Query]] = []
     for word in typed:
         rest = " ".join(w.text for w in typed if w is not word)
-        empty = not word.excluded and any(not _word_terms(index, user_id, counts, w) for w in word.words)
+        empty = not word.excluded and any(not g for g in word.groups(
+            lambda w: _word_terms(index, user_id, counts, w), list(counts)))
         parts.append((word.text, empty, replace(query, q=rest)))
     for t in query.all_tags:
         parts.append((f"tag {t}", not counts.get(f"t:{t}"), replace(query, all_tags=_without(query.all_tags, t))))
@@ -208,7 +221,7 @@ def _matching_ids(index, user_id: str, query: Query, before: Optional[str], olde
     # An exclusion holds one group per word: an upload is left out when it matches every word of it.
     excluded: list[list[set[str]]] = [[{f"t:{t}"}] for t in query.not_tags]
     for word in typed:
-        word_groups = [_word_terms(index, user_id, counts, w) for w in word.words]
+        word_groups = word.groups(lambda w: _word_terms(index, user_id, counts, w), list(counts))
         if not word.excluded:
             groups.extend(word_groups)
         elif all(word_groups):
@@ -290,19 +303,24 @@ def _months(counts: dict[str, int], query: Query) -> set[str]:
 
 
 def _matches(term: str, word: str) -> bool:
-    """Free text matches a tag by prefix, or the start of any word of it: `2024` finds `year:2024`, and the
-    words of a tag typed as it is shown (`month:2024-07`, `camera:canon-eos`) each find it (file-name words:
-    word_counts)."""
+    """Free text matches a tag by prefix, and `2024` matches `year:2024` too (filename words: word_counts)."""
     if not term.startswith("t:"):
         return False
     value = term[2:]
-    return value.startswith(word) or any(w.startswith(word) for w in _tag_words(value))
+    return value.startswith(word) or value.partition(":")[2].startswith(word)
 
 
-@lru_cache(maxsize=4096)
-def _tag_words(tag: str) -> tuple[str, ...]:
-    """A tag's words, split as file names and `q` are."""
-    return tuple(filename_words(tag))
+def _term_matches(term: str, word: str) -> bool:
+    """A word against one index term: a file-name word by its start, a tag or a tag's value by its start."""
+    return term[2:].startswith(word) if term.startswith("f:") else _matches(term, word)
+
+
+def matches_words(q: str, terms: set[str]) -> bool:
+    """Whether an upload with these index terms matches the words of `q`, as search() would find it."""
+    for word in typed_words(q):
+        if word.met_by(terms) == word.excluded:
+            return False
+    return True
 
 
 def _in_range(entry: IndexEntry, query: Query) -> bool:

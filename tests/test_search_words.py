@@ -77,6 +77,10 @@ def test_a_tag_typed_as_it_is_shown_finds_it(backends_pair):
     assert names(catalog, ids, "2023-07") == july  # its value alone
     assert names(catalog, ids, "year:2023 beach -work") == {"IMG_20230704_101500.jpg"}
     assert names(catalog, ids, "month:2023-07 -beach") == set()
+    # a word alone still matches only the start of a tag, a tag's value or a file-name word: `07` starts none
+    # (it is inside month:2023-07), while `2023-07` typed whole starts that tag's value
+    assert names(catalog, ids, "img 07") == set()
+    assert names(catalog, ids, "img 2023-07") == july
 
 
 @backends

@@ -205,6 +205,24 @@ def test_a_search_share_shows_current_results(app, alice):
     assert visitor.get(f"{made['url']}/media/{later}/thumbnail").status_code == 404
 
 
+def test_every_item_of_a_search_share_opens_whatever_its_words(app, alice):
+    """The link's list and its item URLs agree on which uploads the search finds, for words as typed: split like
+    file names (IMG_20), excluded (-work), a tag typed whole (2024-07 is month:2024-07's value)."""
+    ids = {name: upload_id(alice, corpus.jpeg(color=(i, 40, 60)), name, tags)
+           for i, (name, tags) in enumerate([("IMG_20240704_1.jpg", "beach"), ("IMG_20240705_2.jpg", "work"),
+                                             ("walk_01.jpg", "beach"), ("notes.jpg", None)])}
+    visitor = app.test_client()
+    for q, expected in (("IMG_20 -work", {"IMG_20240704_1.jpg"}), ("img 2024", {"IMG_20240704_1.jpg", "IMG_20240705_2.jpg"}),
+                        ("walk_01", {"walk_01.jpg"})):
+        made = share(alice, search=saved(alice, q, q=q)["id"])
+        listed = items(visitor, made["url"])
+        assert {i["id"] for i in listed} == {ids[n] for n in expected}, q
+        for item in listed:
+            assert visitor.get(item["urls"]["thumbnail"]).status_code == 200, (q, item["id"])
+        for name in set(ids) - expected:
+            assert visitor.get(f"{made['url']}/media/{ids[name]}/thumbnail").status_code == 404, (q, name)
+
+
 @both_backends
 def test_revoking_stops_the_link_at_once(app, alice):
     photo = upload_id(alice, corpus.jpeg())

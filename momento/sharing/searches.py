@@ -9,7 +9,7 @@ from ..catalog.indexing import upload_terms
 from ..errors import BadRequest, NotFound
 from ..formats import is_ulid, now_iso, plain_label
 from ..models import Page, SavedSearch, Upload
-from ..search import Query, build_query, search
+from ..search import Query, build_query, matches_words, search
 
 NAME_MAX = 100
 QUERY_KEYS = ("tag", "any_tag", "not_tag", "kind", "from", "to", "q")
@@ -103,15 +103,7 @@ def matches(query: Query, upload: Upload) -> bool:
         return False
     if any(f"t:{t}" in terms for t in query.not_tags):
         return False
-    return all(any(_word_matches(term, word) for term in terms) for word in query.q.split())
-
-
-def _word_matches(term: str, word: str) -> bool:
-    """A word of `q` against one index term: a filename word by its start, a tag or a tag's value by its start."""
-    if term.startswith("f:"):
-        return term[2:].startswith(word)
-    value = term[2:]
-    return value.startswith(word) or value.partition(":")[2].startswith(word)
+    return matches_words(query.q, terms)
 
 
 def search_json(saved: SavedSearch) -> dict[str, Any]:

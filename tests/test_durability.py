@@ -130,7 +130,7 @@ def test_tus_patch_and_completion_order(app, alice, timeline):
     assert len(parts) == 2  # two full parts, each synced with its folder before the offset is recorded
     for i in parts:
         assert begin < i < timeline.find("fsync", lambda d: d == _folder(timeline.events[i][1]), start=i) < acknowledged
-    tail = timeline.find("replace", lambda d: d.endswith(f"/tail-{CUT}"), start=begin)
+    tail = timeline.find("replace", lambda d: f"/tail-{CUT}-" in d and not d.endswith(".meta"), start=begin)
     assert timeline.find("fsync", lambda d: d == timeline.events[tail][1].split(" -> ")[0], start=begin) < tail
     tail_folder = _folder(timeline.events[tail][1].split(" -> ")[1])
     assert tail < timeline.find("fsync", lambda d: d == tail_folder, start=tail) < acknowledged

@@ -48,6 +48,19 @@ def test_the_search_page_counts_and_explains(app, alice, dynamo_ops, backends):
         assert "Scan" not in ops and set(ops) - WRITES_OF_SIGN_IN <= {"Query", "GetItem", "BatchGetItem"}, set(ops)
 
 
+def test_a_search_with_dates_keeps_them_on_the_way_through(app, alice):
+    """The list's name (`list=search`) never takes the place of the search's own `from` date."""
+    ids = photos(alice, ("a.jpg", "sea"), ("b.jpg", "sea"), ("c.jpg", "sea"))
+    today = alice.get(f"/api/v1/uploads/{ids[0]}").json["uploaded_at"][:10]
+    page = html(alice.get(f"/search?tag=sea&from={today}"))
+    assert f'href="/uploads/{ids[2]}?tag=sea&amp;from={today}&amp;list=search"' in page
+    prev, nxt, back = links(html(alice.get(f"/uploads/{ids[1]}?tag=sea&from={today}&list=search")))
+    assert prev == f"/uploads/{ids[2]}?tag=sea&from={today}&list=search"
+    assert back == f"/search?tag=sea&from={today}#u-{ids[1]}"
+    # a date after everything: nothing before or after in that list
+    assert html(alice.get(f"/search?tag=sea&from=2999-01-01")).count("tile-item") == 0
+
+
 @both_backends
 def test_the_viewer_walks_a_search_and_comes_back(app, alice, dynamo_ops, backends):
     ids = photos(alice, ("a.jpg", "sea"), ("b.jpg", "hill"), ("c.jpg", "sea"), ("d.jpg", "sea,work"), ("e.jpg", "sea"))
@@ -55,18 +68,18 @@ def test_the_viewer_walks_a_search_and_comes_back(app, alice, dynamo_ops, backen
     page = html(alice.get("/search?q=sea+-work"))
     found = re.findall(r'<li class="tile-item" id="u-\w+" data-id="(\w+)"', page)
     assert found == [ids[4], ids[2], ids[0]]
-    assert f'href="/uploads/{ids[4]}?q=sea+-work&amp;from=search"' in page
-    prev, nxt, back = links(html(alice.get(f"/uploads/{ids[2]}?q=sea+-work&from=search")))
-    assert prev == f"/uploads/{ids[4]}?q=sea+-work&from=search" and nxt == f"/uploads/{ids[0]}?q=sea+-work&from=search"
+    assert f'href="/uploads/{ids[4]}?q=sea+-work&amp;list=search"' in page
+    prev, nxt, back = links(html(alice.get(f"/uploads/{ids[2]}?q=sea+-work&list=search")))
+    assert prev == f"/uploads/{ids[4]}?q=sea+-work&list=search" and nxt == f"/uploads/{ids[0]}?q=sea+-work&list=search"
     assert back == f"/search?q=sea+-work#u-{ids[2]}"
-    prev, nxt, _ = links(html(alice.get(f"/uploads/{ids[0]}?q=sea+-work&from=search")))
+    prev, nxt, _ = links(html(alice.get(f"/uploads/{ids[0]}?q=sea+-work&list=search")))
     assert prev.startswith(f"/uploads/{ids[2]}?") and nxt is None
     # A saved search rides along by its id: the viewer walks its results, and Escape follows the way back.
     saved = alice.post("/api/v1/searches", json={"name": "sea, not work", "query": {"q": "sea -work"}}).json["id"]
-    page = html(alice.get(f"/uploads/{ids[2]}?from=search&search={saved}"))
+    page = html(alice.get(f"/uploads/{ids[2]}?list=search&search={saved}"))
     prev, nxt, _ = links(page)
-    assert prev == f"/uploads/{ids[4]}?search={saved}&from=search"
-    assert nxt == f"/uploads/{ids[0]}?search={saved}&from=search"
+    assert prev == f"/uploads/{ids[4]}?search={saved}&list=search"
+    assert nxt == f"/uploads/{ids[0]}?search={saved}&list=search"
     assert re.search(rf'<a class="back" href="/search\?search={saved}#u-\w+" data-key="Escape">← Search results</a>',
                      page)
     if ops is not None:  # reads by key only (the PutItem saved the search)
@@ -81,9 +94,9 @@ def test_the_trash_walks_itself_and_empties(app, alice, backends):
     page = html(alice.get("/trash"))
     words = text(page)
     assert "one.jpg" in words and "Trashed" in words and "30 days left" in words and "Empty trash" in words
-    assert f'href="/uploads/{ids[1]}?from=trash"' in page
-    prev, nxt, back = links(html(alice.get(f"/uploads/{ids[1]}?from=trash")))
-    assert prev == f"/uploads/{ids[2]}?from=trash" and nxt == f"/uploads/{ids[0]}?from=trash"
+    assert f'href="/uploads/{ids[1]}?list=trash"' in page
+    prev, nxt, back = links(html(alice.get(f"/uploads/{ids[1]}?list=trash")))
+    assert prev == f"/uploads/{ids[2]}?list=trash" and nxt == f"/uploads/{ids[0]}?list=trash"
     assert back == f"/trash#u-{ids[1]}"
     trashed_at = alice.get(f"/api/v1/uploads/{ids[0]}").json["trashed_at"]
     resp = alice.post("/trash/empty")

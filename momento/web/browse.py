@@ -1,6 +1,6 @@
 """Browsing in context: which list a detail page was opened from, its neighbours there, and the gallery's month index.
 
-The context rides in the detail page's query string (`from=gallery|search|trash` plus the list's own arguments,
+The context rides in the detail page's query string (`list=gallery|search|trash` plus the list's own arguments,
 whatever they are, so a saved search's `search=<id>` comes along too); previous and next are found by key reads
 from the upload's place in that list, never by reading the list.
 """
@@ -19,6 +19,7 @@ from ..models import Upload
 from ..search import beside_by_date, search
 from .library import request_query
 
+KEY = "list"  # names the list; not `from`, which a search's own start date uses
 SOURCES = {"gallery": "pages.gallery", "search": "pages.search_page", "trash": "pages.trash_page"}
 LABELS = {"gallery": "Gallery", "search": "Search results", "trash": "Trash"}
 TAKEN, ADDED = "taken", "added"  # the gallery's orders: by capture date (the default), by upload
@@ -35,16 +36,16 @@ class Context:
     @classmethod
     def from_args(cls, args, upload: Optional[Upload] = None) -> "Context":
         """From the detail page's query string; an upload in the trash is always walked in the trash."""
-        source = args.get("from") if args.get("from") in SOURCES else "gallery"
+        source = args.get(KEY) if args.get(KEY) in SOURCES else "gallery"
         if upload is not None and upload.trashed:
             source = "trash"
-        kept = {k: v for k, v in args.to_dict(flat=False).items() if k not in ("from", "cursor") and any(v)}
+        kept = {k: v for k, v in args.to_dict(flat=False).items() if k not in (KEY, "cursor") and any(v)}
         return cls(source, kept if source != "trash" else {})
 
     @property
     def link_args(self) -> dict:
-        """What a link to another detail page of this list carries (the gallery, the default, says no `from`)."""
-        return self.args | ({"from": self.source} if self.source != "gallery" else {})
+        """What a link to another detail page of this list carries (the gallery, the default, says no `list`)."""
+        return self.args | ({KEY: self.source} if self.source != "gallery" else {})
 
     @property
     def label(self) -> str:

@@ -6,6 +6,7 @@ import pyotp
 import pytest
 
 from momento import create_app
+from tests import corpus
 from tests.conftest import Account, app_config
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")
@@ -155,3 +156,25 @@ def test_passwords_that_cannot_be_typed_or_are_guessed_at_once_are_refused(app, 
     assert resp.status_code == 400 and resp.json["error"]["code"] == "weak_password"
     assert app.test_client().post("/api/v1/auth/token", json={"email": alice.email,
                                                               "password": alice.password}).status_code == 201
+
+
+def test_ending_what_is_not_yours_on_the_account_page_is_a_404(app, alice, bob):
+    theirs = _signed_in(app, bob)
+    their_session = theirs.get("/api/v1/account/sessions").json["items"][0]["id"]
+    their_token = theirs.get("/api/v1/auth/tokens").json["items"][0]["id"]
+    c = _signed_in(app, alice)
+    for url in (f"/account/sessions/{their_session}/end", "/account/sessions/garbage/end",
+                f"/account/tokens/{their_token}/revoke", "/account/tokens/garbage/revoke"):
+        assert c.post(url).status_code == 404, url
+    assert theirs.get("/account").status_code == 200  # nothing of theirs ended
+    assert bob.get("/api/v1/uploads").status_code == 200
+
+
+def test_tags_may_not_pose_as_the_kind_or_the_month(app, alice):
+    photo = alice.upload(corpus.jpeg(30, 20), tags="beach").json
+    for tags in (["month:2019-01"], ["Kind:video"]):
+        resp = alice.patch(f"/api/v1/uploads/{photo['id']}", json={"tags": tags})
+        assert resp.status_code == 400 and resp.json["error"]["code"] == "reserved_tag", tags
+    assert alice.upload(corpus.jpeg(31, 20), tags="month:2019-01").json["error"]["code"] == "reserved_tag"
+    assert alice.patch(f"/api/v1/uploads/{photo['id']}", json={"tags": ["monthly", "year:2019"]}).status_code == 200
+    assert alice.get("/api/v1/uploads?tag=kind:photo").json["items"][0]["id"] == photo["id"]  # searching stays

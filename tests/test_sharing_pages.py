@@ -95,3 +95,20 @@ def test_password_guesses_are_limited_per_link_and_per_address(limited_app):
     fresh = limited_app.test_client()
     assert fresh.post(links[2], data={"password": "right one"}, environ_base={"REMOTE_ADDR": "10.0.0.7"}
                       ).status_code == 303
+
+
+def test_the_share_form_and_save_this_search_refuse_what_could_not_be_kept(app, alice, bob):
+    mine = alice.upload(corpus.jpeg(), "sea.jpg", "beach").get_json()["id"]
+    theirs = bob.upload(corpus.jpeg(33, 22), "b.jpg").get_json()["id"]
+    c = signed_in(app, alice)
+    assert c.get(f"/shares/new?uploads={mine}").status_code == 200
+    for ids in (theirs, f"{mine},{theirs}", "garbage"):
+        assert c.get(f"/shares/new?uploads={ids}").status_code == 404, ids
+    assert c.get("/shares/new").status_code == 400  # nothing chosen: said, not a form for 0 items
+    alice.delete(f"/api/v1/uploads/{mine}")
+    assert c.get(f"/shares/new?uploads={mine}").status_code == 404  # a trashed upload is not shared
+    # "Save this search" keeps only what opens again: the API's limit of 50 tags a group
+    many = ",".join(f"t{i}" for i in range(51))
+    saved = c.post("/searches", data={"name": "Many tags", "tag": many}, follow_redirects=True)
+    assert "at most 50 tags" in saved.get_data(as_text=True)
+    assert alice.get("/api/v1/searches").get_json()["items"] == []

@@ -9,6 +9,9 @@ from ..errors import BadRequest
 
 MAX_TAG_LENGTH = 64
 MAX_TAGS = 50
+# Automatic tags the index lists and walks dates by: a person's tag may not pose as one (a `month:2019-01` typed
+# on a photo of 2024 would put that photo in 2019's count of the gallery's month index).
+RESERVED = ("kind:", "month:")
 _SPACE = re.compile(r"\s+")
 
 
@@ -36,7 +39,11 @@ def normalize_tags(raw: Iterable[str]) -> tuple[str, ...]:
         raise BadRequest("Tags must be a list of strings.", code="invalid_tags", fields=[("tags", "not_a_list")])
     seen: dict[str, None] = {}
     for item in raw:
-        seen.setdefault(normalize_tag(item), None)
+        tag = normalize_tag(item)
+        if tag.startswith(RESERVED):
+            raise BadRequest(f"Tags starting with {tag.split(':')[0]}: are Momento's own (the kind and the month an "
+                             "upload was taken): choose another word.", code="reserved_tag", fields=[("tags", "reserved")])
+        seen.setdefault(tag, None)
     if len(seen) > MAX_TAGS:
         raise BadRequest(f"An upload can have at most {MAX_TAGS} tags.", code="too_many_tags",
                          fields=[("tags", "too_many")])

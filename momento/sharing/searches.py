@@ -12,6 +12,7 @@ from ..models import Page, SavedSearch, Upload
 from ..search import Query, build_query, matches_words, search
 
 NAME_MAX = 100
+MAX_TAGS = 50  # per tag group of a saved search
 QUERY_KEYS = ("tag", "any_tag", "not_tag", "kind", "from", "to", "q")
 LIST_KEYS = ("tag", "any_tag", "not_tag")
 
@@ -33,7 +34,7 @@ def query_from_dict(fields: Any) -> Query:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) and len(v) <= 200 for v in value) \
-                or len(value) > 50:
+                or len(value) > MAX_TAGS:
             raise BadRequest(f"query.{key} is a list of tags.", code="invalid_query")
     for key in ("kind", "from", "to", "q"):
         if fields.get(key) is not None and not isinstance(fields[key], str):
@@ -57,6 +58,10 @@ def save_search(catalog, user_id: str, name: Any, query: Query) -> SavedSearch:
     if query.is_plain and not query.kind:
         raise BadRequest("This search has nothing to look for: add tags, words, a kind or dates.",
                          code="empty_search")
+    if max(len(query.all_tags), len(query.any_tags), len(query.not_tags)) > MAX_TAGS:
+        raise BadRequest(f"A saved search holds at most {MAX_TAGS} tags in each of its groups (all, any, none).",
+                         code="invalid_query")
+    query_from_dict(query_dict(query))  # what is kept must open again, whichever door it came through
     saved = SavedSearch(user_id=user_id, id=str(ULID()), name=clean_name(name), query=query_dict(query),
                         created_at=now_iso())
     return catalog.put_saved_search(saved)

@@ -10,7 +10,7 @@ from .. import accounts
 from . import limits
 from ..accounts import audit, sessions, tokens, twofactor
 from ..backends import catalog
-from ..errors import MomentoError
+from ..errors import MomentoError, NotFound
 from .library import PageForm, owner, user_quota
 from .signin import current_session, end_session
 
@@ -95,8 +95,9 @@ def change_password():
 @login_required
 def end_one(session_id: str):
     """Sign one session out."""
-    if sessions.end(catalog(), owner().id, session_id):
-        audit.record_request(catalog(), owner(), "session_ended")
+    if not sessions.end(catalog(), owner().id, session_id):
+        raise NotFound("No such session.")  # another account's, or gone: nothing was signed out
+    audit.record_request(catalog(), owner(), "session_ended")
     current = current_session()  # None when a token, not a session, made the request
     if current is not None and session_id == current.id:
         end_session()
@@ -122,9 +123,10 @@ def end_all():
 def revoke_token(token_id: str):
     """Revoke one API token."""
     found = next((t for t in catalog().list_tokens(owner().id) if t.id == token_id), None)
-    if found and catalog().delete_token(owner().id, token_id):
-        audit.record_request(catalog(), owner(), "token_revoked", via="page", name=found.name)
-        flash(f"The token “{found.name}” stopped working.")
+    if not found or not catalog().delete_token(owner().id, token_id):
+        raise NotFound("No such API token.")
+    audit.record_request(catalog(), owner(), "token_revoked", via="page", name=found.name)
+    flash(f"The token “{found.name}” stopped working.")
     return redirect(url_for("account.account") + "#tokens")
 
 

@@ -7,8 +7,8 @@ from flask_login import login_required
 
 from ..accounts import audit
 from ..backends import catalog
-from ..errors import BadRequest, MomentoError
-from ..formats import now_iso
+from ..errors import BadRequest, MomentoError, NotFound
+from ..formats import is_ulid, now_iso
 from ..sharing.searches import owned_search, query_from_dict, rename_search, save_search, search_json
 from ..sharing.shares import create_share, owned_share, share_json
 from .library import owner, query_from_args
@@ -177,6 +177,14 @@ def new_share_page():
     search_id = source.get("search") or None
     target = {"search": search_id} if search_id else {"uploads": uploads}
     saved = owned_search(catalog(), owner().id, search_id) if search_id else None
+    if not search_id:  # each upload the form would share is the user's own and live, or the page is a 404
+        if not uploads:
+            raise BadRequest("Choose the photos and videos to share first: select them in the gallery or a search.",
+                             code="nothing_to_share")
+        wanted = list(dict.fromkeys(uploads))[:501]
+        found = {u.id: u for u in catalog().get_uploads(owner().id, [i for i in wanted if is_ulid(i)])}
+        if any(i not in found or found[i].trashed for i in wanted):
+            raise NotFound("No upload with that id.")
     error = None
     if request.method == "POST":
         try:

@@ -183,3 +183,28 @@ def test_in_words():
     assert in_words(61) == "2 minutes"
     assert in_words(900) == "15 minutes"
     assert in_words(86400) == "24 hours"
+
+
+def test_a_limit_storage_that_does_not_answer_is_a_503_and_the_health_check_says_so(request, tmp_path):
+    """Redis down (here: nothing listens on its port): whatever counts answers 503 backend_unavailable, never
+    a crash, reading still works, and /healthz reports the server unavailable so a load balancer moves on."""
+    import io
+    import socket
+
+    from tests import corpus
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing answers there
+    app = create_app(app_config(request, tmp_path, "local", RATELIMIT_ENABLED=True,
+                                RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{port}"))
+    alice = Account(app, "alice@example.com", PASSWORD)
+    client = app.test_client()
+    for resp in (_token(client, alice.email, PASSWORD),
+                 client.post("/api/v1/uploads", headers=alice.headers, content_type="multipart/form-data",
+                             data={"file": (io.BytesIO(corpus.jpeg(20, 20)), "a.jpg")})):
+        assert resp.status_code == 503 and resp.json["error"]["code"] == "backend_unavailable", resp.json
+    assert alice.get("/api/v1/uploads").json["items"] == []  # nothing half-stored, and reads still answer
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.json["status"] == "unavailable"
+    assert "momento_backend_errors_total{backend=\"ratelimit\"" in client.get("/metrics").get_data(as_text=True)

@@ -1,7 +1,7 @@
 """The JSON API under /api/v1: uploads, tags, and the health check."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask_login import login_required
 
 from ..backends import backends, catalog
@@ -88,6 +88,22 @@ def healthz():
     try:
         b.storage.check()
         b.catalog.check()
+        check_limiter_storage()
     except BackendError as exc:
         return jsonify({"status": "unavailable", "error": {"code": exc.code, "message": exc.message}}), 503
     return jsonify({"status": "ok"})
+
+
+def check_limiter_storage() -> None:
+    """BackendError when limits are on and their shared storage (Redis) does not answer: a server that cannot
+    count sign-ins or uploads is no server to send people to."""
+    if not current_app.config.get("RATELIMIT_ENABLED"):
+        return
+    from ..extensions import limiter
+
+    try:
+        healthy = limiter.limiter.storage.check()
+    except Exception:  # noqa: BLE001 - any failure of the storage's client means it does not answer
+        healthy = False
+    if not healthy:
+        raise BackendError("The rate-limit storage does not answer.", backend="ratelimit", operation="check")

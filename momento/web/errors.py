@@ -8,7 +8,7 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..errors import MomentoError, RangeNotSatisfiable, RateLimited
+from ..errors import BackendError, MomentoError, RangeNotSatisfiable, RateLimited
 from ..formats import human_bytes_binary
 
 log = logging.getLogger(__name__)
@@ -93,5 +93,18 @@ def init_app(app) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
+        if limiter_storage_failed(exc):  # Redis (or the like) down: a backend's 503, counted, not a crash
+            return momento_error(BackendError(
+                "The rate-limit storage does not answer, so nothing that is counted (sign-in, uploads) can be done "
+                "right now.", backend="ratelimit", operation="count"))
         log.exception("unexpected error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "Something went wrong on our side. Please try again.")
+
+
+def limiter_storage_failed(exc: BaseException) -> bool:
+    """Whether an exception is the rate-limit storage failing (limits' StorageError, or its client's own error:
+    Redis, Valkey, Memcached, MongoDB)."""
+    from limits.errors import StorageError
+
+    module = type(exc).__module__ or ""
+    return isinstance(exc, StorageError) or module.split(".")[0] in ("redis", "valkey", "pymemcache", "pymongo")

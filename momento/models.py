@@ -83,7 +83,12 @@ class Upload:
 
     @property
     def playback_key(self) -> str:
-        """Object key of the browser-friendly video rendition."""
+        """Object key of the browser-friendly video rendition (a derived object: beside the thumbnails)."""
+        return f"user-{self.user_id}/thumbs/{self.id}.playback.mp4"
+
+    @property
+    def legacy_playback_key(self) -> str:
+        """Where versions before migration 0011 kept the rendition."""
         return f"user-{self.user_id}/videos/{self.id}.playback.mp4"
 
     @property

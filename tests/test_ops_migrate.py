@@ -94,3 +94,23 @@ def test_a_crash_is_not_recorded_either(app, runner, steps):
     assert _status(runner)["0903_tag_everything"] == "pending"
     assert runner.invoke(args=["momento", "migrate"]).exit_code == 0
     assert _status(runner)["0904_last"] != "pending"
+
+
+@both_backends
+def test_renditions_made_before_move_beside_the_thumbnails(app, alice, backends):
+    """Migration 0011: a ready rendition at its old key (videos/) moves to thumbs/, once, and playback serves it."""
+    import io
+
+    from momento.jobs.queue import READY
+
+    video = alice.upload(corpus.mp4(seconds=1), "clip.mp4").json
+    with app.app_context():
+        upload = backends.catalog.set_rendition(alice.user.id, video["id"], READY)
+        backends.storage.put(upload.legacy_playback_key, io.BytesIO(b"an old rendition"), "video/mp4")
+        step = next(m for m in migrate.discover() if m.id.startswith("0011"))
+        step.upgrade(backends)
+        step.upgrade(backends)  # again: nothing left to move, nothing lost
+    keys = {o.key for o in backends.storage.list(f"user-{alice.user.id}/")}
+    assert upload.playback_key in keys and upload.legacy_playback_key not in keys
+    assert upload.playback_key.startswith(f"user-{alice.user.id}/thumbs/")
+    assert alice.get(f"/media/{video['id']}/playback").data == b"an old rendition"

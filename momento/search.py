@@ -170,6 +170,7 @@ class Hint:
     matches_nothing: bool
     without: Query
     count: int
+    what: str = "words"  # words, tag, any, not, kind or dates: how a page says that it matches nothing
 
 
 def explain(index: SearchIndex, user_id: str, query: Query) -> list[Hint]:
@@ -177,25 +178,27 @@ def explain(index: SearchIndex, user_id: str, query: Query) -> list[Hint]:
     read from the index like the search itself)."""
     counts = index.tag_counts(user_id)
     typed = typed_words(query.q)
-    parts: list[tuple[str, bool, Query]] = []
+    parts: list[tuple[str, bool, Query, str]] = []
     for word in typed:
         rest = " ".join(w.text for w in typed if w is not word)
         empty = not word.excluded and any(not g for g in word.groups(
             lambda w: _word_terms(index, user_id, counts, w), list(counts)))
-        parts.append((word.text, empty, replace(query, q=rest)))
+        parts.append((word.text, empty, replace(query, q=rest), "words"))
     for t in query.all_tags:
-        parts.append((f"tag {t}", not counts.get(f"t:{t}"), replace(query, all_tags=_without(query.all_tags, t))))
+        parts.append((f"tag {t}", not counts.get(f"t:{t}"), replace(query, all_tags=_without(query.all_tags, t)),
+                      "tag"))
     if query.any_tags:
         empty = not any(counts.get(f"t:{t}") for t in query.any_tags)
-        parts.append(("any of " + ", ".join(query.any_tags), empty, replace(query, any_tags=())))
+        parts.append(("any of " + ", ".join(query.any_tags), empty, replace(query, any_tags=()), "any"))
     for t in query.not_tags:
-        parts.append((f"not tag {t}", False, replace(query, not_tags=_without(query.not_tags, t))))
+        parts.append((f"not tag {t}", False, replace(query, not_tags=_without(query.not_tags, t)), "not"))
     if query.kind:
-        parts.append((f"{query.kind}s only", not counts.get(f"t:kind:{query.kind}"), replace(query, kind=None)))
+        parts.append((f"{query.kind}s only", not counts.get(f"t:kind:{query.kind}"), replace(query, kind=None),
+                      "kind"))
     if query.start or query.end:
         label = " ".join(x for x in (query.start and f"from {query.start[:10]}", query.end and f"until {query.end[:10]}") if x)
-        parts.append((label, not _months(counts, query), replace(query, start=None, end=None)))
-    return [Hint(part, empty, without, count(index, user_id, without)) for part, empty, without in parts]
+        parts.append((label, not _months(counts, query), replace(query, start=None, end=None), "dates"))
+    return [Hint(part, empty, without, count(index, user_id, without), what) for part, empty, without, what in parts]
 
 
 def _without(values: tuple[str, ...], value: str) -> tuple[str, ...]:

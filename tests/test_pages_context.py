@@ -41,6 +41,10 @@ def test_the_search_page_counts_and_explains(app, alice, dynamo_ops, backends):
     nothing = text(html(alice.get("/search?q=beach+zebra"))).replace(" .", ".").replace(" :", ":")
     assert "No tag or file name in your library matches “zebra”." in nothing
     assert "Without “zebra”: 2 results" in nothing
+    dated = html(alice.get("/search?from=2999-01-01"))
+    assert "Nothing in your library is dated from 2999-01-01" in text(dated)
+    assert re.search(r'<a href="/">Without “from 2999-01-01”</a>', dated)  # the whole library: the gallery
+    assert "No upload in your library carries “tag zebra”" in text(html(alice.get("/search?tag=zebra&tag=beach")))
     page = html(alice.get("/search?q=snow&tag=beach"))
     assert "Each part matches something, but not all of them together." in text(page)
     assert 'href="/search?tag=beach"' in page and 'href="/search?q=snow"' in page

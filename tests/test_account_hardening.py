@@ -178,3 +178,12 @@ def test_tags_may_not_pose_as_the_kind_or_the_month(app, alice):
     assert alice.upload(corpus.jpeg(31, 20), tags="month:2019-01").json["error"]["code"] == "reserved_tag"
     assert alice.patch(f"/api/v1/uploads/{photo['id']}", json={"tags": ["monthly", "year:2019"]}).status_code == 200
     assert alice.get("/api/v1/uploads?tag=kind:photo").json["items"][0]["id"] == photo["id"]  # searching stays
+
+
+def test_the_account_forms_say_which_field_is_wrong(app, alice):
+    c = _signed_in(app, alice)
+    page = c.post("/account/password", data={}, follow_redirects=True).get_data(as_text=True)
+    assert "Current password: This field is required." in page and "New password: This field is required." in page
+    c.get("/account/2fa")
+    page = c.post("/account/2fa", data={"code": ""}).get_data(as_text=True)
+    assert "Enter the 6-digit code" in page

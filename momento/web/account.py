@@ -77,7 +77,8 @@ def change_password():
     """The password form; every other session ends."""
     form = PasswordForm(prefix="pw")
     if not form.validate_on_submit():
-        flash(" ".join(e for errors in form.errors.values() for e in errors) or "Fill in every field.")
+        flash(" ".join(f"{form[name].label.text}: {e}" for name, errors in form.errors.items() for e in errors
+                       if name in form) or "Fill in every field.")
         return redirect(url_for("account.account") + "#password")
     try:
         with limits.secret_check(owner().email):
@@ -137,7 +138,9 @@ def two_factor_setup():
     user, form = owner(), CodeForm()
     if user.totp_secret:
         return redirect(url_for("account.account") + "#two-factor")
-    if request.method == "POST" and form.validate_on_submit():
+    if request.method == "POST" and not form.validate_on_submit():
+        flash("Enter the 6-digit code your authenticator app shows for Momento.")
+    elif request.method == "POST":
         try:
             codes = twofactor.confirm(catalog(), user, form.code.data)
         except MomentoError as exc:

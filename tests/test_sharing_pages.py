@@ -112,3 +112,12 @@ def test_the_share_form_and_save_this_search_refuse_what_could_not_be_kept(app, 
     saved = c.post("/searches", data={"name": "Many tags", "tag": many}, follow_redirects=True)
     assert "at most 50 tags" in saved.get_data(as_text=True)
     assert alice.get("/api/v1/searches").get_json()["items"] == []
+
+
+def test_a_share_whose_search_was_deleted_says_so(app, alice):
+    alice.upload(corpus.jpeg(), "sea.jpg", "beach")
+    search = alice.post("/api/v1/searches", json={"name": "deleted", "query": {"tag": ["beach"]}}).get_json()["id"]
+    assert alice.post("/api/v1/shares", json={"search": search}).status_code == 201
+    assert alice.delete(f"/api/v1/searches/{search}").status_code == 204
+    page = signed_in(app, alice).get("/shares").get_data(as_text=True)
+    assert "A saved search since deleted" in page and "Search “deleted”" not in page

@@ -43,9 +43,9 @@ SPECIAL = {
     # The second sign-in step without a first one goes back to the first.
     ("/login/code", "GET"): {"anonymous": "login", "owner": "login", "other": "login", "disabled": "login"},
     ("/login/code", "POST"): {"anonymous": "login", "owner": "login", "other": "login", "disabled": "login"},
-    # Ending something that is not one's own changes nothing and goes back to the account page.
-    ("/account/sessions/<session_id>/end", "POST"): {"other": 302},
-    ("/account/tokens/<token_id>/revoke", "POST"): {"other": 302},
+    # The share form with nothing chosen says so (the matrix sends no uploads).
+    ("/shares/new", "GET"): {"owner": 400, "other": 400},
+    ("/shares/new", "POST"): {"owner": 400, "other": 400},
     # tus discovery tells nothing about anyone.
     ("/api/v1/tus/", "OPTIONS"): {"anonymous": 204, "owner": 204, "other": 204, "disabled": 204},
     # Metrics are for the machine itself (the test client is on loopback); strangers: tests/test_observe.py.

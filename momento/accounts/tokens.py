@@ -27,7 +27,7 @@ def parse_scopes(scopes: Optional[Iterable[Any]]) -> tuple[str, ...]:
     if scopes is None:
         return SCOPES
     if isinstance(scopes, str) or not isinstance(scopes, (list, tuple)) or not scopes:
-        raise BadRequest(f"Send scopes as a non-empty list of {', '.join(SCOPES)}.", code="invalid_scope")
+        raise BadRequest(f"Choose at least one of what a token may do: {', '.join(SCOPES)} (scopes).", code="invalid_scope")
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
         raise BadRequest(f"Unknown scope {unknown[0]!r}: use {', '.join(SCOPES)}.", code="invalid_scope")
@@ -39,7 +39,7 @@ def parse_days(days: Any) -> Optional[int]:
     if days is None:
         return None
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
-        raise BadRequest(f"expires_in_days must be a whole number from 1 to {MAX_DAYS}.", code="invalid_expiry")
+        raise BadRequest(f"A token lasts a whole number of days from 1 to {MAX_DAYS} (expires_in_days).", code="invalid_expiry")
     return days
 
 

@@ -39,7 +39,7 @@ def _days(value: Any) -> int:
     if value is None:
         return DEFAULT_DAYS
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DAYS:
-        raise BadRequest(f"expires_in_days is a whole number from 1 to {MAX_DAYS}.", code="invalid_expiry",
+        raise BadRequest(f"A link lasts a whole number of days from 1 to {MAX_DAYS} (expires_in_days).", code="invalid_expiry",
                          fields=[("expires_in_days", "invalid")])
     return value
 
@@ -50,7 +50,7 @@ def _title(value: Any) -> str:
         return ""
     label = plain_label(value) if isinstance(value, str) else None
     if label is None or len(label) > TITLE_MAX:
-        raise BadRequest(f"title is a text of at most {TITLE_MAX} characters.", code="invalid_title",
+        raise BadRequest(f"A link's title is at most {TITLE_MAX} characters (title).", code="invalid_title",
                          fields=[("title", "invalid")])
     return label
 
@@ -60,7 +60,7 @@ def _password(value: Any) -> Optional[str]:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > 1024:
-        raise BadRequest("password is a text of at most 1024 characters.", code="invalid_password",
+        raise BadRequest("A link's password is text of at most 1024 characters (password).", code="invalid_password",
                          fields=[("password", "invalid")])
     return _hasher.hash(value)
 
@@ -68,7 +68,7 @@ def _password(value: Any) -> Optional[str]:
 def _owned_uploads(catalog, user_id: str, ids: Any) -> tuple[str, ...]:
     """The ids, each a live upload of this user, newest first; 404 for any other."""
     if not isinstance(ids, list) or not ids or len(ids) > MAX_UPLOADS:
-        raise BadRequest(f"uploads is a list of 1 to {MAX_UPLOADS} upload ids.", code="invalid_uploads",
+        raise BadRequest(f"Choose 1 to {MAX_UPLOADS} photos and videos to share (uploads: a list of upload ids).", code="invalid_uploads",
                          fields=[("uploads", "invalid")])
     wanted = list(dict.fromkeys(ids))
     if not all(is_ulid(i) for i in wanted):
@@ -91,7 +91,7 @@ def create_share(catalog, user_id: str, body: Any, *, now: Optional[datetime] = 
         upload_ids = _owned_uploads(catalog, user_id, body["uploads"])
     allow = body.get("allow_download", False)
     if not isinstance(allow, bool):
-        raise BadRequest("allow_download is true or false.", code="invalid_body", fields=[("allow_download", "invalid")])
+        raise BadRequest("Whether visitors may download the originals is true or false (allow_download).", code="invalid_body", fields=[("allow_download", "invalid")])
     token = secrets.token_urlsafe(24)
     share = Share(user_id=user_id, id=str(ULID()), token_hash=token_hash(token), kind=kind, created_at=iso(now),
                   expires_at=iso(now + timedelta(days=_days(body.get("expires_in_days")))),

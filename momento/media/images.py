@@ -18,7 +18,7 @@ from ..errors import Unprocessable
 from ..models import PHOTO
 from . import budget
 from .sniff import FORMAT_NAMES, MediaInfo, Sniffed
-from ..formats import iso
+from ..formats import HIDDEN, iso
 
 THUMB_SIZE = 512
 THUMB_MIME = "image/webp"
@@ -246,7 +246,7 @@ def clean_text(value: Any) -> Optional[str]:
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
         return None
-    value = "".join(ch for ch in value if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Zl", "Zp"))
+    value = "".join(ch for ch in value if unicodedata.category(ch) not in HIDDEN)
     return value.strip()[:100] or None
 
 

@@ -177,7 +177,8 @@ def new_share_page():
     search_id = source.get("search") or None
     target = {"search": search_id} if search_id else {"uploads": uploads}
     saved = owned_search(catalog(), owner().id, search_id) if search_id else None
-    if not search_id:  # each upload the form would share is the user's own and live, or the page is a 404
+    if not search_id and request.method == "GET":  # the form for uploads not the user's own and live is a 404
+        # (a POST is checked once, by the share's creation itself)
         if not uploads:
             raise BadRequest("Choose the photos and videos to share first: select them in the gallery or a search.",
                              code="nothing_to_share")

@@ -154,19 +154,24 @@ def test_quota_is_checked_on_the_declared_size_and_as_bytes_arrive(app, alice, b
     assert "left" in alice.upload(corpus.mp4(seconds=1) + b"\0" * 300_000, "w.mp4").json["error"]["message"]
 
 
-def _receive(app, stream: CountingStream, length: int):
-    """receive() on a body of declared length; the form, and the file's bytes as the pipeline got them."""
+def _receive(app, stream: CountingStream, length: int, announced: list | None = None):
+    """receive() on a body of declared length; the form, and the file's bytes as the pipeline got them (the
+    lengths the file was announced at go to `announced`)."""
     from flask import request
 
     from momento.web.receive import receive
 
     fed = []
+    announced = [] if announced is None else announced
 
     class Incoming:
         sniffed, room = None, 0
 
         def feed(self, data):
             fed.append(bytes(data))
+
+        def expect(self, size):
+            announced.append(size)
 
         def abort(self):
             fed.clear()
@@ -184,6 +189,27 @@ def test_a_body_is_read_to_its_declared_length_and_no_further(app):
     form, data = _receive(app, stream, len(body))
     assert data == b"b" * 200_000 and form.fields == {"tags": "x"}
     assert stream.pos == len(body)
+
+
+@pytest.mark.parametrize("size", [1, 70_000, 3 * 1024 * 1024 + 7])
+def test_a_last_file_is_announced_at_its_exact_length(app, size):
+    """The file's length is told from the body's as soon as its part begins: exact when it is the form's last
+    part (as forms and our pages send it), only a hint when a field follows. A file whose part ends in the first
+    read needs no announcement."""
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    for tags_after, expected in [(False, size), (True, None)]:
+        body = multipart(data, tags="a, b", tags_after=tags_after)
+        announced = []
+        form, got = _receive(app, CountingStream(body), len(body), announced)
+        assert got == data and form.fields == {"tags": "a, b"}
+        if size == 1:
+            assert announced == []
+            continue
+        assert len(announced) == 1
+        if expected is not None:
+            assert announced == [expected]
+        else:  # the field after it is counted in
+            assert announced[0] > size
 
 
 def test_a_client_that_went_away_is_an_incomplete_body(app):

@@ -261,8 +261,8 @@
     try {
       xhr = new XMLHttpRequest();
       var data = new FormData();
+      data.append("tags", job.tags);  // the file last: the server then knows its length from the request's
       data.append("file", job.file, job.file.name || "upload");
-      data.append("tags", job.tags);
       xhr.open("POST", endpoint, true);
       xhr.setRequestHeader("X-CSRFToken", csrfToken);
       xhr.setRequestHeader("Accept", "application/json");

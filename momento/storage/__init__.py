@@ -30,6 +30,10 @@ class ObjectWriter(Protocol):
 
     def write(self, data: bytes) -> None: ...
 
+    def expect(self, size: int) -> None:
+        """The object will most likely be `size` bytes (a form's Content-Length tells); what is written decides.
+        S3 then sends a large object as one PUT while it arrives."""
+
     def flush(self) -> None:
         """Make the bytes written so far readable at local_path (when there is one)."""
 

@@ -7,9 +7,11 @@ from typing import Any, Optional
 import crc32c
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..errors import BackendError
 from ..models import ObjectInfo
 from .parts import PartSender
 from .s3_errors import failed
+from .s3_stream import MAX_PUT, StreamedPut
 
 MiB = 1024 * 1024
 # The multipart upload is begun with this algorithm, each part carries its checksum and the completion lists them:
@@ -19,10 +21,12 @@ CHECKSUM = "CRC32C"
 
 
 class S3Writer:
-    """An object being written: small ones go in one PUT at commit, larger ones as a multipart upload.
+    """An object being written: small ones go in one PUT at commit, larger ones as a multipart upload, or, when
+    the object's length was announced by expect(), as one PUT sent while the bytes arrive.
 
     Memory stays at `in_flight` parts, the one filling among them, whatever the object's size: a part starts to
-    fill only once fewer than `in_flight` are out, so the receiver waits on S3 with no third part in hand.
+    fill only once fewer than `in_flight` are out, so the receiver waits on S3 with no third part in hand. A
+    streamed PUT holds at most one part's worth of bytes waiting to be sent.
     """
 
     local_path: Optional[str] = None  # nothing is kept on this disk
@@ -36,6 +40,21 @@ class S3Writer:
         self._upload_id: Optional[str] = None
         self._parts = PartSender(self._upload_part, in_flight, executor=storage.executor)
         self.size = 0
+        self._put: Optional[StreamedPut] = None  # the streamed PUT, once expect() began one
+        self._overflow = bytearray()  # bytes past the announced length (the announcement fell short)
+
+    def expect(self, size: int) -> None:
+        """The object will most likely be `size` bytes: past one part (and within S3's largest PUT) it goes up as
+        one PUT of that length, sent while the bytes arrive. Should it turn out shorter or longer, commit()
+        makes it right with a copy inside S3. Ignored once parts have gone, or when already past `size`."""
+        if (self._put is not None or self._upload_id is not None or not self.part_size < size <= MAX_PUT
+                or self.size > size):
+            return
+        self._put = StreamedPut(self.storage.writes, self.storage.bucket, self.key, self.content_type, size,
+                                limit=self.part_size, extra=self.storage._encryption_args())
+        held, self._buffer, self._filled = bytes(self._buffer), bytearray(), 0
+        if held:
+            self._put.write(held)
 
     def write(self, data: bytes) -> None:
         """Add bytes; each full part is handed to the pool, and the next one starts once a slot is free.
@@ -43,6 +62,9 @@ class S3Writer:
         The buffer fills to exactly one part and is handed over as it is, so a part is never copied.
         """
         self.size += len(data)
+        if self._put is not None:
+            self._stream(data)
+            return
         view = memoryview(data)
         while len(view):
             if not self._filled and self._upload_id is not None:
@@ -60,6 +82,17 @@ class S3Writer:
             if self._filled == self.part_size:
                 part, self._buffer, self._filled = self._buffer, bytearray(), 0
                 self._send(part)
+
+    def _stream(self, data: bytes) -> None:
+        """Bytes for the streamed PUT, kept aside past its announced length."""
+        room = self._put.length - self._put.sent
+        if len(data) > room:
+            self._overflow += data[room:]
+            if len(self._overflow) > self.part_size:
+                raise ValueError("The object is far longer than announced.")
+            data = data[:room]
+        if data:
+            self._put.write(bytes(data) if not isinstance(data, bytes) else data)
 
     def _send(self, part: bytes | bytearray) -> None:
         """Hand a full part to the sender (begun as a multipart upload on the first), waiting for a free slot."""
@@ -80,6 +113,8 @@ class S3Writer:
 
     def commit(self) -> ObjectInfo:
         """Finish the object; it becomes visible only now."""
+        if self._put is not None:
+            return self._finish_put()
         if self._upload_id is None:
             return self.storage.put_bytes(self.key, bytes(self._buffer), self.content_type)
         if self._filled:
@@ -95,11 +130,66 @@ class S3Writer:
         return ObjectInfo(key=self.key, size=self.size, content_type=self.content_type,
                           etag=(answer.get("ETag") or "").strip('"'))
 
+    def _finish_put(self) -> ObjectInfo:
+        """End the streamed PUT (padded to its announced length when the object is shorter), then cut or extend
+        the stored object to the bytes written, by a multipart copy inside S3."""
+        put = self._put
+        while put.sent < put.length:  # the announcement was too long: what pads it is cut off below
+            put.write(bytes(min(put.length - put.sent, self.part_size)))
+        answer = put.finish()
+        self._put = None  # landed: from here on a failure removes the object itself
+        if self.size != put.length:
+            try:
+                answer = self._reshape(put.length)
+            except BaseException:
+                self._remove()
+                raise
+        return ObjectInfo(key=self.key, size=self.size, content_type=self.content_type,
+                          etag=(answer.get("ETag") or "").strip('"'))
+
+    def _reshape(self, stored: int) -> dict:
+        """Make the object at key its first self.size bytes: the `stored` ones sent (cut), or those followed by
+        the overflow (extended)."""
+        writes, bucket = self.storage.writes, self.storage.bucket
+        if self.size < 5 * MiB:  # under S3's smallest copied part: small enough to read back and put again
+            data = b"".join(self.storage.open(self.key, 0, self.size - 1))
+            return {"ETag": self.storage.put_bytes(self.key, data, self.content_type).etag}
+        upload = self._call(writes.create_multipart_upload, Bucket=bucket, Key=self.key,
+                            ContentType=self.content_type, **self.storage._encryption_args())["UploadId"]
+        try:
+            copied = min(stored, self.size)
+            part = self._call(writes.upload_part_copy, Bucket=bucket, Key=self.key, UploadId=upload, PartNumber=1,
+                              CopySource={"Bucket": bucket, "Key": self.key}, CopySourceRange=f"bytes=0-{copied - 1}")
+            parts = [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]
+            if self._overflow:
+                extra = self._call(writes.upload_part, Bucket=bucket, Key=self.key, UploadId=upload, PartNumber=2,
+                                   Body=bytes(self._overflow))
+                parts.append({"PartNumber": 2, "ETag": extra["ETag"]})
+            return self._call(writes.complete_multipart_upload, Bucket=bucket, Key=self.key, UploadId=upload,
+                              MultipartUpload={"Parts": parts})
+        except BaseException:
+            try:
+                writes.abort_multipart_upload(Bucket=bucket, Key=self.key, UploadId=upload)
+            except (BotoCoreError, ClientError):
+                pass  # the bucket's lifecycle rule aborts it after 7 days
+            raise
+
+    def _remove(self) -> None:
+        try:
+            self.storage.delete(self.key)
+        except BackendError:
+            pass  # verify --repair removes an object without its record
+
     def flush(self) -> None:
         """Nothing to do: S3's bytes are not read back before commit (the pipeline keeps its own copy)."""
 
     def abort(self) -> None:
         """Drop what was sent; safe to call after a failure or twice."""
+        if self._put is not None:
+            put, self._put = self._put, None
+            if put.cancel():  # every byte had gone: the object was stored all the same
+                self._remove()
+        self._overflow = bytearray()
         self._parts.cancel()
         if self._upload_id is not None:
             try:

@@ -65,6 +65,13 @@ class IncomingUpload:
         self._copy = None  # the local copy when the store keeps none on this disk
         self._keeper: Optional[Mp4Keeper] = None  # what of an MP4/MOV goes into a sparse copy
         self._published = False
+        self._expected: Optional[int] = None
+
+    def expect(self, size: int) -> None:
+        """The file will most likely be `size` bytes long (the form's length says so); the store may use it."""
+        self._expected = size
+        if self._writer is not None:
+            self._writer.expect(size)
 
     def feed(self, data: bytes) -> None:
         """Take the next bytes of the file."""
@@ -86,6 +93,8 @@ class IncomingUpload:
         self.sniffed = sniff_head(bytes(self._head[:SNIFF_BYTES]), 0, self.limits)
         key = media_key(self.user.id, self.sniffed.kind, self.upload_id, self.sniffed.ext)
         self._writer = self.storage.writer(key, self.sniffed.mime)
+        if self._expected is not None:
+            self._writer.expect(self._expected)
         if self._writer.local_path is None and self.sniffed.ext in SPARSE_EXTS:
             self._copy = SparseFile(self.storage.scratch_dir())
             self._keeper = Mp4Keeper(self._copy)

@@ -69,6 +69,7 @@ def _drive(request, parser: PushMultipartParser, form: ReceivedForm, start, max_
     part = None  # the field name being read, or FILE
     field = bytearray()
     seen = False  # a part's headers were read
+    file_bytes, announced = 0, False  # the file's bytes so far; its likely length was told
     if request.content_length == 0:
         return  # no parts at all: the caller says which one is missing
     while not parser.closed:
@@ -81,6 +82,7 @@ def _drive(request, parser: PushMultipartParser, form: ReceivedForm, start, max_
                     part = None
                 elif isinstance(event, (bytes, bytearray)):
                     if part is FILE:
+                        file_bytes += len(event)
                         form.upload.feed(event)
                     elif part is not None:
                         field += event
@@ -96,6 +98,9 @@ def _drive(request, parser: PushMultipartParser, form: ReceivedForm, start, max_
                                          fields=[("file", "missing" if form.upload is None else "too_many")])
                     else:
                         form.upload, part = start(filename), FILE
+            if part is FILE and not announced:
+                announced = True
+                _announce(request, parser, form.upload, file_bytes)
         except ParserLimitReached:
             raise TooLarge("A form part's headers or the number of parts is over the limit.",
                            code="form_too_large") from None
@@ -105,6 +110,20 @@ def _drive(request, parser: PushMultipartParser, form: ReceivedForm, start, max_
             if not chunk:
                 raise cut_off() from None
             raise BadRequest(f"The form is malformed ({exc}).", code="malformed_form") from None
+
+
+def _announce(request, parser: PushMultipartParser, upload: IncomingUpload, file_bytes: int) -> None:
+    """Tell the upload its likely length: the body's, less what came before the file and the closing delimiter
+    that ends it (with the line break clients write after it), as when the file is the form's last part, as
+    forms put it. It is a hint: were parts to follow, or the line break missing, the store makes it right."""
+    consumed = getattr(parser, "_parsed", None)  # body bytes the parser is done with (multipart 2.x)
+    if not request.content_length or not isinstance(consumed, int):
+        return
+    start = consumed - file_bytes  # the file's part is still open: what was consumed since is all file
+    closing = len(b"\r\n--" + parser.boundary + b"--\r\n")
+    likely = request.content_length - start - closing
+    if likely > 0:
+        upload.expect(likely)
 
 
 def _disposition(segment) -> tuple[str, Optional[str]]:

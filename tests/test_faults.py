@@ -225,41 +225,68 @@ def test_aws_faults_on_change(aws_app, inject, operation, api, kind, table):
 
 # uploads: the object store and the catalog fail in the middle of an upload
 
-UPLOAD_FAULTS = [("s3", "PutObject", "slowdown", None), ("s3", "PutObject", "timeout", None),
-                 ("s3", "UploadPart", "slowdown", None), ("s3", "CompleteMultipartUpload", "internal", None),
-                 ("dynamodb", "TransactWriteItems", "throttling", None),
-                 ("dynamodb", "TransactWriteItems", "provisioned", None),
-                 ("dynamodb", "TransactWriteItems", "timeout", None),
-                 ("dynamodb", "GetItem", "throttling", "index")]
+# how: "small" a photo in one PUT at commit; "large" past one part, its length known, in one streamed PUT;
+# "field-after" the same with a form field after the file, cut to size by a copy inside S3; "chunked" of unknown
+# length (Transfer-Encoding: chunked), in multipart parts
+UPLOAD_FAULTS = [("s3", "PutObject", "slowdown", None, "small"), ("s3", "PutObject", "timeout", None, "small"),
+                 ("s3", "PutObject", "slowdown", None, "large"), ("s3", "PutObject", "timeout", None, "large"),
+                 ("s3", "UploadPartCopy", "internal", None, "field-after"),
+                 ("s3", "CompleteMultipartUpload", "slowdown", None, "field-after"),
+                 ("s3", "UploadPart", "slowdown", None, "chunked"),
+                 ("s3", "CompleteMultipartUpload", "internal", None, "chunked"),
+                 ("dynamodb", "TransactWriteItems", "throttling", None, "small"),
+                 ("dynamodb", "TransactWriteItems", "provisioned", None, "small"),
+                 ("dynamodb", "TransactWriteItems", "timeout", None, "large"),
+                 ("dynamodb", "GetItem", "throttling", "index", "small")]
 
 
 @pytest.mark.aws
-@pytest.mark.parametrize("service,api,kind,table", UPLOAD_FAULTS)
-def test_aws_faults_during_upload(aws_app, inject, service, api, kind, table):
+@pytest.mark.parametrize("service,api,kind,table,how", UPLOAD_FAULTS)
+def test_aws_faults_during_upload(aws_app, inject, service, api, kind, table, how):
     b = aws_app.extensions["momento"]
     alice = _account(aws_app)
     client = b.storage.writes if service == "s3" else b.catalog.client
-    data = corpus.jpeg(96, 72) if api not in ("UploadPart", "CompleteMultipartUpload") else _large_jpeg(b)
+    data = corpus.jpeg(96, 72) if how == "small" else _large_jpeg(b)
     inject.fail(client, service, api, kind, table)
-    resp = alice.upload(data)
+    resp = _upload(alice, data, how)
     fired = inject.fired
     inject.heal()
-    if not fired:
-        pytest.skip(f"this upload path makes no {api} call")
+    assert fired, f"the {how} upload made no {api} call"
     _assert_clear_503(resp)
     with aws_app.app_context():
         assert list(b.storage.list(f"user-{alice.user.id}/")) == []
         assert b.catalog.list_uploads(alice.user.id).items == ()
         assert b.catalog.term_counts(alice.user.id) == {}
-    again = alice.upload(data)
+        assert b.storage.client.list_multipart_uploads(Bucket=b.storage.bucket).get("Uploads", []) == []
+    again = _upload(alice, data, how)
     assert again.status_code == 201, again.json
     with aws_app.app_context():
         assert len(list(b.storage.list(f"user-{alice.user.id}/"))) == 2
         assert [u.id for u in b.catalog.list_uploads(alice.user.id).items] == [again.json["id"]]
+        assert b"".join(b.storage.open(f"user-{alice.user.id}/photos/{again.json['id']}.jpg")) == data
+
+
+def _upload(account, data: bytes, how: str):
+    """POST the file as `how` says (see UPLOAD_FAULTS)."""
+    import io
+
+    from tests.test_streaming import BOUNDARY, multipart
+
+    if how in ("small", "large"):
+        return account.upload(data)
+    body = multipart(data, "big.jpg", tags="x", tags_after=True)
+    extra = {}
+    if how == "chunked":  # no Content-Length: the server reads to the body's end
+        extra = {"headers": {**account.headers, "Transfer-Encoding": "chunked"},
+                 "environ_overrides": {"wsgi.input_terminated": True}}
+    else:
+        extra = {"headers": account.headers, "content_length": len(body)}
+    return account.client.post("/api/v1/uploads", input_stream=io.BytesIO(body),
+                               content_type=f"multipart/form-data; boundary={BOUNDARY}", **extra)
 
 
 def _large_jpeg(b) -> bytes:
-    """A JPEG past the store's multipart threshold, so the upload goes in parts."""
+    """A JPEG past the store's part size, so the upload does not go in one PUT at commit."""
     threshold = getattr(getattr(b.storage, "transfer", None), "multipart_threshold", 8 * 1024 * 1024)
     return corpus.jpeg(64, 48) + b"\0" * (threshold + 1024)  # decoders ignore what follows the image
 

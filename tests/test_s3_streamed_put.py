@@ -153,3 +153,19 @@ def test_form_uploads_land_whole_whichever_field_comes_last(app, alice, backends
             assert {"after", "the-file"} <= set(resp.json["tags"])
     _no_open_uploads(backends.storage)
 
+
+
+@pytest.mark.parametrize("off", [+100_000, -2])
+def test_a_key_that_may_not_copy_makes_it_right_through_the_server(s3, off):
+    """A write-only key (MOMENTO_UPLOADER_*) is refused UploadPartCopy, which reads its source: the bytes then
+    come back through the server and go up again, and the object is still exactly what was written."""
+    from botocore.exceptions import ClientError
+
+    def denied(**_):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no read"}}, "UploadPartCopy")
+
+    s3.writes.meta.events.register("before-call.s3.UploadPartCopy", denied)
+    info = _write(s3, "user-a/videos/w.mp4", DATA, len(DATA) + off).commit()
+    assert info.size == len(DATA) and _stored(s3, "user-a/videos/w.mp4") == DATA
+    assert s3.calls.count("UploadPart") >= 2  # written again in parts
+    _no_open_uploads(s3)

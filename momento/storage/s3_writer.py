@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..errors import BackendError
 from ..models import ObjectInfo
 from .parts import PartSender
-from .s3_errors import failed
+from .s3_errors import error_code, failed
 from .s3_stream import MAX_PUT, StreamedPut
 
 MiB = 1024 * 1024
@@ -34,6 +34,7 @@ class S3Writer:
     def __init__(self, storage: Any, key: str, content_type: str, *, part_size: int, in_flight: int):
         self.storage, self.key, self.content_type = storage, key, content_type
         self.part_size = max(part_size, 5 * MiB)  # S3's smallest part (but for the last)
+        self.in_flight = in_flight
         self._buffer = bytearray()
         self._filled = 0  # bytes of _buffer in use (a reused buffer is a whole part long)
         self._spare: list[bytearray] = []  # buffers of parts already sent, filled again rather than allocated
@@ -149,30 +150,56 @@ class S3Writer:
 
     def _reshape(self, stored: int) -> dict:
         """Make the object at key its first self.size bytes: the `stored` ones sent (cut), or those followed by
-        the overflow (extended)."""
+        the overflow (extended). A copy inside S3 when a part of it is allowed (5 MiB) and the key may read what
+        it copies; else the bytes come back through this server (a write-only key, MOMENTO_UPLOADER_*)."""
+        if self.size >= 5 * MiB:
+            try:
+                return self._copy_within(min(stored, self.size))
+            except ClientError as exc:
+                if error_code(exc) not in ("AccessDenied", "403"):
+                    raise failed("store the object", exc) from exc
+            except BotoCoreError as exc:
+                raise failed("store the object", exc) from exc
+        return self._rewrite(min(stored, self.size))
+
+    def _copy_within(self, copied: int) -> dict:
         writes, bucket = self.storage.writes, self.storage.bucket
-        if self.size < 5 * MiB:  # under S3's smallest copied part: small enough to read back and put again
-            data = b"".join(self.storage.open(self.key, 0, self.size - 1))
-            return {"ETag": self.storage.put_bytes(self.key, data, self.content_type).etag}
-        upload = self._call(writes.create_multipart_upload, Bucket=bucket, Key=self.key,
-                            ContentType=self.content_type, **self.storage._encryption_args())["UploadId"]
+        upload = writes.create_multipart_upload(Bucket=bucket, Key=self.key, ContentType=self.content_type,
+                                                **self.storage._encryption_args())["UploadId"]
         try:
-            copied = min(stored, self.size)
-            part = self._call(writes.upload_part_copy, Bucket=bucket, Key=self.key, UploadId=upload, PartNumber=1,
-                              CopySource={"Bucket": bucket, "Key": self.key}, CopySourceRange=f"bytes=0-{copied - 1}")
+            part = writes.upload_part_copy(Bucket=bucket, Key=self.key, UploadId=upload, PartNumber=1,
+                                           CopySource={"Bucket": bucket, "Key": self.key},
+                                           CopySourceRange=f"bytes=0-{copied - 1}")
             parts = [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]
             if self._overflow:
-                extra = self._call(writes.upload_part, Bucket=bucket, Key=self.key, UploadId=upload, PartNumber=2,
-                                   Body=bytes(self._overflow))
+                extra = writes.upload_part(Bucket=bucket, Key=self.key, UploadId=upload, PartNumber=2,
+                                           Body=bytes(self._overflow))
                 parts.append({"PartNumber": 2, "ETag": extra["ETag"]})
-            return self._call(writes.complete_multipart_upload, Bucket=bucket, Key=self.key, UploadId=upload,
-                              MultipartUpload={"Parts": parts})
+            return writes.complete_multipart_upload(Bucket=bucket, Key=self.key, UploadId=upload,
+                                                    MultipartUpload={"Parts": parts})
         except BaseException:
             try:
                 writes.abort_multipart_upload(Bucket=bucket, Key=self.key, UploadId=upload)
             except (BotoCoreError, ClientError):
                 pass  # the bucket's lifecycle rule aborts it after 7 days
             raise
+
+    def _rewrite(self, kept: int) -> dict:
+        """Write the object again from its first `kept` bytes, read back, and the overflow (memory: its parts)."""
+        writer = S3Writer(self.storage, self.key, self.content_type, part_size=self.part_size,
+                          in_flight=self.in_flight)
+        stream = self.storage.open(self.key, 0, kept - 1)
+        try:
+            for chunk in stream:
+                writer.write(chunk)
+            if self._overflow:
+                writer.write(bytes(self._overflow))
+            return {"ETag": writer.commit().etag}
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            stream.close()
 
     def _remove(self) -> None:
         try:

@@ -1,7 +1,8 @@
 """The object store: its interface (Storage, ObjectWriter, ObjectStream) and the factory that picks a backend.
 
 local.py (+ local_parts.py, local_sync.py, local_debris.py): a folder, written durably; s3.py (+ s3_writer.py,
-s3_parts.py, s3_delivery.py, s3_posture.py, s3_errors.py): a bucket; keys.py: the one key-safety check."""
+s3_stream.py, s3_parts.py, s3_delivery.py, s3_posture.py, s3_errors.py): a bucket; keys.py: the one key-safety
+check."""
 from __future__ import annotations
 
 from typing import BinaryIO, Iterator, Optional, Protocol, Sequence

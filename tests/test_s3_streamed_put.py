@@ -88,7 +88,13 @@ def test_announcements_that_change_nothing(s3):
 
 
 @pytest.mark.parametrize("written", [3 * MiB, len(DATA)], ids=["mid-body", "every-byte"])
-def test_an_abandoned_put_leaves_nothing(s3, written):
+def test_an_abandoned_put_leaves_nothing(s3, written, monkeypatch):
+    """Even with every byte written, nothing is stored before commit: the last byte waits for it, so a key that
+    may not delete (the web role) leaves nothing either."""
+    def no_delete(key):
+        raise BackendError("The object store failed to delete the object (AccessDenied).")
+
+    monkeypatch.setattr(s3, "delete", no_delete)
     writer = _write(s3, "user-a/videos/a.mp4", DATA[:written], len(DATA))
     writer.abort()
     writer.abort()  # twice is fine
@@ -169,3 +175,25 @@ def test_a_key_that_may_not_copy_makes_it_right_through_the_server(s3, off):
     assert info.size == len(DATA) and _stored(s3, "user-a/videos/w.mp4") == DATA
     assert s3.calls.count("UploadPart") >= 2  # written again in parts
     _no_open_uploads(s3)
+
+
+@pytest.mark.parametrize("app", ["aws"], indirect=True)
+def test_large_uploads_refused_after_their_bytes_leave_no_object(app, alice, backends, monkeypatch):
+    """A duplicate and a file its decode refuses, each past one part and sent whole: nothing is stored for them,
+    without a single delete (the web role may never delete)."""
+    def no_delete(key):
+        raise BackendError("The object store failed to delete the object (AccessDenied).")
+
+    monkeypatch.setattr(backends.storage, "delete", no_delete)
+    video = corpus.mp4(seconds=1)
+    data = video + b"\0" * (6 * MiB - len(video))
+    first = post(alice, io.BytesIO(body := multipart(data, "v.mp4")), len(body))
+    assert first.status_code == 201, first.json
+    again = post(alice, io.BytesIO(body), len(body))
+    assert again.json["duplicate"] is True and again.json["id"] == first.json["id"]
+    broken = video[:len(video) // 2] + b"\1" * (6 * MiB)  # the index cut in half, then what is no box at all
+    refused = post(alice, io.BytesIO(body := multipart(broken, "w.mp4")), len(body))
+    assert refused.status_code == 422, refused.json
+    assert sorted(o.key for o in backends.storage.list(f"user-{alice.user.id}/")) == sorted(
+        [f"user-{alice.user.id}/videos/{first.json['id']}.mp4", f"user-{alice.user.id}/thumbs/{first.json['id']}.webp"])
+    _no_open_uploads(backends.storage)

@@ -1,9 +1,9 @@
 """One S3 PutObject whose body is sent while it arrives: for an object whose length is known before its bytes.
 
 A form upload's length is known from its request's Content-Length as soon as the file's part begins. Sending it as
-a single PUT spares S3 the parts and their joining (CompleteMultipartUpload), and the PUT is done as soon as the
-last byte is in. The request's thread hands the bytes over through a bounded pipe to a thread of the put's own,
-which botocore reads like a file.
+a single PUT spares S3 the parts and their joining (CompleteMultipartUpload). The request's thread hands the bytes
+over through a bounded pipe to a thread of the put's own, which botocore reads like a file; the last byte waits
+for the commit, so the object appears only then, as a multipart upload's does at its completion.
 """
 from __future__ import annotations
 
@@ -124,7 +124,8 @@ class StreamedPut:
                  extra: Optional[dict] = None):
         client.meta.events.register("before-call.s3.PutObject", _checksum_over_tls_only,
                                     unique_id="momento-streamed-put-checksum")
-        self.length, self.sent = length, 0
+        self.length, self.sent = length, 0  # sent: handed over, the held-back last byte included
+        self._last = b""
         self.pipe = BytePipe(limit, length)
         self._args = {"Bucket": bucket, "Key": key, "ContentType": content_type, "ContentLength": length,
                       **(extra or {})}
@@ -143,18 +144,30 @@ class StreamedPut:
             self.pipe.reader_gone()
 
     def write(self, data: bytes) -> None:
-        """Send the next bytes (never past `length`); a failed PUT is raised here as a BackendError."""
+        """Send the next bytes (never past `length`); a failed PUT is raised here as a BackendError.
+
+        The object's last byte is held back until finish(): S3 stores nothing before its body is whole, so the
+        object stays invisible until then, and cancel() leaves nothing (a key that may not delete included)."""
         if self.sent + len(data) > self.length:
             raise ValueError("More bytes than the object's announced length.")
+        self.sent += len(data)
+        if self.sent == self.length and data:
+            data, self._last = data[:-1], data[-1:]
+        if data:
+            self._hand_over(data)
+
+    def _hand_over(self, data: bytes) -> None:
         try:
             self.pipe.write(data)
         except PipeCancelled:
             self._thread.join()
             raise self._failure() from None
-        self.sent += len(data)
 
     def finish(self) -> dict:
-        """All `length` bytes are written: S3's answer to the PUT (the object is stored), or its BackendError."""
+        """All `length` bytes are written: S3's answer to the PUT (the object is stored now), or its BackendError."""
+        if self._last:
+            self._hand_over(self._last)
+            self._last = b""
         self.pipe.close()
         self._thread.join()
         if self._answer is None:
@@ -162,7 +175,7 @@ class StreamedPut:
         return self._answer
 
     def cancel(self) -> bool:
-        """Stop the PUT; True when it had landed all the same (all bytes sent before), so the object exists."""
+        """Stop the PUT short of its last byte; True only if it had landed all the same (after finish())."""
         self.pipe.cancel()
         self._thread.join()
         return self._answer is not None

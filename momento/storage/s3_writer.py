@@ -132,8 +132,8 @@ class S3Writer:
                           etag=(answer.get("ETag") or "").strip('"'))
 
     def _finish_put(self) -> ObjectInfo:
-        """End the streamed PUT (padded to its announced length when the object is shorter), then cut or extend
-        the stored object to the bytes written, by a multipart copy inside S3."""
+        """End the streamed PUT (padded to its announced length when the object is shorter): S3 stores it now.
+        Then cut or extend the stored object to the bytes written."""
         put = self._put
         while put.sent < put.length:  # the announcement was too long: what pads it is cut off below
             put.write(bytes(min(put.length - put.sent, self.part_size)))
@@ -214,7 +214,7 @@ class S3Writer:
         """Drop what was sent; safe to call after a failure or twice."""
         if self._put is not None:
             put, self._put = self._put, None
-            if put.cancel():  # every byte had gone: the object was stored all the same
+            if put.cancel():  # not expected (its last byte goes at commit), but then the object is removed
                 self._remove()
         self._overflow = bytearray()
         self._parts.cancel()

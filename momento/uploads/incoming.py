@@ -137,7 +137,8 @@ class IncomingUpload:
         return lambda: self._copy.reader(self._fetch)
 
     def _fetch(self, start: int, end: int) -> bytes:
-        """Bytes the sparse copy lacks, from the original: published first (an object still being written cannot be read)."""
+        """Bytes the sparse copy lacks, from the original: published first (an object being written cannot be
+        read)."""
         self._publish()
         return read_range(self.storage, self._writer.key, start, end, kind=self.sniffed.kind)
 

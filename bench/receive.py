@@ -330,6 +330,7 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=["throughput", "memory", "local", "aws"])
     args = parser.parse_args()
     folder = temp_dir()
+    stolen = StolenCpu()
     if "throughput" not in args.skip:
         rows = throughput(args, folder)
         print(f"{'measure':60} {'Momento':>14} {'reference':>10} {'ratio (range)':>18} {'target':>7}")
@@ -341,7 +342,32 @@ def main() -> None:
         print(f"\n{'backend':8} {'at once':>7} {'MiB/upload':>18} {'MiB/download':>18} {'target MiB':>11}")
         for r in rows:
             print(f"{r[0]:8} {r[1]:>7} {r[2]:>18} {r[3]:>18} {r[4]:>11}")
+    print(stolen.report())
     print("done")
+
+
+class StolenCpu:
+    """The share of the machine's CPU time its host gave to others during the run (steal, /proc/stat): ratios
+    measured while it is high are noise, both sides slowed unevenly."""
+
+    def __init__(self) -> None:
+        self.start = self._read()
+
+    @staticmethod
+    def _read() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        return (fields[7] if len(fields) > 7 else 0), sum(fields)
+
+    def report(self) -> str:
+        end = self._read()
+        if self.start is None or end is None or end[1] == self.start[1]:
+            return "CPU stolen by the host during the run: unknown"
+        share = (end[0] - self.start[0]) / (end[1] - self.start[1])
+        return f"CPU stolen by the host during the run: {share:.1%}" + (" (figures unreliable)" if share > 0.05 else "")
 
 
 if __name__ == "__main__":

@@ -132,3 +132,21 @@ def test_unknown_or_closed_account(app, runner, alice, folder):
     assert closed.exit_code == 1 and "disabled" in closed.output
     nothing = runner.invoke(args=["momento", "import", str(folder / "nope"), "--user", "alice@example.com"])
     assert nothing.exit_code == 2
+
+
+@pytest.mark.parametrize("app", [pytest.param("aws", marks=pytest.mark.aws)], indirect=True)
+def test_a_large_file_is_imported_to_s3_in_one_put_as_it_is_read(app, runner, alice, backends, tmp_path):
+    """Its size is known from the folder, so it goes up as the form upload of a known length does: one PUT."""
+    root = tmp_path / "big"
+    root.mkdir()
+    video = corpus.mp4(1)
+    data = video + b"\0" * (6 * 1024 * 1024 - len(video))
+    (root / "long.mp4").write_bytes(data)
+    calls = []
+    for api in ("PutObject", "UploadPart"):
+        backends.storage.writes.meta.events.register(f"before-call.s3.{api}", lambda api=api, **_: calls.append(api))
+    result, report = _import(runner, root)
+    assert result.exit_code == 0 and report["imported"] == 1, result.output
+    assert sorted(calls) == ["PutObject", "PutObject"]  # the original and its thumbnail; no parts
+    upload_id = report["files"][0]["upload_id"]
+    assert alice.get(f"/media/{upload_id}/original").data == data

@@ -99,7 +99,7 @@ def import_file(storage, catalog, user: User, root: str, rel: str, size: int, *,
         try:
             with open(path, "rb") as f:
                 result = ingest(storage, catalog, user, f, filename=os.path.basename(rel), tags=tags, limits=limits,
-                                on_size=admission.need)
+                                on_size=admission.need, expected=size)  # S3: one PUT while the file is read
             kept = 0 if result.duplicate else result.upload.size
         finally:
             admission.settle(kept)

@@ -35,7 +35,8 @@ def query_from_dict(fields: Any) -> Query:
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) and len(v) <= 200 for v in value) \
                 or len(value) > MAX_TAGS:
-            raise BadRequest(f"query.{key} is a list of tags.", code="invalid_query")
+            raise BadRequest(f"query.{key} is a list of at most {MAX_TAGS} tags (a saved search holds no more in each "
+                             "group: all, any, none).", code="invalid_query")
     for key in ("kind", "from", "to", "q"):
         if fields.get(key) is not None and not isinstance(fields[key], str):
             raise BadRequest(f"query.{key} is a string.", code="invalid_query")
@@ -58,12 +59,9 @@ def save_search(catalog, user_id: str, name: Any, query: Query) -> SavedSearch:
     if query.is_plain and not query.kind:
         raise BadRequest("This search has nothing to look for: add tags, words, a kind or dates.",
                          code="empty_search")
-    if max(len(query.all_tags), len(query.any_tags), len(query.not_tags)) > MAX_TAGS:
-        raise BadRequest(f"A saved search holds at most {MAX_TAGS} tags in each of its groups (all, any, none).",
-                         code="invalid_query")
-    query_from_dict(query_dict(query))  # what is kept must open again, whichever door it came through
-    saved = SavedSearch(user_id=user_id, id=str(ULID()), name=clean_name(name), query=query_dict(query),
-                        created_at=now_iso())
+    kept = query_dict(query)
+    query_from_dict(kept)  # what is kept must open again, whichever door it came through
+    saved = SavedSearch(user_id=user_id, id=str(ULID()), name=clean_name(name), query=kept, created_at=now_iso())
     return catalog.put_saved_search(saved)
 
 

@@ -65,7 +65,7 @@ def _password(value: Any) -> Optional[str]:
     return _hasher.hash(value)
 
 
-def _owned_uploads(catalog, user_id: str, ids: Any) -> tuple[str, ...]:
+def owned_uploads(catalog, user_id: str, ids: Any) -> tuple[str, ...]:
     """The ids, each a live upload of this user, newest first; 404 for any other."""
     if not isinstance(ids, list) or not ids or len(ids) > MAX_UPLOADS:
         raise BadRequest(f"Choose 1 to {MAX_UPLOADS} photos and videos to share (uploads: a list of upload ids).", code="invalid_uploads",
@@ -88,7 +88,7 @@ def create_share(catalog, user_id: str, body: Any, *, now: Optional[datetime] = 
     if "search" in body:
         search_id, kind = owned_search(catalog, user_id, body["search"]).id, SEARCH
     else:
-        upload_ids = _owned_uploads(catalog, user_id, body["uploads"])
+        upload_ids = owned_uploads(catalog, user_id, body["uploads"])
     allow = body.get("allow_download", False)
     if not isinstance(allow, bool):
         raise BadRequest("Whether visitors may download the originals is true or false (allow_download).", code="invalid_body", fields=[("allow_download", "invalid")])

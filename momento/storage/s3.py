@@ -20,6 +20,7 @@ from .keys import check_key
 from .s3_errors import error_code as _code, failed as _failed
 from .s3_parts import S3Parts
 from .s3_posture import bucket_posture
+from .s3_stream import checksum_over_tls_only
 from .s3_writer import S3Writer
 
 MiB = 1024 * 1024
@@ -83,6 +84,7 @@ class S3Storage(S3Parts, S3Delivery):
         self._executor: Optional[ThreadPoolExecutor] = None
         self._lock = threading.Lock()
         self.part_size, self.in_flight = part_size, in_flight
+        self._streaming_ready = False  # streaming_writes() has set up its client
 
     @classmethod
     def from_app(cls, app, session: Any = None) -> "S3Storage":
@@ -114,6 +116,15 @@ class S3Storage(S3Parts, S3Delivery):
     def writes(self) -> Any:
         """The client that puts objects and their parts."""
         return self._client_of(self._writes)
+
+    def streaming_writes(self) -> Any:
+        """The writes client, ready for PUTs whose body is sent while it arrives (s3_stream.py); set up once."""
+        client = self.writes
+        if not self._streaming_ready:
+            client.meta.events.register("before-call.s3.PutObject", checksum_over_tls_only,
+                                        unique_id="momento-streamed-put-checksum")
+            self._streaming_ready = True
+        return client
 
     @property
     def reads(self) -> Any:

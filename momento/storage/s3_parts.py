@@ -11,9 +11,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import BackendError, ObjectMissing
 from ..models import ObjectInfo
+from .s3_errors import error_code as _code
 from .s3_writer import CHECKSUM, checksum_args, listed_part, part_checksum
 
 GONE = {"NoSuchUpload", "404", "NotFound"}
+DENIED = {"AccessDenied", "403"}
 
 
 class S3Parts:
@@ -41,6 +43,24 @@ class S3Parts:
         if checksum and crc is None:
             crc = answer.get(f"Checksum{checksum}")
         return f"{answer['ETag']} {crc}" if crc else answer["ETag"]
+
+    def copy_part(self, key: str, upload_ref: str, number: int, source: str, first: int, last: int) -> Optional[str]:
+        """UploadPartCopy of the bytes first..last of the object at `source` as part `number`: its token for
+        complete_parts, as put_part gives; None when this key may not read the source (a write-only key)."""
+        checksum, upload_id = _ref(upload_ref)
+        try:
+            answer = self.writes.upload_part_copy(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                                                  CopySource={"Bucket": self.bucket, "Key": source},
+                                                  CopySourceRange=f"bytes={first}-{last}")
+        except ClientError as exc:
+            if _code(exc) in DENIED:
+                return None
+            raise _parts_error("copy a part", exc) from exc
+        except BotoCoreError as exc:
+            raise _parts_error("copy a part", exc) from exc
+        result = answer["CopyPartResult"]
+        crc = result.get(f"Checksum{checksum}") if checksum else None
+        return f"{result['ETag']} {crc}" if crc else result["ETag"]
 
     def complete_parts(self, key: str, upload_ref: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
         """CompleteMultipartUpload with these (number, ETag) pairs; S3 refuses a part whose ETag (or checksum)
@@ -72,14 +92,18 @@ class S3Parts:
         """One client call; NoSuchUpload becomes ObjectMissing, other errors BackendError."""
         try:
             return method(**kwargs)
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in GONE:
-                raise ObjectMissing("The parts of this object are gone.") from exc
-            raise BackendError(f"The object store failed to {what} ({code}).", backend="s3", operation="parts") from exc
-        except BotoCoreError as exc:
-            raise BackendError(f"The object store failed to {what} ({type(exc).__name__}).", backend="s3",
-                               operation="parts") from exc
+        except (BotoCoreError, ClientError) as exc:
+            raise _parts_error(what, exc) from exc
+
+
+def _parts_error(what: str, exc: Exception) -> Exception:
+    """ObjectMissing for an upload that is gone, else the BackendError naming what failed and S3's code."""
+    if isinstance(exc, ClientError):
+        if _code(exc) in GONE:
+            return ObjectMissing("The parts of this object are gone.")
+        return BackendError(f"The object store failed to {what} ({_code(exc)}).", backend="s3", operation="parts")
+    return BackendError(f"The object store failed to {what} ({type(exc).__name__}).", backend="s3",
+                        operation="parts")
 
 
 def _ref(upload_ref: str) -> tuple[Optional[str], str]:

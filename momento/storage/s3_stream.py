@@ -105,7 +105,7 @@ class BytePipe:
         raise io.UnsupportedOperation("The bytes already sent cannot be sent again.")
 
 
-def _checksum_over_tls_only(params: dict, **_: Any) -> None:
+def checksum_over_tls_only(params: dict, **_: Any) -> None:
     """A streamed PutObject's CRC32: botocore sends it as a trailer over https, as S3 requires for a body whose
     bytes are not known beforehand. Over plain http (a local S3 stand-in) botocore would hash the body before
     sending it, which a pipe cannot do, so it goes without: moto, for one, decodes trailer-encoded bodies in
@@ -118,12 +118,11 @@ def _checksum_over_tls_only(params: dict, **_: Any) -> None:
 
 
 class StreamedPut:
-    """PutObject of `length` bytes, sent while write() hands them over; finish() waits for S3's answer."""
+    """PutObject of `length` bytes, sent while write() hands them over; finish() waits for S3's answer. The client
+    has checksum_over_tls_only registered (S3Storage.streaming_writes)."""
 
     def __init__(self, client: Any, bucket: str, key: str, content_type: str, length: int, *, limit: int,
                  extra: Optional[dict] = None):
-        client.meta.events.register("before-call.s3.PutObject", _checksum_over_tls_only,
-                                    unique_id="momento-streamed-put-checksum")
         self.length, self.sent = length, 0  # sent: handed over, the held-back last byte included
         self._last = b""
         self.pipe = BytePipe(limit, length)

@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..errors import BackendError
 from ..models import ObjectInfo
 from .parts import PartSender
-from .s3_errors import error_code, failed
+from .s3_errors import failed
 from .s3_stream import MAX_PUT, StreamedPut
 
 MiB = 1024 * 1024
@@ -51,7 +51,7 @@ class S3Writer:
         if (self._put is not None or self._upload_id is not None or not self.part_size < size <= MAX_PUT
                 or self.size > size):
             return
-        self._put = StreamedPut(self.storage.writes, self.storage.bucket, self.key, self.content_type, size,
+        self._put = StreamedPut(self.storage.streaming_writes(), self.storage.bucket, self.key, self.content_type, size,
                                 limit=self.part_size, extra=self.storage._encryption_args())
         held, self._buffer, self._filled = bytes(self._buffer), bytearray(), 0
         if held:
@@ -152,37 +152,29 @@ class S3Writer:
         """Make the object at key its first self.size bytes: the `stored` ones sent (cut), or those followed by
         the overflow (extended). A copy inside S3 when a part of it is allowed (5 MiB) and the key may read what
         it copies; else the bytes come back through this server (a write-only key, MOMENTO_UPLOADER_*)."""
+        kept = min(stored, self.size)
         if self.size >= 5 * MiB:
-            try:
-                return self._copy_within(min(stored, self.size))
-            except ClientError as exc:
-                if error_code(exc) not in ("AccessDenied", "403"):
-                    raise failed("store the object", exc) from exc
-            except BotoCoreError as exc:
-                raise failed("store the object", exc) from exc
-        return self._rewrite(min(stored, self.size))
+            copied = self._copy_within(kept)
+            if copied is not None:
+                return copied
+        return self._rewrite(kept)
 
-    def _copy_within(self, copied: int) -> dict:
-        writes, bucket = self.storage.writes, self.storage.bucket
-        upload = writes.create_multipart_upload(Bucket=bucket, Key=self.key, ContentType=self.content_type,
-                                                **self.storage._encryption_args())["UploadId"]
+    def _copy_within(self, kept: int) -> Optional[dict]:
+        """The first `kept` bytes copied inside S3 as part 1, the overflow sent as part 2; None when the key may
+        not read what it would copy."""
+        storage = self.storage
+        ref = storage.begin_parts(self.key, self.content_type)
         try:
-            part = writes.upload_part_copy(Bucket=bucket, Key=self.key, UploadId=upload, PartNumber=1,
-                                           CopySource={"Bucket": bucket, "Key": self.key},
-                                           CopySourceRange=f"bytes=0-{copied - 1}")
-            parts = [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]
-            if self._overflow:
-                extra = writes.upload_part(Bucket=bucket, Key=self.key, UploadId=upload, PartNumber=2,
-                                           Body=bytes(self._overflow))
-                parts.append({"PartNumber": 2, "ETag": extra["ETag"]})
-            return writes.complete_multipart_upload(Bucket=bucket, Key=self.key, UploadId=upload,
-                                                    MultipartUpload={"Parts": parts})
+            first = storage.copy_part(self.key, ref, 1, self.key, 0, kept - 1)
+            if first is not None:
+                parts = [(1, first)] + ([(2, storage.put_part(self.key, ref, 2, bytes(self._overflow)))]
+                                        if self._overflow else [])
+                return {"ETag": storage.complete_parts(self.key, ref, parts).etag}
         except BaseException:
-            try:
-                writes.abort_multipart_upload(Bucket=bucket, Key=self.key, UploadId=upload)
-            except (BotoCoreError, ClientError):
-                pass  # the bucket's lifecycle rule aborts it after 7 days
+            _quietly_abort(storage, self.key, ref)
             raise
+        _quietly_abort(storage, self.key, ref)
+        return None
 
     def _rewrite(self, kept: int) -> dict:
         """Write the object again from its first `kept` bytes, read back, and the overflow (memory: its parts)."""
@@ -234,6 +226,13 @@ class S3Writer:
             return method(**kwargs)
         except (BotoCoreError, ClientError) as exc:
             raise failed("store the object", exc) from exc
+
+
+def _quietly_abort(storage: Any, key: str, ref: str) -> None:
+    try:
+        storage.abort_parts(key, ref)
+    except BackendError:
+        pass  # the bucket's lifecycle rule aborts it after 7 days
 
 
 def part_checksum(data: bytes | bytearray) -> str:

@@ -181,10 +181,12 @@ class IncomingUpload:
 
 
 def ingest_chunks(storage: Storage, catalog, user: User, chunks: Iterable[bytes], *, filename: Optional[str],
-                  tags: tuple[str, ...], limits: Limits,
-                  on_size: Optional[Callable[[int], None]] = None) -> IngestResult:
-    """Run one file, given as an iterable of byte strings, through the pipeline."""
+                  tags: tuple[str, ...], limits: Limits, on_size: Optional[Callable[[int], None]] = None,
+                  expected: Optional[int] = None) -> IngestResult:
+    """Run one file, given as an iterable of byte strings, through the pipeline (`expected`: its likely size)."""
     incoming = IncomingUpload(storage, catalog, user, filename=filename, limits=limits, on_size=on_size)
+    if expected:
+        incoming.expect(expected)
     try:
         for chunk in chunks:
             incoming.feed(chunk)
@@ -195,10 +197,11 @@ def ingest_chunks(storage: Storage, catalog, user: User, chunks: Iterable[bytes]
 
 
 def ingest(storage: Storage, catalog, user: User, stream: BinaryIO, *, filename: Optional[str],
-           tags: tuple[str, ...], limits: Limits, on_size: Optional[Callable[[int], None]] = None) -> IngestResult:
-    """Run one file read from a binary stream through the pipeline."""
+           tags: tuple[str, ...], limits: Limits, on_size: Optional[Callable[[int], None]] = None,
+           expected: Optional[int] = None) -> IngestResult:
+    """Run one file read from a binary stream through the pipeline (`expected`: its likely size, when known)."""
     return ingest_chunks(storage, catalog, user, iter(lambda: stream.read(CHUNK), b""), filename=filename,
-                         tags=tags, limits=limits, on_size=on_size)
+                         tags=tags, limits=limits, on_size=on_size, expected=expected)
 
 
 def ingest_stored(storage: Storage, catalog, user: User, key: str, sniffed: Sniffed, *, size: int,

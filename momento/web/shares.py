@@ -7,10 +7,10 @@ from flask_login import login_required
 
 from ..accounts import audit
 from ..backends import catalog
-from ..errors import BadRequest, MomentoError, NotFound
-from ..formats import is_ulid, now_iso
+from ..errors import BadRequest, MomentoError
+from ..formats import now_iso
 from ..sharing.searches import owned_search, query_from_dict, rename_search, save_search, search_json
-from ..sharing.shares import create_share, owned_share, share_json
+from ..sharing.shares import create_share, owned_share, owned_uploads, share_json
 from .library import owner, query_from_args
 
 api = Blueprint("shares_api", __name__, url_prefix="/api/v1")
@@ -182,10 +182,7 @@ def new_share_page():
         if not uploads:
             raise BadRequest("Choose the photos and videos to share first: select them in the gallery or a search.",
                              code="nothing_to_share")
-        wanted = list(dict.fromkeys(uploads))[:501]
-        found = {u.id: u for u in catalog().get_uploads(owner().id, [i for i in wanted if is_ulid(i)])}
-        if any(i not in found or found[i].trashed for i in wanted):
-            raise NotFound("No upload with that id.")
+        owned_uploads(catalog(), owner().id, uploads)
     error = None
     if request.method == "POST":
         try:
